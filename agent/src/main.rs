@@ -1,0 +1,2 @@
+//! evidence-agent: collects audit evidence into sealed bundles.
+fn main() {}

@@ -1,0 +1,1 @@
+//! Exact audit-sampling statistics and reproducible selection.

@@ -1,0 +1,2 @@
+//! evidence-auditor: verifies archives and runs the sampling cycle.
+fn main() {}

@@ -1,0 +1,1 @@
+//! Evidence sources behind one trait.

@@ -1,0 +1,3 @@
+//! The evidence archive format: the only code that writes or reads sealed bundles.
+
+pub mod zip_write;
