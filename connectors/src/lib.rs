@@ -1,1 +1,24 @@
-//! Evidence sources behind one trait.
+//! Evidence sources behind one trait. A connector walks its source, streams each artefact into
+//! an [`ItemSink`] with a draft of its metadata, reports what it walked as population records and
+//! what it could not read as gap records, and keeps an incremental cursor. Connectors know nothing
+//! about the archive format: the agent's sink stages items and the archive crate seals them.
+
+pub mod config;
+pub mod connector;
+pub mod front_matter;
+pub mod media_type;
+pub mod rules;
+pub mod secret;
+pub mod sink;
+
+#[cfg(feature = "local")]
+pub mod local;
+
+pub use config::{ConnectorConfig, SourceConfig};
+pub use connector::{CollectContext, Connector, ConnectorError, Cursor, Health, Progress};
+pub use rules::{Rule, RuleConfig, RuleSet};
+pub use secret::Secret;
+pub use sink::{ItemDraft, ItemSink, SinkError, StagedItem};
+
+/// Version of the connectors, recorded in item provenance.
+pub const CONNECTORS_VERSION: &str = env!("CARGO_PKG_VERSION");

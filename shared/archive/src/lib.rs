@@ -1,3 +1,17 @@
-//! The evidence archive format: the only code that writes or reads sealed bundles.
+//! The evidence archive format: the only code that writes or reads sealed bundles. A bundle is a
+//! deterministic ZIP holding one BagIt bag per collection run; the runs of one origin form an
+//! append-only RFC 6962 Merkle log whose checkpoint every bundle carries.
 
+pub mod bag;
+pub mod durable;
+pub mod layout;
+pub mod log;
+pub mod merkle;
+pub mod run_record;
+pub mod seal;
+pub mod staging;
 pub mod zip_write;
+
+pub use log::Checkpoint;
+pub use seal::{ChainHead, PreparedBundle, SealError, SealInput, Sealed, prepare};
+pub use staging::{Staging, StagingError};

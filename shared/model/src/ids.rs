@@ -12,9 +12,7 @@ use crate::catalogue::Catalogue;
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
 pub enum IdError {
-    #[error(
-        "unknown ISO/IEC 42001 Annex A control {0:?} (see `evidence-agent controls` for the list)"
-    )]
+    #[error("unknown ISO/IEC 42001 Annex A control {0:?} (`evidence-agent catalogue` lists them)")]
     UnknownControl(String),
     #[error("unknown ISO/IEC 42001 clause {0:?}")]
     UnknownClause(String),

@@ -1,0 +1,12 @@
+//! evidence-agent: runs inside an organisation on a schedule and collects audit evidence from
+//! its sources into a sealed, chained, tamper-evident archive, one bundle per run.
+
+pub mod check;
+pub mod cli;
+pub mod clock;
+pub mod collect;
+pub mod config;
+pub mod fault;
+pub mod sink;
+pub mod state;
+pub mod ui;

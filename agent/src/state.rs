@@ -1,0 +1,334 @@
+//! The agent's durable state beside the archive: the log head it continues from and each
+//! source's cursor, as versioned JSON written atomically. A run first records the state it will
+//! have once its bundle is published (`pending.json`), then publishes the bundle, then promotes
+//! the pending state; at start-up, `reconcile` completes or discards an interrupted commit.
+
+use std::collections::BTreeMap;
+use std::fs::{self, File};
+use std::io;
+use std::path::{Path, PathBuf};
+
+use evidence_archive::layout;
+use evidence_archive::{ChainHead, durable};
+use evidence_connectors::Cursor;
+use serde::{Deserialize, Serialize};
+
+/// The state format version this agent writes and reads.
+pub const STATE_VERSION: u32 = 1;
+
+/// State problems. Nothing is overwritten when one of these is returned.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum StateError {
+    #[error("{path}: {source}")]
+    Io {
+        path: PathBuf,
+        #[source]
+        source: io::Error,
+    },
+    #[error(
+        "{path} is corrupt ({reason}); it was left untouched — restore it from a backup or move it aside to start the connectors from scratch"
+    )]
+    Corrupt { path: PathBuf, reason: String },
+    #[error(
+        "{path} was written by a newer evidence-agent (state version {found}, this one reads {STATE_VERSION}); upgrade the agent"
+    )]
+    FutureVersion { path: PathBuf, found: u32 },
+    #[error("{path} belongs to origin {found:?}, but the config says {expected:?}")]
+    OriginMismatch {
+        path: PathBuf,
+        expected: String,
+        found: String,
+    },
+    #[error("the archive {archive} and the agent state disagree: {detail}")]
+    Mismatch { archive: PathBuf, detail: String },
+    #[error("another evidence-agent is already running on this archive (lock {path} is held)")]
+    Locked { path: PathBuf },
+}
+
+/// One source's saved cursor.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct SourceState {
+    pub connector: String,
+    pub cursor: Cursor,
+}
+
+/// The state file.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AgentState {
+    pub version: u32,
+    pub origin: String,
+    /// The log head after the last sealed bundle; `None` before the first run.
+    pub head: Option<ChainHead>,
+    pub sources: BTreeMap<String, SourceState>,
+}
+
+impl AgentState {
+    /// The state of an agent that has sealed nothing yet.
+    pub fn empty(origin: &str) -> Self {
+        Self {
+            version: STATE_VERSION,
+            origin: origin.to_owned(),
+            head: None,
+            sources: BTreeMap::new(),
+        }
+    }
+
+    /// The sequence number of the last sealed run (0 before the first).
+    pub fn last_seq(&self) -> u64 {
+        self.head.as_ref().map_or(0, |h| h.seq)
+    }
+}
+
+/// The state directory: state file, pending file, staging area and run lock.
+#[derive(Debug)]
+pub struct StateDir {
+    dir: PathBuf,
+    _lock: File,
+}
+
+impl StateDir {
+    /// Create the directory if needed and take the run lock (one agent per archive).
+    pub fn lock(dir: &Path) -> Result<Self, StateError> {
+        let io = |path: &Path| {
+            let path = path.to_owned();
+            move |source| StateError::Io { path, source }
+        };
+        fs::create_dir_all(dir).map_err(io(dir))?;
+        let lock_path = dir.join("lock");
+        let lock = File::options()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&lock_path)
+            .map_err(io(&lock_path))?;
+        match lock.try_lock() {
+            Ok(()) => {}
+            Err(fs::TryLockError::WouldBlock) => {
+                return Err(StateError::Locked { path: lock_path });
+            }
+            Err(fs::TryLockError::Error(source)) => {
+                return Err(StateError::Io {
+                    path: lock_path,
+                    source,
+                });
+            }
+        }
+        Ok(Self {
+            dir: dir.to_owned(),
+            _lock: lock,
+        })
+    }
+
+    /// The staging area of the run in progress.
+    pub fn staging_dir(&self) -> PathBuf {
+        self.dir.join("staging")
+    }
+
+    fn state_path(&self) -> PathBuf {
+        self.dir.join("state.json")
+    }
+
+    fn pending_path(&self) -> PathBuf {
+        self.dir.join("pending.json")
+    }
+
+    /// Bring the state in line with the archive after any interruption, and return it.
+    pub fn reconcile(&self, origin: &str, archive_dir: &Path) -> Result<AgentState, StateError> {
+        let state = read_state(&self.state_path(), origin)?;
+        let pending = read_state(&self.pending_path(), origin)?;
+        let archive_last = last_bundle_seq(archive_dir)?;
+        let state_last = state.as_ref().map_or(0, AgentState::last_seq);
+        let mismatch = |detail: String| StateError::Mismatch {
+            archive: archive_dir.to_owned(),
+            detail,
+        };
+        if let Some(p) = pending {
+            if archive_last == state_last + 1 && p.last_seq() == archive_last {
+                tracing::warn!(
+                    run = archive_last,
+                    "the previous run was interrupted after publishing its bundle; completing its commit"
+                );
+                self.commit(&p)?;
+                return Ok(p);
+            }
+            self.remove_pending()?;
+        }
+        if archive_last != state_last {
+            let state_note = if state.is_some() {
+                format!(
+                    "the state at {} says the last sealed run is {state_last}",
+                    self.state_path().display()
+                )
+            } else {
+                format!("there is no agent state at {}", self.state_path().display())
+            };
+            return Err(mismatch(format!(
+                "the archive's last bundle is run {archive_last}, but {state_note}. Point [archive] state_dir at this archive's state, or use a new archive directory"
+            )));
+        }
+        Ok(state.unwrap_or_else(|| AgentState::empty(origin)))
+    }
+
+    /// Record durably the state the agent will have once the run's bundle is published.
+    pub fn write_pending(&self, next: &AgentState) -> Result<(), StateError> {
+        write_state(&self.pending_path(), next)
+    }
+
+    /// Promote a state: write it as the current state and drop the pending file.
+    pub fn commit(&self, state: &AgentState) -> Result<(), StateError> {
+        write_state(&self.state_path(), state)?;
+        self.remove_pending()
+    }
+
+    fn remove_pending(&self) -> Result<(), StateError> {
+        match fs::remove_file(self.pending_path()) {
+            Ok(()) => Ok(()),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
+            Err(source) => Err(StateError::Io {
+                path: self.pending_path(),
+                source,
+            }),
+        }
+    }
+}
+
+fn read_state(path: &Path, origin: &str) -> Result<Option<AgentState>, StateError> {
+    let bytes = match fs::read(path) {
+        Ok(b) => b,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
+        Err(source) => {
+            return Err(StateError::Io {
+                path: path.to_owned(),
+                source,
+            });
+        }
+    };
+    let corrupt = |reason: String| StateError::Corrupt {
+        path: path.to_owned(),
+        reason,
+    };
+    let value: serde_json::Value =
+        serde_json::from_slice(&bytes).map_err(|e| corrupt(format!("not JSON: {e}")))?;
+    let version = value
+        .get("version")
+        .and_then(serde_json::Value::as_u64)
+        .ok_or_else(|| corrupt("no version field".into()))?;
+    if version > u64::from(STATE_VERSION) {
+        return Err(StateError::FutureVersion {
+            path: path.to_owned(),
+            found: u32::try_from(version).unwrap_or(u32::MAX),
+        });
+    }
+    let state: AgentState = serde_json::from_value(value).map_err(|e| corrupt(e.to_string()))?;
+    if state.origin != origin {
+        return Err(StateError::OriginMismatch {
+            path: path.to_owned(),
+            expected: origin.to_owned(),
+            found: state.origin,
+        });
+    }
+    if let Some(head) = &state.head {
+        let ok = head
+            .checkpoint()
+            .is_ok_and(|cp| cp.size == head.frontier.size() && cp.root == head.frontier.root());
+        if !ok {
+            return Err(corrupt("its log head does not match its frontier".into()));
+        }
+    }
+    Ok(Some(state))
+}
+
+fn write_state(path: &Path, state: &AgentState) -> Result<(), StateError> {
+    let bytes = serde_json::to_vec_pretty(state).map_err(|e| StateError::Corrupt {
+        path: path.to_owned(),
+        reason: e.to_string(),
+    })?;
+    durable::write_replace(path, &bytes).map_err(|source| StateError::Io {
+        path: path.to_owned(),
+        source,
+    })
+}
+
+/// The highest bundle sequence number in `archive_dir` (0 when there is none or no directory).
+pub fn last_bundle_seq(archive_dir: &Path) -> Result<u64, StateError> {
+    let entries = match fs::read_dir(archive_dir) {
+        Ok(e) => e,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(0),
+        Err(source) => {
+            return Err(StateError::Io {
+                path: archive_dir.to_owned(),
+                source,
+            });
+        }
+    };
+    let mut last = 0;
+    for entry in entries {
+        let entry = entry.map_err(|source| StateError::Io {
+            path: archive_dir.to_owned(),
+            source,
+        })?;
+        if let Some(seq) = entry
+            .file_name()
+            .to_str()
+            .and_then(layout::parse_bundle_file_name)
+        {
+            last = last.max(seq);
+        }
+    }
+    Ok(last)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_second_agent_on_the_same_state_directory_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let _first = StateDir::lock(dir.path()).unwrap();
+        assert!(matches!(
+            StateDir::lock(dir.path()),
+            Err(StateError::Locked { .. })
+        ));
+    }
+
+    #[test]
+    fn a_fresh_archive_starts_from_an_empty_state() {
+        let dir = tempfile::tempdir().unwrap();
+        let sd = StateDir::lock(&dir.path().join("state")).unwrap();
+        let s = sd.reconcile("o", &dir.path().join("archive")).unwrap();
+        assert_eq!(s, AgentState::empty("o"));
+    }
+
+    #[test]
+    fn a_corrupt_or_future_state_is_an_error_and_is_left_untouched() {
+        let dir = tempfile::tempdir().unwrap();
+        let sd = StateDir::lock(dir.path()).unwrap();
+        let path = dir.path().join("state.json");
+        fs::write(&path, b"{not json").unwrap();
+        assert!(matches!(
+            sd.reconcile("o", dir.path()),
+            Err(StateError::Corrupt { .. })
+        ));
+        assert_eq!(fs::read(&path).unwrap(), b"{not json");
+        fs::write(&path, br#"{"version": 99, "origin": "o"}"#).unwrap();
+        let err = sd.reconcile("o", dir.path()).unwrap_err();
+        assert!(
+            matches!(err, StateError::FutureVersion { found: 99, .. }),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn bundles_without_matching_state_are_reported_not_overwritten() {
+        let dir = tempfile::tempdir().unwrap();
+        let archive = dir.path().join("a");
+        fs::create_dir_all(&archive).unwrap();
+        fs::write(archive.join("run-000001.zip"), b"x").unwrap();
+        let sd = StateDir::lock(&dir.path().join("s")).unwrap();
+        let err = sd.reconcile("o", &archive).unwrap_err().to_string();
+        assert!(err.contains("last bundle is run 1"), "{err}");
+    }
+}

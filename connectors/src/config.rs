@@ -1,0 +1,61 @@
+//! Source configuration as written in the agent's TOML (`[[source]]`): the fields every source
+//! has (name, schedule) and the connector-specific table chosen by `type`.
+
+use std::path::Path;
+
+use evidence_model::SourceName;
+use serde::Deserialize;
+
+use crate::connector::Connector;
+
+/// One `[[source]]` entry.
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+pub struct SourceConfig {
+    /// Unique name of this source; used in item ids and payload paths.
+    pub name: String,
+    /// Cron expression (5 fields) for `evidence-agent run`; defaults to the agent's schedule.
+    #[serde(default)]
+    pub schedule: Option<String>,
+    #[serde(flatten)]
+    pub connector: ConnectorConfig,
+}
+
+/// The connector-specific part of a source, chosen by `type`.
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(tag = "type", rename_all = "lowercase")]
+#[non_exhaustive]
+pub enum ConnectorConfig {
+    #[cfg(feature = "local")]
+    Local(crate::local::LocalConfig),
+}
+
+impl ConnectorConfig {
+    /// The connector type as written in `type = "..."`.
+    pub fn type_name(&self) -> &'static str {
+        match self {
+            #[cfg(feature = "local")]
+            ConnectorConfig::Local(_) => "local",
+        }
+    }
+}
+
+impl SourceConfig {
+    /// The checked source name.
+    pub fn source_name(&self) -> Result<SourceName, String> {
+        self.name
+            .parse()
+            .map_err(|e| format!("source {:?}: {e}", self.name))
+    }
+
+    /// Check the configuration and build the connector. Pure: no network or file access beyond
+    /// resolving paths against `base` (the config file's directory).
+    pub fn build(&self, base: &Path) -> Result<Box<dyn Connector>, String> {
+        let name = self.source_name()?;
+        match &self.connector {
+            #[cfg(feature = "local")]
+            ConnectorConfig::Local(c) => {
+                Ok(Box::new(crate::local::LocalConnector::new(name, c, base)?))
+            }
+        }
+    }
+}

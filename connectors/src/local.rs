@@ -1,0 +1,517 @@
+//! The local-folder connector: walks a directory, tags files by the first matching rule, and
+//! stages new or changed files. Unchanged files (same size and modification time, or same
+//! content) are not sealed again; files no rule matches are reported in the population record.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::{Path, PathBuf};
+use std::time::UNIX_EPOCH;
+
+use async_trait::async_trait;
+use evidence_model::{GapCategory, GapRecord, ItemId, PopulationRecord, Sha256Digest, SourceName};
+use globset::GlobMatcher;
+use serde::{Deserialize, Serialize};
+use tokio::io::AsyncReadExt;
+
+use crate::connector::{CollectContext, Connector, ConnectorError, Cursor, Health};
+use crate::rules::{RuleConfig, RuleSet, compile_glob};
+use crate::sink::{ItemDraft, ItemSink};
+use crate::{front_matter, media_type};
+
+/// How many unmatched or skipped paths a population record lists by name.
+const MAX_LISTED_PATHS: usize = 1000;
+
+/// `[[source]] type = "local"`.
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct LocalConfig {
+    /// The folder to collect, relative to the config file's directory unless absolute.
+    pub path: PathBuf,
+    /// Rules, first match wins.
+    #[serde(rename = "rule", default)]
+    pub rules: Vec<RuleConfig>,
+    /// Globs of paths to leave out silently (e.g. `drafts/**`).
+    #[serde(default)]
+    pub exclude: Vec<String>,
+    /// Also walk files and folders whose names start with `.` (default: no).
+    #[serde(default)]
+    pub include_hidden: bool,
+}
+
+/// A configured local folder.
+#[derive(Debug, Clone)]
+pub struct LocalConnector {
+    name: SourceName,
+    root: PathBuf,
+    /// The path as configured, recorded in provenance (never the absolute path of this machine).
+    display_root: String,
+    rules: RuleSet,
+    exclude: Vec<GlobMatcher>,
+    include_hidden: bool,
+}
+
+#[derive(Debug, Default, Serialize, Deserialize)]
+struct LocalCursor {
+    files: BTreeMap<String, FileState>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct FileState {
+    sha256: Sha256Digest,
+    size: u64,
+    mtime_ns: i128,
+    item: ItemId,
+}
+
+struct Walk {
+    matched: Vec<(String, PathBuf, usize)>,
+    unmatched: Vec<String>,
+    skipped: Vec<String>,
+    failures: Vec<(String, std::io::Error)>,
+    dirs: u64,
+}
+
+impl LocalConnector {
+    /// Check the config; `base` is the directory relative paths are resolved against.
+    pub fn new(name: SourceName, config: &LocalConfig, base: &Path) -> Result<Self, String> {
+        let at = format!("source {:?}", name.as_str());
+        let rules = RuleSet::from_configs(&config.rules, &at)?;
+        let exclude = config
+            .exclude
+            .iter()
+            .map(|g| compile_glob(g).map_err(|e| format!("{at} exclude: {e}")))
+            .collect::<Result<Vec<_>, _>>()?;
+        let root = if config.path.is_absolute() {
+            config.path.clone()
+        } else {
+            base.join(&config.path)
+        };
+        Ok(Self {
+            name,
+            root,
+            display_root: config.path.display().to_string(),
+            rules,
+            exclude,
+            include_hidden: config.include_hidden,
+        })
+    }
+
+    fn walk(&self) -> Walk {
+        let mut walk = Walk {
+            matched: Vec::new(),
+            unmatched: Vec::new(),
+            skipped: Vec::new(),
+            failures: Vec::new(),
+            dirs: 0,
+        };
+        let include_hidden = self.include_hidden;
+        let entries = walkdir::WalkDir::new(&self.root)
+            .follow_links(false)
+            .sort_by_file_name()
+            .into_iter()
+            .filter_entry(|e| {
+                e.depth() == 0
+                    || include_hidden
+                    || !e.file_name().to_string_lossy().starts_with('.')
+            });
+        for entry in entries {
+            let entry = match entry {
+                Ok(e) => e,
+                Err(e) => {
+                    let at = e
+                        .path()
+                        .and_then(|p| p.strip_prefix(&self.root).ok())
+                        .map(|p| p.display().to_string())
+                        .unwrap_or_else(|| ".".into());
+                    let io = e
+                        .into_io_error()
+                        .unwrap_or_else(|| std::io::Error::other("filesystem loop"));
+                    walk.failures.push((at, io));
+                    continue;
+                }
+            };
+            let Ok(rel) = entry.path().strip_prefix(&self.root) else {
+                continue;
+            };
+            let Some(rel) = rel_string(rel) else {
+                walk.skipped
+                    .push(format!("{} (name is not UTF-8)", rel.display()));
+                continue;
+            };
+            if entry.file_type().is_dir() {
+                walk.dirs += 1;
+                continue;
+            }
+            if self.exclude.iter().any(|g| g.is_match(&rel)) {
+                continue;
+            }
+            if !entry.file_type().is_file() {
+                walk.skipped.push(format!("{rel} (not a regular file)"));
+                continue;
+            }
+            match self.rules.rules().iter().position(|r| r.matches(&rel)) {
+                Some(i) => walk.matched.push((rel, entry.into_path(), i)),
+                None => walk.unmatched.push(rel),
+            }
+        }
+        walk
+    }
+
+    fn gap(
+        &self,
+        scope: &str,
+        category: GapCategory,
+        message: String,
+        sink: &dyn ItemSink,
+    ) -> GapRecord {
+        GapRecord::new(
+            "local",
+            self.name.clone(),
+            scope,
+            category,
+            message,
+            sink.collected_at(),
+        )
+    }
+}
+
+fn rel_string(rel: &Path) -> Option<String> {
+    let parts: Option<Vec<&str>> = rel.components().map(|c| c.as_os_str().to_str()).collect();
+    parts.map(|p| p.join("/"))
+}
+
+fn mtime_ns(meta: &std::fs::Metadata) -> i128 {
+    meta.modified()
+        .ok()
+        .and_then(|t| t.duration_since(UNIX_EPOCH).ok())
+        .map(|d| d.as_nanos() as i128)
+        .unwrap_or(0)
+}
+
+fn io_category(e: &std::io::Error) -> GapCategory {
+    match e.kind() {
+        std::io::ErrorKind::PermissionDenied => GapCategory::Denied,
+        std::io::ErrorKind::NotFound => GapCategory::NotFound,
+        _ => GapCategory::Io,
+    }
+}
+
+fn listed(paths: &[String]) -> serde_json::Value {
+    serde_json::Value::from(
+        paths
+            .iter()
+            .take(MAX_LISTED_PATHS)
+            .cloned()
+            .collect::<Vec<_>>(),
+    )
+}
+
+#[async_trait]
+impl Connector for LocalConnector {
+    fn connector_type(&self) -> &'static str {
+        "local"
+    }
+
+    fn name(&self) -> &SourceName {
+        &self.name
+    }
+
+    async fn healthcheck(&self) -> Result<Health, ConnectorError> {
+        let meta = tokio::fs::metadata(&self.root)
+            .await
+            .map_err(|e| ConnectorError::Io {
+                resource: format!("folder {}", self.root.display()),
+                source: e,
+            })?;
+        if !meta.is_dir() {
+            return Err(ConnectorError::NotFound {
+                resource: format!("folder {} (it is not a directory)", self.root.display()),
+            });
+        }
+        Ok(Health {
+            detail: format!("folder {} is readable", self.root.display()),
+        })
+    }
+
+    async fn collect(
+        &self,
+        cursor: &mut Cursor,
+        sink: &mut dyn ItemSink,
+        ctx: &CollectContext<'_>,
+    ) -> Result<(), ConnectorError> {
+        let mut state: LocalCursor = cursor.load()?;
+        let resource = format!("folder {}", self.root.display());
+        match tokio::fs::metadata(&self.root).await {
+            Ok(m) if m.is_dir() => {}
+            Ok(_) => {
+                return Err(ConnectorError::NotFound {
+                    resource: format!("{resource} (not a directory)"),
+                });
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                return Err(ConnectorError::NotFound { resource });
+            }
+            Err(e) => {
+                return Err(ConnectorError::Io {
+                    resource,
+                    source: e,
+                });
+            }
+        }
+
+        ctx.progress
+            .status(&format!("walking {}", self.display_root));
+        let walk = {
+            let this = self.clone();
+            tokio::task::spawn_blocking(move || this.walk())
+                .await
+                .map_err(|e| ConnectorError::Io {
+                    resource: resource.clone(),
+                    source: std::io::Error::other(e),
+                })?
+        };
+        let rules_text: Vec<String> = self
+            .rules
+            .rules()
+            .iter()
+            .map(|r| format!("{} => {}", r.glob, r.kind))
+            .collect();
+        let mut population = PopulationRecord::new(
+            "local",
+            self.name.clone(),
+            ".",
+            &format!(
+                "walk {} (first matching rule wins: {})",
+                self.display_root,
+                rules_text.join("; ")
+            ),
+        );
+        population.pages_walked = walk.dirs;
+        population.items_seen = walk.matched.len() as u64;
+
+        for (scope, err) in &walk.failures {
+            let g = self.gap(
+                scope,
+                io_category(err),
+                format!("cannot read {scope}: {err}"),
+                &*sink,
+            );
+            sink.gap(g).await?;
+            population.complete = false;
+        }
+
+        let bytes_total: u64 = walk
+            .matched
+            .iter()
+            .filter_map(|(_, p, _)| std::fs::metadata(p).ok().map(|m| m.len()))
+            .sum();
+        ctx.progress
+            .set_items_total(Some(walk.matched.len() as u64));
+        ctx.progress.set_bytes_total(Some(bytes_total));
+
+        let mut seen = BTreeSet::new();
+        let mut interrupted = false;
+        for (rel, path, rule_index) in &walk.matched {
+            if ctx.shutdown.is_cancelled() {
+                interrupted = true;
+                break;
+            }
+            seen.insert(rel.clone());
+            let rule = &self.rules.rules()[*rule_index];
+            let meta = match tokio::fs::metadata(path).await {
+                Ok(m) => m,
+                Err(e) => {
+                    let g = self.gap(
+                        rel,
+                        io_category(&e),
+                        format!("cannot read {rel}: {e}"),
+                        &*sink,
+                    );
+                    sink.gap(g).await?;
+                    population.complete = false;
+                    continue;
+                }
+            };
+            let mtime = mtime_ns(&meta);
+            if let Some(prev) = state.files.get(rel) {
+                if prev.size == meta.len() && prev.mtime_ns == mtime {
+                    population.items_unchanged += 1;
+                    ctx.progress.add_items(1);
+                    ctx.progress.add_bytes(meta.len());
+                    continue;
+                }
+            }
+            ctx.progress.status(rel);
+            let file_name = rel.rsplit('/').next().unwrap_or(rel).to_owned();
+            let media = media_type::for_file_name(&file_name);
+            let mut draft = ItemDraft {
+                natural_key: rel.clone(),
+                kind: rule.kind.clone(),
+                title: rel.clone(),
+                reference: rel.clone(),
+                url: None,
+                controls: rule.controls.clone(),
+                clauses: rule.clauses.clone(),
+                phase: rule.phase,
+                actors: Vec::new(),
+                period: None,
+                source_time: meta
+                    .modified()
+                    .ok()
+                    .and_then(|t| evidence_model::Timestamp::try_from(t).ok()),
+                file_name,
+                media_type: media.clone(),
+                redactions: Vec::new(),
+                endpoint: Some(self.display_root.clone()),
+                query: Some(format!("rule {}", rule.glob)),
+                attributes: BTreeMap::from([
+                    ("path".to_owned(), rel.clone().into()),
+                    ("rule".to_owned(), rule.glob.clone().into()),
+                ]),
+                expected_sha256: None,
+                expected_size: None,
+            };
+            if media == "text/markdown" {
+                apply_front_matter(path, &mut draft).await;
+            }
+            let mut file = match tokio::fs::File::open(path).await {
+                Ok(f) => f,
+                Err(e) => {
+                    let g = self.gap(
+                        rel,
+                        io_category(&e),
+                        format!("cannot open {rel}: {e}"),
+                        &*sink,
+                    );
+                    sink.gap(g).await?;
+                    population.complete = false;
+                    continue;
+                }
+            };
+            let staged = match sink.put(draft, &mut file).await {
+                Ok(s) => s,
+                Err(e) if e.is_item_level() => {
+                    let g = self.gap(rel, GapCategory::Io, e.to_string(), &*sink);
+                    sink.gap(g).await?;
+                    population.complete = false;
+                    continue;
+                }
+                Err(e) => {
+                    cursor.store(&state)?;
+                    return Err(e.into());
+                }
+            };
+            ctx.progress.add_items(1);
+            ctx.progress.add_bytes(staged.size);
+            let unchanged = state
+                .files
+                .get(rel)
+                .is_some_and(|p| p.sha256 == staged.sha256);
+            if unchanged {
+                sink.discard(&staged.id).await?;
+                population.items_unchanged += 1;
+                if let Some(prev) = state.files.get_mut(rel) {
+                    prev.mtime_ns = mtime;
+                }
+            } else {
+                population.items_sealed += 1;
+                state.files.insert(
+                    rel.clone(),
+                    FileState {
+                        sha256: staged.sha256,
+                        size: staged.size,
+                        mtime_ns: mtime,
+                        item: staged.id,
+                    },
+                );
+            }
+        }
+
+        let mut removed = Vec::new();
+        if !interrupted {
+            let excluded = |p: &str| self.exclude.iter().any(|g| g.is_match(p));
+            removed = state
+                .files
+                .keys()
+                .filter(|k| !seen.contains(*k) && !excluded(k))
+                .cloned()
+                .collect();
+            for k in &removed {
+                state.files.remove(k);
+            }
+        }
+        if !walk.unmatched.is_empty() {
+            population.notes.push(format!(
+                "{} file(s) matched no rule and were not collected",
+                walk.unmatched.len()
+            ));
+            population
+                .attributes
+                .insert("unmatched".into(), listed(&walk.unmatched));
+        }
+        if !walk.skipped.is_empty() {
+            population
+                .notes
+                .push(format!("{} path(s) skipped", walk.skipped.len()));
+            population
+                .attributes
+                .insert("skipped".into(), listed(&walk.skipped));
+        }
+        if !removed.is_empty() {
+            population.notes.push(format!(
+                "{} file(s) sealed earlier are no longer present",
+                removed.len()
+            ));
+            population
+                .attributes
+                .insert("removed".into(), listed(&removed));
+        }
+        population
+            .attributes
+            .insert("unmatched_count".into(), walk.unmatched.len().into());
+        if interrupted {
+            population.complete = false;
+            population
+                .notes
+                .push("the run was interrupted before the walk finished".into());
+        }
+        cursor.store(&state)?;
+        sink.population(population).await?;
+        if interrupted {
+            return Err(ConnectorError::Interrupted {
+                resource: format!("folder {}", self.display_root),
+            });
+        }
+        Ok(())
+    }
+}
+
+/// Read the head of a Markdown file and take title, people and period from its front matter.
+async fn apply_front_matter(path: &Path, draft: &mut ItemDraft) {
+    let Ok(file) = tokio::fs::File::open(path).await else {
+        return;
+    };
+    let mut head = Vec::with_capacity(4096);
+    let limit = (front_matter::MAX_FRONT_MATTER_BYTES + 16) as u64;
+    if file.take(limit).read_to_end(&mut head).await.is_err() {
+        return;
+    }
+    let text = String::from_utf8_lossy(&head);
+    match front_matter::parse(&text) {
+        Ok(Some(fm)) => {
+            if let Some(title) = fm.title {
+                draft.title = title;
+            }
+            draft.actors = fm.actors;
+            draft.period = fm.period;
+            draft
+                .attributes
+                .insert("front_matter".into(), serde_json::Value::Object(fm.fields));
+        }
+        Ok(None) => {}
+        Err(reason) => {
+            draft
+                .attributes
+                .insert("front_matter_error".into(), reason.into());
+        }
+    }
+}

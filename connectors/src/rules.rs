@@ -1,0 +1,230 @@
+//! Rules that tag files or object keys by glob: the first rule whose glob matches decides the
+//! item's kind, controls, clauses and phase. Controls and clauses default to the catalogue's
+//! mapping for the kind; IDs that do not exist in ISO/IEC 42001 are configuration errors.
+
+use evidence_model::{Catalogue, ClauseId, ControlId, Kind, Phase};
+use globset::{Glob, GlobBuilder, GlobMatcher};
+use serde::Deserialize;
+
+/// A rule as written in the config file (`[[source.rule]]`).
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct RuleConfig {
+    /// Glob over `/`-separated relative paths; `*` stays within a directory, `**` crosses them.
+    pub glob: String,
+    pub kind: String,
+    /// Annex A controls; defaults to the catalogue's mapping for `kind`.
+    #[serde(default)]
+    pub controls: Option<Vec<String>>,
+    /// Clauses; default to the catalogue's mapping for `kind`.
+    #[serde(default)]
+    pub clauses: Option<Vec<String>>,
+    /// Lifecycle phase; defaults to the catalogue's mapping for `kind`.
+    #[serde(default)]
+    pub phase: Option<String>,
+}
+
+/// A checked, compiled rule.
+#[derive(Debug, Clone)]
+pub struct Rule {
+    pub glob: String,
+    matcher: GlobMatcher,
+    pub kind: Kind,
+    pub controls: Vec<ControlId>,
+    pub clauses: Vec<ClauseId>,
+    pub phase: Phase,
+}
+
+/// An ordered list of rules; the first match wins.
+#[derive(Debug, Clone, Default)]
+pub struct RuleSet {
+    rules: Vec<Rule>,
+}
+
+/// Compile a glob with the separator semantics every rule uses.
+pub fn compile_glob(glob: &str) -> Result<GlobMatcher, String> {
+    GlobBuilder::new(glob)
+        .literal_separator(true)
+        .backslash_escape(true)
+        .build()
+        .map(|g: Glob| g.compile_matcher())
+        .map_err(|e| format!("invalid glob {glob:?}: {e}"))
+}
+
+impl Rule {
+    /// Check and compile one rule. `at` names the rule in messages (e.g. `source "docs" rule 2`).
+    pub fn from_config(config: &RuleConfig, at: &str) -> Result<Self, String> {
+        let matcher = compile_glob(&config.glob).map_err(|e| format!("{at}: {e}"))?;
+        let kind: Kind = config.kind.parse().map_err(|e| format!("{at}: {e}"))?;
+        let catalogue = Catalogue::iso42001();
+        let (default_controls, default_clauses, default_phase) = catalogue.defaults_for(&kind);
+        let controls = match &config.controls {
+            Some(list) => list
+                .iter()
+                .map(|c| c.parse::<ControlId>())
+                .collect::<Result<Vec<_>, _>>()
+                .map_err(|e| format!("{at}: {e}"))?,
+            None => default_controls,
+        };
+        let clauses = match &config.clauses {
+            Some(list) => list
+                .iter()
+                .map(|c| c.parse::<ClauseId>())
+                .collect::<Result<Vec<_>, _>>()
+                .map_err(|e| format!("{at}: {e}"))?,
+            None => default_clauses,
+        };
+        let phase = match (&config.phase, default_phase) {
+            (Some(p), _) => p.parse::<Phase>().map_err(|e| format!("{at}: {e}"))?,
+            (None, Some(p)) => p,
+            (None, None) => {
+                return Err(format!(
+                    "{at}: kind {kind} has no default mapping in the catalogue; give `phase` (and `controls` or `clauses`)"
+                ));
+            }
+        };
+        if controls.is_empty() && clauses.is_empty() {
+            return Err(format!(
+                "{at}: kind {kind} would evidence no control and no clause; give `controls` or `clauses`"
+            ));
+        }
+        Ok(Self {
+            glob: config.glob.clone(),
+            matcher,
+            kind,
+            controls,
+            clauses,
+            phase,
+        })
+    }
+
+    /// True when `path` (relative, `/`-separated) matches this rule's glob.
+    pub fn matches(&self, path: &str) -> bool {
+        self.matcher.is_match(path)
+    }
+}
+
+impl RuleSet {
+    /// Check and compile rules in order. `at` names the source in messages.
+    pub fn from_configs(configs: &[RuleConfig], at: &str) -> Result<Self, String> {
+        if configs.is_empty() {
+            return Err(format!(
+                "{at}: no `[[source.rule]]`; add at least one rule that maps files to a kind"
+            ));
+        }
+        let rules = configs
+            .iter()
+            .enumerate()
+            .map(|(i, c)| Rule::from_config(c, &format!("{at} rule {} ({:?})", i + 1, c.glob)))
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(Self { rules })
+    }
+
+    /// The first rule matching `path`.
+    pub fn first_match(&self, path: &str) -> Option<&Rule> {
+        self.rules.iter().find(|r| r.matches(path))
+    }
+
+    /// The rules, in order.
+    pub fn rules(&self) -> &[Rule] {
+        &self.rules
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn rule(glob: &str, kind: &str, controls: Option<&[&str]>) -> RuleConfig {
+        RuleConfig {
+            glob: glob.into(),
+            kind: kind.into(),
+            controls: controls.map(|c| c.iter().map(|s| s.to_string()).collect()),
+            clauses: None,
+            phase: None,
+        }
+    }
+
+    #[test]
+    fn the_first_matching_rule_wins() {
+        let set = RuleSet::from_configs(
+            &[
+                rule("policies/ai-*.md", "ai_policy", None),
+                rule("policies/**", "policy_alignment_record", None),
+            ],
+            "test",
+        )
+        .unwrap();
+        assert_eq!(
+            set.first_match("policies/ai-policy.md")
+                .unwrap()
+                .kind
+                .as_str(),
+            "ai_policy"
+        );
+        assert_eq!(
+            set.first_match("policies/sub/x.md").unwrap().kind.as_str(),
+            "policy_alignment_record"
+        );
+        assert!(set.first_match("other/x.md").is_none());
+    }
+
+    #[test]
+    fn a_single_star_does_not_cross_directories() {
+        let set = RuleSet::from_configs(&[rule("*.md", "model_card", None)], "t").unwrap();
+        assert!(set.first_match("README.md").is_some());
+        assert!(set.first_match("docs/README.md").is_none());
+    }
+
+    #[test]
+    fn unknown_controls_are_configuration_errors_naming_the_rule() {
+        let err = RuleSet::from_configs(
+            &[rule("**", "ai_policy", Some(&["A.6.6"]))],
+            "source \"docs\"",
+        )
+        .unwrap_err();
+        assert!(
+            err.contains("source \"docs\" rule 1") && err.contains("A.6.6"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn defaults_come_from_the_catalogue_and_overrides_replace_them() {
+        let set = RuleSet::from_configs(
+            &[
+                rule("a/**", "model_card", None),
+                rule("b/**", "model_card", Some(&["A.6.2.4"])),
+            ],
+            "t",
+        )
+        .unwrap();
+        let a = set.first_match("a/x").unwrap();
+        assert!(a.controls.iter().any(|c| c.as_str() == "A.6.2.7"));
+        assert_eq!(a.phase, Phase::Deployment);
+        let b = set.first_match("b/x").unwrap();
+        assert_eq!(
+            b.controls.iter().map(|c| c.as_str()).collect::<Vec<_>>(),
+            ["A.6.2.4"]
+        );
+    }
+
+    #[test]
+    fn a_custom_kind_needs_a_phase_and_a_control_or_clause() {
+        let err = RuleSet::from_configs(&[rule("**", "vendor_memo", None)], "t").unwrap_err();
+        assert!(err.contains("no default mapping"), "{err}");
+        let ok = RuleSet::from_configs(
+            &[RuleConfig {
+                phase: Some("cross_lifecycle".into()),
+                ..rule("**", "vendor_memo", Some(&["A.10.3"]))
+            }],
+            "t",
+        );
+        assert!(ok.is_ok());
+    }
+
+    #[test]
+    fn an_empty_rule_list_is_refused() {
+        assert!(RuleSet::from_configs(&[], "t").is_err());
+    }
+}

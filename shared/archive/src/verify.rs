@@ -1,0 +1,704 @@
+//! Verifying bundles and archives handed over by someone else. Bytes are checked by the strict
+//! ZIP reader first; then only the exact layout the writer produces is accepted; then every
+//! digest, the bag's manifests, the item records and the Merkle log are recomputed. Every
+//! problem found is reported, not only the first; memory does not grow with artefact size.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::fs::File;
+use std::io::{self, BufReader};
+use std::path::{Path, PathBuf};
+
+use evidence_model::item::ITEM_SCHEMA;
+use evidence_model::records::{GAP_SCHEMA, POPULATION_SCHEMA};
+use evidence_model::{Catalogue, GapRecord, ItemMeta, PopulationRecord, Sha256Digest};
+use serde::Serialize;
+use sha2::{Digest, Sha256};
+
+use crate::bag::{BagInfo, Manifest};
+use crate::layout::{self, PayloadPath};
+use crate::log::{Checkpoint, payload_leaf, run_leaf};
+use crate::merkle::{self, Frontier, Hash};
+use crate::run_record::{RUN_SCHEMA, RunRecord};
+use crate::seal::ConsistencyProofDoc;
+use crate::strict_zip::{Limits, StrictZip, ZipEntry};
+
+/// Largest tag file or JSON record read into memory.
+const MAX_RECORD_BYTES: usize = 16 * 1024 * 1024;
+/// Largest manifest read into memory.
+const MAX_MANIFEST_BYTES: usize = 512 * 1024 * 1024;
+
+/// How bad a finding is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Severity {
+    /// Worth knowing; the archive still verifies.
+    Warning,
+    /// Verification fails.
+    Error,
+}
+
+/// One finding, located as precisely as possible.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Problem {
+    pub severity: Severity,
+    /// The bundle file, or the archive directory for chain problems.
+    pub file: String,
+    /// The entry inside the bundle, when the problem is about one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub entry: Option<String>,
+    /// A short category, stable for scripts: `zip`, `layout`, `digest`, `manifest`, `record`,
+    /// `log`, `chain`, `version`, `io`.
+    pub category: &'static str,
+    pub message: String,
+}
+
+/// What a verified bundle holds, for summaries and for chaining.
+#[derive(Debug, Clone, Serialize)]
+pub struct BundleSummary {
+    pub file: String,
+    pub seq: u64,
+    pub origin: String,
+    pub collected_at: evidence_model::Timestamp,
+    pub checkpoint: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub previous_checkpoint: Option<String>,
+    pub items: u64,
+    pub payload_files: u64,
+    pub payload_bytes: u64,
+    pub gaps: u64,
+    pub bundle_bytes: u64,
+}
+
+/// Receives the records of a bundle as they are verified (the auditor's ingest uses this).
+/// Records are handed over only from bundles whose bytes checked out so far; callers must still
+/// discard everything when the final report has errors.
+pub trait BundleVisitor {
+    fn item(&mut self, _bundle_seq: u64, _leaf_index: u64, _meta: &ItemMeta) {}
+    fn population(&mut self, _bundle_seq: u64, _record: &PopulationRecord) {}
+    fn gap(&mut self, _bundle_seq: u64, _record: &GapRecord) {}
+    fn run(&mut self, _record: &RunRecord) {}
+}
+
+/// A visitor that ignores everything.
+#[derive(Debug, Default)]
+pub struct NoVisitor;
+impl BundleVisitor for NoVisitor {}
+
+/// The result of verifying one bundle.
+#[derive(Debug, Clone, Serialize)]
+pub struct BundleReport {
+    pub file: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub summary: Option<BundleSummary>,
+    pub problems: Vec<Problem>,
+}
+
+impl BundleReport {
+    /// True when no error was found.
+    pub fn is_valid(&self) -> bool {
+        self.summary.is_some() && !self.problems.iter().any(|p| p.severity == Severity::Error)
+    }
+}
+
+/// The result of verifying an archive directory.
+#[derive(Debug, Clone, Serialize)]
+pub struct ArchiveReport {
+    pub path: String,
+    pub valid: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub origin: Option<String>,
+    /// The checkpoint of the last valid run of an unbroken chain.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub latest_checkpoint: Option<String>,
+    pub bundles: Vec<BundleReport>,
+    /// Chain and directory problems (bundle problems are in `bundles`).
+    pub problems: Vec<Problem>,
+}
+
+impl ArchiveReport {
+    /// Every problem: the archive's own, then each bundle's.
+    pub fn all_problems(&self) -> impl Iterator<Item = &Problem> {
+        self.problems
+            .iter()
+            .chain(self.bundles.iter().flat_map(|b| b.problems.iter()))
+    }
+}
+
+struct Ctx {
+    file: String,
+    problems: Vec<Problem>,
+}
+
+impl Ctx {
+    fn error(&mut self, entry: Option<&str>, category: &'static str, message: impl Into<String>) {
+        self.problems.push(Problem {
+            severity: Severity::Error,
+            file: self.file.clone(),
+            entry: entry.map(str::to_owned),
+            category,
+            message: message.into(),
+        });
+    }
+}
+
+/// Verify one bundle file on its own: bytes, layout, manifests, records and its log segment.
+pub fn verify_bundle(path: &Path, visitor: &mut dyn BundleVisitor) -> BundleReport {
+    let file_name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_else(|| path.display().to_string());
+    let mut ctx = Ctx {
+        file: file_name.clone(),
+        problems: Vec::new(),
+    };
+    let summary = verify_bundle_inner(path, &file_name, &mut ctx, visitor);
+    BundleReport {
+        file: file_name,
+        summary: if ctx.problems.iter().any(|p| p.severity == Severity::Error) {
+            summary.map(|s| BundleSummary { ..s })
+        } else {
+            summary
+        },
+        problems: ctx.problems,
+    }
+}
+
+fn verify_bundle_inner(
+    path: &Path,
+    file_name: &str,
+    ctx: &mut Ctx,
+    visitor: &mut dyn BundleVisitor,
+) -> Option<BundleSummary> {
+    let file = match File::open(path) {
+        Ok(f) => f,
+        Err(e) => {
+            ctx.error(None, "io", format!("cannot open {}: {e}", path.display()));
+            return None;
+        }
+    };
+    let bundle_bytes = file.metadata().map(|m| m.len()).unwrap_or(0);
+    let mut zip = match StrictZip::open(BufReader::with_capacity(1 << 20, file), Limits::default()) {
+        Ok(z) => z,
+        Err(problems) => {
+            for p in problems {
+                ctx.error(None, "zip", p.to_string());
+            }
+            return None;
+        }
+    };
+    let entries: Vec<ZipEntry> = zip.entries().to_vec();
+
+    // Layout: one top directory `run-NNNNNN/` whose number matches the file name.
+    let Some(top) = entries.first().and_then(|e| e.name.split('/').next()).map(str::to_owned) else {
+        ctx.error(None, "layout", "the bundle is empty");
+        return None;
+    };
+    let Some(seq) = layout::parse_bag_dir(&top) else {
+        ctx.error(None, "layout", format!("top directory {top:?} is not run-NNNNNN"));
+        return None;
+    };
+    if let Some(file_seq) = layout::parse_bundle_file_name(file_name) {
+        if file_seq != seq {
+            ctx.error(
+                None,
+                "layout",
+                format!("the file is named for run {file_seq} but holds run {seq} (renamed or reordered)"),
+            );
+        }
+    }
+    let prefix = format!("{top}/");
+    let mut index: BTreeMap<String, usize> = BTreeMap::new();
+    for (i, e) in entries.iter().enumerate() {
+        match e.name.strip_prefix(&prefix) {
+            Some(rel) if !rel.is_empty() => {
+                index.insert(rel.to_owned(), i);
+            }
+            _ => ctx.error(Some(&e.name), "layout", format!("entry outside the top directory {top}/")),
+        }
+    }
+
+    // Tag files, small, read by position before the payload is streamed.
+    let mut tag_bytes: BTreeMap<&'static str, Vec<u8>> = BTreeMap::new();
+    for &name in layout::TAG_FILES.iter().chain([layout::TAG_MANIFEST].iter()) {
+        if let Some(&i) = index.get(name) {
+            let max = if name == layout::MANIFEST { MAX_MANIFEST_BYTES } else { MAX_RECORD_BYTES };
+            match zip.read_small(i, max) {
+                Ok(b) => {
+                    tag_bytes.insert(name, b);
+                }
+                Err(e) => ctx.error(Some(&entries[i].name), "zip", e.to_string()),
+            }
+        }
+    }
+    let text = |name: &'static str, ctx: &mut Ctx| -> Option<String> {
+        let bytes = tag_bytes.get(name)?;
+        match String::from_utf8(bytes.clone()) {
+            Ok(s) => Some(s),
+            Err(_) => {
+                ctx.error(Some(name), "layout", "not UTF-8");
+                None
+            }
+        }
+    };
+
+    // bag-info first: an unknown format version stops here with a clear message.
+    let Some(info_text) = text(layout::BAG_INFO, ctx) else {
+        ctx.error(Some(layout::BAG_INFO), "layout", "bag-info.txt is missing");
+        return None;
+    };
+    let info = match BagInfo::parse(&info_text) {
+        Ok(i) => i,
+        Err(e @ crate::bag::BagTextError::UnknownVersion { .. }) => {
+            ctx.error(Some(layout::BAG_INFO), "version", e.to_string());
+            return None;
+        }
+        Err(e) => {
+            ctx.error(Some(layout::BAG_INFO), "layout", e.to_string());
+            return None;
+        }
+    };
+    if info.run != seq {
+        ctx.error(Some(layout::BAG_INFO), "layout", format!("Evidence-Run is {} but the bag is {top}", info.run));
+    }
+    match text(layout::BAGIT, ctx) {
+        Some(t) if t == layout::BAGIT_TXT => {}
+        Some(_) => ctx.error(Some(layout::BAGIT), "layout", "bagit.txt is not the BagIt 1.0 declaration"),
+        None => ctx.error(Some(layout::BAGIT), "layout", "bagit.txt is missing"),
+    }
+
+    // Every entry is a known tag file, the tag manifest, or a payload file.
+    let mut payload_entries: Vec<(&str, usize)> = Vec::new();
+    for (rel, &i) in &index {
+        if rel.starts_with("data/") {
+            payload_entries.push((rel.as_str(), i));
+        } else if !layout::TAG_FILES.contains(&rel.as_str()) && rel != layout::TAG_MANIFEST {
+            ctx.error(Some(&entries[i].name), "layout", "unexpected file in the bag");
+        }
+    }
+
+    // Tag manifest: lists exactly the tag files present, with their digests.
+    let tag_manifest = text(layout::TAG_MANIFEST, ctx)
+        .and_then(|t| Manifest::parse(&t, layout::TAG_MANIFEST).map_err(|e| ctx.error(Some(layout::TAG_MANIFEST), "manifest", e.to_string())).ok());
+    match &tag_manifest {
+        None => ctx.error(Some(layout::TAG_MANIFEST), "manifest", "tagmanifest-sha256.txt is missing or unreadable"),
+        Some(tm) => {
+            let present: BTreeSet<&str> = tag_bytes.keys().copied().filter(|n| *n != layout::TAG_MANIFEST).collect();
+            let listed: BTreeSet<&str> = tm.iter().map(|(p, _)| p).collect();
+            for missing in listed.difference(&present) {
+                ctx.error(Some(missing), "manifest", "listed in the tag manifest but missing");
+            }
+            for unlisted in present.difference(&listed) {
+                ctx.error(Some(unlisted), "manifest", "tag file not listed in the tag manifest");
+            }
+            for (name, bytes) in &tag_bytes {
+                if let Some(expected) = tm.get(name) {
+                    let actual = Sha256Digest::of(bytes);
+                    if &actual != expected {
+                        ctx.error(Some(name), "digest", format!("SHA-256 is {actual}, the tag manifest says {expected}"));
+                    }
+                }
+            }
+        }
+    }
+
+    // Payload manifest: lists exactly the payload files.
+    let manifest_text = text(layout::MANIFEST, ctx);
+    let manifest = manifest_text
+        .as_deref()
+        .and_then(|t| Manifest::parse(t, layout::MANIFEST).map_err(|e| ctx.error(Some(layout::MANIFEST), "manifest", e.to_string())).ok());
+    let Some(manifest) = manifest else {
+        ctx.error(Some(layout::MANIFEST), "manifest", "manifest-sha256.txt is missing or unreadable");
+        return None;
+    };
+    let payload_set: BTreeSet<&str> = payload_entries.iter().map(|(p, _)| *p).collect();
+    for (listed, _) in manifest.iter() {
+        if !payload_set.contains(listed) {
+            ctx.error(Some(listed), "manifest", "listed in the manifest but missing from the bundle");
+        }
+    }
+    let payload_bytes: u64 = payload_entries.iter().map(|(_, i)| entries[*i].size).sum();
+    if info.payload_bytes != payload_bytes || info.payload_files != payload_entries.len() as u64 {
+        ctx.error(
+            Some(layout::BAG_INFO),
+            "manifest",
+            format!(
+                "Payload-Oxum says {}.{} but the payload is {payload_bytes}.{}",
+                info.payload_bytes,
+                info.payload_files,
+                payload_entries.len()
+            ),
+        );
+    }
+
+    // Previous checkpoint and frontier: where this run's leaves start.
+    let previous_checkpoint = text(layout::PREVIOUS_CHECKPOINT, ctx);
+    let previous_frontier = tag_bytes
+        .get(layout::PREVIOUS_FRONTIER)
+        .and_then(|b| serde_json::from_slice::<Frontier>(b).map_err(|e| ctx.error(Some(layout::PREVIOUS_FRONTIER), "log", format!("unreadable: {e}"))).ok());
+    match (seq, &previous_checkpoint) {
+        (1, Some(_)) => ctx.error(Some(layout::PREVIOUS_CHECKPOINT), "log", "the first run cannot have a previous checkpoint"),
+        (s, None) if s > 1 => ctx.error(Some(layout::PREVIOUS_CHECKPOINT), "log", "missing: a later run must name the checkpoint it continues"),
+        _ => {}
+    }
+    let mut frontier = previous_frontier.clone().unwrap_or_else(Frontier::empty);
+    if let Some(prev) = &previous_checkpoint {
+        match Checkpoint::parse(prev) {
+            Ok(cp) => {
+                if cp.origin != info.origin {
+                    ctx.error(Some(layout::PREVIOUS_CHECKPOINT), "log", format!("origin {:?} differs from the bag's {:?}", cp.origin, info.origin));
+                }
+                if cp.size != frontier.size() || cp.root != frontier.root() {
+                    ctx.error(Some(layout::PREVIOUS_FRONTIER), "log", "the previous frontier does not reproduce the previous checkpoint");
+                }
+            }
+            Err(e) => ctx.error(Some(layout::PREVIOUS_CHECKPOINT), "log", e.to_string()),
+        }
+    } else if frontier.size() != 0 {
+        ctx.error(Some(layout::PREVIOUS_FRONTIER), "log", "the first run's previous frontier must be empty");
+    }
+    let old_frontier = frontier.clone();
+
+    // Stream the payload in file order: digests, leaves, records.
+    let catalogue = Catalogue::iso42001();
+    let mut items_seen = 0u64;
+    let mut gaps = 0u64;
+    let mut item_files: BTreeMap<String, (Vec<String>, Option<ItemMeta>)> = BTreeMap::new();
+    let mut run_record: Option<RunRecord> = None;
+    let mut computed: BTreeMap<&str, (Sha256Digest, u64)> = BTreeMap::new();
+    payload_entries.sort_by_key(|(_, i)| *i);
+    for &(rel, i) in &payload_entries {
+        let entry = &entries[i];
+        let class = layout::classify_payload(rel);
+        if class.is_none() {
+            ctx.error(Some(rel), "layout", "payload file outside the bundle conventions");
+        }
+        let keep = matches!(
+            class,
+            Some(PayloadPath::ItemMetadata { .. } | PayloadPath::Population { .. } | PayloadPath::Gap { .. } | PayloadPath::RunRecord)
+        );
+        let mut hasher = Sha256::new();
+        let mut kept = Vec::new();
+        let mut too_big = false;
+        let read = zip.read_entry(i, &mut |chunk: &[u8]| {
+            hasher.update(chunk);
+            if keep {
+                if kept.len() + chunk.len() > MAX_RECORD_BYTES {
+                    too_big = true;
+                } else {
+                    kept.extend_from_slice(chunk);
+                }
+            }
+            Ok(())
+        });
+        if let Err(e) = read {
+            ctx.error(Some(rel), "zip", e.to_string());
+            continue;
+        }
+        let digest = Sha256Digest(hasher.finalize().into());
+        computed.insert(rel, (digest, entry.size));
+        match manifest.get(rel) {
+            Some(expected) if *expected != digest => {
+                ctx.error(Some(rel), "digest", format!("SHA-256 is {digest}, the manifest says {expected}"));
+            }
+            None => ctx.error(Some(rel), "manifest", "payload file not listed in the manifest"),
+            _ => {}
+        }
+        if too_big {
+            ctx.error(Some(rel), "record", format!("record larger than {MAX_RECORD_BYTES} bytes"));
+            continue;
+        }
+        match class {
+            Some(PayloadPath::ItemArtefact { id, file_name }) => {
+                item_files.entry(id.to_owned()).or_default().0.push(file_name.to_owned());
+            }
+            Some(PayloadPath::ItemMetadata { id }) => {
+                items_seen += 1;
+                match serde_json::from_slice::<ItemMeta>(&kept) {
+                    Ok(meta) if meta.schema == ITEM_SCHEMA => {
+                        if meta.id.as_str() != id {
+                            ctx.error(Some(rel), "record", format!("metadata names item {} but sits in {id}", meta.id));
+                        }
+                        for c in &meta.controls {
+                            if catalogue.control(c.as_str()).is_none() {
+                                ctx.error(Some(rel), "record", format!("unknown control {c}"));
+                            }
+                        }
+                        item_files.entry(id.to_owned()).or_default().1 = Some(meta);
+                    }
+                    Ok(meta) => ctx.error(Some(rel), "version", format!("item schema {:?} is not {ITEM_SCHEMA}", meta.schema)),
+                    Err(e) => ctx.error(Some(rel), "record", format!("not a valid item record: {e}")),
+                }
+            }
+            Some(PayloadPath::Population { .. }) => match serde_json::from_slice::<PopulationRecord>(&kept) {
+                Ok(r) if r.schema == POPULATION_SCHEMA => visitor.population(seq, &r),
+                Ok(r) => ctx.error(Some(rel), "version", format!("population schema {:?} is unknown", r.schema)),
+                Err(e) => ctx.error(Some(rel), "record", format!("not a valid population record: {e}")),
+            },
+            Some(PayloadPath::Gap { .. }) => match serde_json::from_slice::<GapRecord>(&kept) {
+                Ok(r) if r.schema == GAP_SCHEMA => {
+                    gaps += 1;
+                    visitor.gap(seq, &r);
+                }
+                Ok(r) => ctx.error(Some(rel), "version", format!("gap schema {:?} is unknown", r.schema)),
+                Err(e) => ctx.error(Some(rel), "record", format!("not a valid gap record: {e}")),
+            },
+            Some(PayloadPath::RunRecord) => match serde_json::from_slice::<RunRecord>(&kept) {
+                Ok(r) if r.schema == RUN_SCHEMA => run_record = Some(r),
+                Ok(r) => ctx.error(Some(rel), "version", format!("run record schema {:?} is unknown", r.schema)),
+                Err(e) => ctx.error(Some(rel), "record", format!("not a valid run record: {e}")),
+            },
+            None => {}
+        }
+    }
+
+    // Items: one metadata record and exactly one artefact, which the record describes.
+    let leaf_base = old_frontier.size();
+    let leaf_index: BTreeMap<&str, u64> = manifest
+        .iter()
+        .enumerate()
+        .map(|(n, (p, _))| (p, leaf_base + n as u64))
+        .collect();
+    for (id, (artefacts, meta)) in &item_files {
+        let at = format!("data/items/{id}/");
+        let Some(meta) = meta else {
+            ctx.error(Some(&at), "record", "item without metadata.json");
+            continue;
+        };
+        if artefacts.len() != 1 {
+            ctx.error(Some(&at), "record", format!("item has {} artefact files; exactly one is expected", artefacts.len()));
+            continue;
+        }
+        let artefact_path = layout::item_artefact_path(&meta.id, &artefacts[0]);
+        if meta.artefact.path != artefact_path {
+            ctx.error(Some(&at), "record", format!("metadata points at {} but the artefact is {artefact_path}", meta.artefact.path));
+        }
+        match computed.get(artefact_path.as_str()) {
+            Some((d, s)) if *d == meta.artefact.sha256 && *s == meta.artefact.size => {}
+            Some((d, s)) => ctx.error(
+                Some(&artefact_path),
+                "record",
+                format!("metadata says sha256 {} and {} bytes; the artefact has {d} and {s} bytes", meta.artefact.sha256, meta.artefact.size),
+            ),
+            None => {}
+        }
+        let index = leaf_index.get(artefact_path.as_str()).copied().unwrap_or(0);
+        visitor.item(seq, index, meta);
+    }
+
+    // The log: leaves in manifest order, then the run leaf; the new root must match.
+    for (p, d) in manifest.iter() {
+        let size = computed.get(p).map_or(0, |(_, s)| *s);
+        frontier.push(payload_leaf(&format!("{top}/{p}"), d, size));
+    }
+    frontier.push(run_leaf(
+        &info.origin,
+        seq,
+        &Sha256Digest::of(info_text.as_bytes()),
+        &Sha256Digest::of(manifest_text.as_deref().unwrap_or("").as_bytes()),
+        previous_checkpoint.as_deref(),
+    ));
+    let checkpoint_text = text(layout::CHECKPOINT, ctx);
+    match checkpoint_text.as_deref().map(Checkpoint::parse) {
+        None => ctx.error(Some(layout::CHECKPOINT), "log", "log/checkpoint is missing"),
+        Some(Err(e)) => ctx.error(Some(layout::CHECKPOINT), "log", e.to_string()),
+        Some(Ok(cp)) => {
+            if cp.origin != info.origin {
+                ctx.error(Some(layout::CHECKPOINT), "log", format!("origin {:?} differs from the bag's {:?}", cp.origin, info.origin));
+            }
+            if cp.size != frontier.size() || cp.root != frontier.root() {
+                ctx.error(
+                    Some(layout::CHECKPOINT),
+                    "log",
+                    format!(
+                        "the checkpoint (size {}) does not match the log recomputed from the bundle (size {}): content was changed after sealing",
+                        cp.size,
+                        frontier.size()
+                    ),
+                );
+            }
+            match tag_bytes
+                .get(layout::CONSISTENCY_PROOF)
+                .map(|b| serde_json::from_slice::<ConsistencyProofDoc>(b))
+            {
+                None => ctx.error(Some(layout::CONSISTENCY_PROOF), "log", "missing"),
+                Some(Err(e)) => ctx.error(Some(layout::CONSISTENCY_PROOF), "log", format!("unreadable: {e}")),
+                Some(Ok(doc)) => {
+                    let hashes: Result<Vec<Hash>, _> = doc.hashes.iter().map(|h| decode_hash(h)).collect();
+                    let ok = hashes.ok().is_some_and(|hashes| {
+                        doc.old_size == old_frontier.size()
+                            && doc.new_size == cp.size
+                            && merkle::verify_consistency(doc.old_size, doc.new_size, &old_frontier.root(), &cp.root, &hashes).is_ok()
+                    });
+                    if !ok {
+                        ctx.error(Some(layout::CONSISTENCY_PROOF), "log", "the consistency proof does not prove this run only appended to the previous tree");
+                    }
+                }
+            }
+        }
+    }
+
+    match &run_record {
+        None => ctx.error(Some(layout::RUN_RECORD), "record", "the run record data/run.json is missing"),
+        Some(r) => {
+            if r.seq != seq || r.origin != info.origin {
+                ctx.error(Some(layout::RUN_RECORD), "record", "the run record names another run or origin");
+            }
+            visitor.run(r);
+        }
+    }
+
+    Some(BundleSummary {
+        file: file_name.to_owned(),
+        seq,
+        origin: info.origin.clone(),
+        collected_at: info.collected_at,
+        checkpoint: checkpoint_text.unwrap_or_default(),
+        previous_checkpoint,
+        items: items_seen,
+        payload_files: payload_entries.len() as u64,
+        payload_bytes,
+        gaps,
+        bundle_bytes,
+    })
+}
+
+fn decode_hash(b64: &str) -> Result<Hash, ()> {
+    use base64::Engine;
+    let bytes = base64::engine::general_purpose::STANDARD.decode(b64).map_err(|_| ())?;
+    bytes.try_into().map_err(|_| ())
+}
+
+/// List the bundle files of an archive directory in sequence order, reporting other files.
+pub fn list_bundles(dir: &Path) -> io::Result<(Vec<(u64, PathBuf)>, Vec<String>)> {
+    let mut bundles = Vec::new();
+    let mut others = Vec::new();
+    for entry in std::fs::read_dir(dir)? {
+        let entry = entry?;
+        let name = entry.file_name().to_string_lossy().into_owned();
+        if name.starts_with('.') {
+            continue;
+        }
+        match layout::parse_bundle_file_name(&name) {
+            Some(seq) if entry.file_type()?.is_file() => bundles.push((seq, entry.path())),
+            _ if is_sidecar(&name) => {}
+            _ => others.push(name),
+        }
+    }
+    bundles.sort();
+    Ok((bundles, others))
+}
+
+fn is_sidecar(name: &str) -> bool {
+    [".sig", ".sha256", ".tsr"]
+        .iter()
+        .any(|ext| name.strip_suffix(ext).and_then(layout::parse_bundle_file_name).is_some())
+}
+
+/// Verify every bundle of an archive directory and the chain that links them.
+pub fn verify_archive(dir: &Path, visitor: &mut dyn BundleVisitor) -> ArchiveReport {
+    let path = dir.display().to_string();
+    let mut report = ArchiveReport {
+        path: path.clone(),
+        valid: false,
+        origin: None,
+        latest_checkpoint: None,
+        bundles: Vec::new(),
+        problems: Vec::new(),
+    };
+    let archive_problem = |category: &'static str, message: String| Problem {
+        severity: Severity::Error,
+        file: path.clone(),
+        entry: None,
+        category,
+        message,
+    };
+    let (bundles, others) = match list_bundles(dir) {
+        Ok(l) => l,
+        Err(e) => {
+            report.problems.push(archive_problem("io", format!("cannot list {path}: {e}")));
+            return report;
+        }
+    };
+    for other in others {
+        report.problems.push(Problem {
+            severity: Severity::Warning,
+            file: path.clone(),
+            entry: Some(other),
+            category: "layout",
+            message: "not a bundle or a bundle's sidecar; ignored".into(),
+        });
+    }
+    if bundles.is_empty() {
+        report.problems.push(archive_problem("chain", "no bundles (run-NNNNNN.zip) in this directory".into()));
+        return report;
+    }
+    for (seq, path) in &bundles {
+        let _ = seq;
+        report.bundles.push(verify_bundle(path, visitor));
+    }
+    check_chain(&mut report, &bundles, archive_problem);
+    report.valid = !report.all_problems().any(|p| p.severity == Severity::Error);
+    report
+}
+
+fn check_chain(
+    report: &mut ArchiveReport,
+    bundles: &[(u64, PathBuf)],
+    archive_problem: impl Fn(&'static str, String) -> Problem,
+) {
+    let mut expected = 1u64;
+    for (seq, _) in bundles {
+        if *seq > expected {
+            let missing = if *seq == expected + 1 {
+                format!("run {expected} is missing")
+            } else {
+                format!("runs {expected} to {} are missing", seq - 1)
+            };
+            report.problems.push(archive_problem("chain", missing));
+        }
+        expected = seq + 1;
+    }
+    let mut previous: Option<&BundleSummary> = None;
+    let mut previous_seq = 0u64;
+    let mut unbroken = true;
+    for (i, b) in report.bundles.iter().enumerate() {
+        let seq = bundles[i].0;
+        let Some(s) = &b.summary else {
+            unbroken = false;
+            previous = None;
+            previous_seq = seq;
+            continue;
+        };
+        if let Some(origin) = &report.origin {
+            if &s.origin != origin {
+                report.problems.push(archive_problem(
+                    "chain",
+                    format!("{} belongs to origin {:?}, the archive to {origin:?}", b.file, s.origin),
+                ));
+            }
+        } else {
+            report.origin = Some(s.origin.clone());
+        }
+        match previous {
+            Some(p) if previous_seq + 1 == seq => {
+                if s.previous_checkpoint.as_deref() != Some(p.checkpoint.as_str()) {
+                    unbroken = false;
+                    report.problems.push(archive_problem(
+                        "chain",
+                        format!("{} does not continue from {}: its previous checkpoint differs (a run was replaced, reordered or rewritten)", b.file, p.file),
+                    ));
+                }
+            }
+            _ => {
+                if seq != 1 || previous_seq != 0 {
+                    unbroken = false;
+                }
+            }
+        }
+        if b.is_valid() && unbroken {
+            report.latest_checkpoint = Some(s.checkpoint.clone());
+        }
+        previous = Some(s);
+        previous_seq = seq;
+    }
+}
