@@ -6,7 +6,7 @@ use evidence_archive::merkle::{
     verify_inclusion,
 };
 
-use super::{ConsistencyClaim, InclusionClaim, frontier_of, leaves};
+use super::{Claim, ConsistencyClaim, InclusionClaim, frontier_of, leaves};
 
 const MAX_SIZE: usize = 64;
 

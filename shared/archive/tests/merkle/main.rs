@@ -33,6 +33,46 @@ fn flip(hash: &Hash, bit: usize) -> Hash {
     flipped
 }
 
+/// A proof claim that the tests verify as given and then tamper with.
+trait Claim: Clone + std::fmt::Debug {
+    fn verify(&self) -> Result<(), ProofError>;
+
+    /// The claim altered in the ways of the Certificate Transparency verifier tests, flipping
+    /// `bits` in each proof hash and in the hashes the proof is checked against.
+    fn tampered(&self, bits: &[usize]) -> Vec<(String, Self)>;
+
+    fn with(&self, change: impl FnOnce(&mut Self)) -> Self {
+        let mut changed = self.clone();
+        change(&mut changed);
+        changed
+    }
+
+    fn assert_holds_and_tampering_fails(&self, bits: &[usize]) {
+        assert_eq!(self.verify(), Ok(()), "{self:?}");
+        let accepted: Vec<String> = self
+            .tampered(bits)
+            .into_iter()
+            .filter(|(_, claim)| claim.verify().is_ok())
+            .map(|(what, _)| what)
+            .collect();
+        assert!(
+            accepted.is_empty(),
+            "{self:?} also verified with {accepted:?}"
+        );
+    }
+}
+
+/// A described change to a claim.
+type Change<C> = (&'static str, fn(&mut C));
+
+/// `changes` applied one at a time, each with its description.
+fn variants<C: Claim>(claim: &C, changes: Vec<Change<C>>) -> Vec<(String, C)> {
+    changes
+        .into_iter()
+        .map(|(what, change)| (what.to_owned(), claim.with(change)))
+        .collect()
+}
+
 /// A claim that `leaf` is at `index` in the tree of `size` leaves with root `root`.
 #[derive(Clone, Debug)]
 struct InclusionClaim {
@@ -43,51 +83,29 @@ struct InclusionClaim {
     root: Hash,
 }
 
-impl InclusionClaim {
+impl Claim for InclusionClaim {
     fn verify(&self) -> Result<(), ProofError> {
         verify_inclusion(&self.leaf, self.index, self.size, &self.proof, &self.root)
     }
 
-    fn with(&self, change: impl FnOnce(&mut Self)) -> Self {
-        let mut changed = self.clone();
-        change(&mut changed);
-        changed
-    }
-
-    /// The claim altered in the ways of the Certificate Transparency verifier tests, flipping
-    /// `bits` in each proof hash, the leaf and the root.
     fn tampered(&self, bits: &[usize]) -> Vec<(String, Self)> {
-        let mut all = vec![
-            (
-                "index - 1",
-                self.with(|c| c.index = c.index.wrapping_sub(1)),
-            ),
-            ("index + 1", self.with(|c| c.index += 1)),
-            ("index ^ 2", self.with(|c| c.index ^= 2)),
-            ("size * 2", self.with(|c| c.size *= 2)),
-            ("size / 2", self.with(|c| c.size /= 2)),
-            ("empty root", self.with(|c| c.root = empty_root())),
-            ("trailing root", self.with(|c| c.proof.push(c.root))),
-            ("trailing zero hash", self.with(|c| c.proof.push([0; 32]))),
-            ("preceding root", self.with(|c| c.proof.insert(0, c.root))),
-            (
-                "preceding zero hash",
-                self.with(|c| c.proof.insert(0, [0; 32])),
-            ),
-        ]
-        .into_iter()
-        .map(|(what, claim)| (what.to_owned(), claim))
-        .collect::<Vec<_>>();
+        let mut changes: Vec<Change<Self>> = vec![
+            ("index - 1", |c| c.index = c.index.wrapping_sub(1)),
+            ("index + 1", |c| c.index += 1),
+            ("index ^ 2", |c| c.index ^= 2),
+            ("size * 2", |c| c.size *= 2),
+            ("size / 2", |c| c.size /= 2),
+            ("empty root", |c| c.root = empty_root()),
+            ("trailing root", |c| c.proof.push(c.root)),
+            ("trailing zero hash", |c| c.proof.push([0; 32])),
+            ("preceding root", |c| c.proof.insert(0, c.root)),
+            ("preceding zero hash", |c| c.proof.insert(0, [0; 32])),
+        ];
         if !self.proof.is_empty() {
-            all.push((
-                "last hash removed".into(),
-                self.with(|c| c.proof.truncate(c.proof.len() - 1)),
-            ));
-            all.push((
-                "first hash removed".into(),
-                self.with(|c| _ = c.proof.remove(0)),
-            ));
+            changes.push(("last hash removed", |c| _ = c.proof.pop()));
+            changes.push(("first hash removed", |c| _ = c.proof.remove(0)));
         }
+        let mut all = variants(self, changes);
         for &bit in bits {
             all.push((
                 format!("leaf bit {bit}"),
@@ -104,20 +122,6 @@ impl InclusionClaim {
         }
         all
     }
-
-    fn assert_holds_and_tampering_fails(&self, bits: &[usize]) {
-        assert_eq!(self.verify(), Ok(()), "{self:?}");
-        let accepted: Vec<String> = self
-            .tampered(bits)
-            .into_iter()
-            .filter(|(_, claim)| claim.verify().is_ok())
-            .map(|(what, _)| what)
-            .collect();
-        assert!(
-            accepted.is_empty(),
-            "{self:?} also verified with {accepted:?}"
-        );
-    }
 }
 
 /// A claim that the tree of `new_size` leaves with `new_root` extends the one of `old_size`.
@@ -130,7 +134,7 @@ struct ConsistencyClaim {
     proof: Vec<Hash>,
 }
 
-impl ConsistencyClaim {
+impl Claim for ConsistencyClaim {
     fn verify(&self) -> Result<(), ProofError> {
         verify_consistency(
             self.old_size,
@@ -141,81 +145,44 @@ impl ConsistencyClaim {
         )
     }
 
-    fn with(&self, change: impl FnOnce(&mut Self)) -> Self {
-        let mut changed = self.clone();
-        change(&mut changed);
-        changed
-    }
-
-    /// The claim altered in the ways of the Certificate Transparency verifier tests, flipping
-    /// `bits` in each proof hash and each root. Meant for proofs that are not empty.
+    /// As in the Certificate Transparency tests, only claims with a non-empty proof are
+    /// tampered with: an empty proof is valid for any roots from size 0.
     fn tampered(&self, bits: &[usize]) -> Vec<(String, Self)> {
-        let mut all = vec![
-            ("old size - 1", self.with(|c| c.old_size -= 1)),
-            ("old size + 1", self.with(|c| c.old_size += 1)),
-            ("old size ^ 2", self.with(|c| c.old_size ^= 2)),
-            ("new size * 2", self.with(|c| c.new_size *= 2)),
-            ("new size / 2", self.with(|c| c.new_size /= 2)),
-            (
-                "swapped roots",
-                self.with(|c| std::mem::swap(&mut c.old_root, &mut c.new_root)),
-            ),
-            ("empty proof", self.with(|c| c.proof.clear())),
-            ("last hash removed", self.with(|c| _ = c.proof.pop())),
-            ("trailing zero hash", self.with(|c| c.proof.push([0; 32]))),
-            ("trailing old root", self.with(|c| c.proof.push(c.old_root))),
-            ("trailing new root", self.with(|c| c.proof.push(c.new_root))),
-            (
-                "preceding zero hash",
-                self.with(|c| c.proof.insert(0, [0; 32])),
-            ),
-            (
-                "preceding old root",
-                self.with(|c| c.proof.insert(0, c.old_root)),
-            ),
-            (
-                "preceding new root",
-                self.with(|c| c.proof.insert(0, c.new_root)),
-            ),
-            (
-                "preceding proof[0]",
-                self.with(|c| c.proof.insert(0, c.proof[0])),
-            ),
-        ]
-        .into_iter()
-        .map(|(what, claim)| (what.to_owned(), claim))
-        .collect::<Vec<_>>();
+        if self.proof.is_empty() {
+            return Vec::new();
+        }
+        let mut all = variants(
+            self,
+            vec![
+                ("old size - 1", |c| c.old_size -= 1),
+                ("old size + 1", |c| c.old_size += 1),
+                ("old size ^ 2", |c| c.old_size ^= 2),
+                ("new size * 2", |c| c.new_size *= 2),
+                ("new size / 2", |c| c.new_size /= 2),
+                ("swapped roots", |c| {
+                    std::mem::swap(&mut c.old_root, &mut c.new_root)
+                }),
+                ("empty proof", |c| c.proof.clear()),
+                ("last hash removed", |c| _ = c.proof.pop()),
+                ("trailing zero hash", |c| c.proof.push([0; 32])),
+                ("trailing old root", |c| c.proof.push(c.old_root)),
+                ("trailing new root", |c| c.proof.push(c.new_root)),
+                ("preceding zero hash", |c| c.proof.insert(0, [0; 32])),
+                ("preceding old root", |c| c.proof.insert(0, c.old_root)),
+                ("preceding new root", |c| c.proof.insert(0, c.new_root)),
+                ("preceding proof[0]", |c| c.proof.insert(0, c.proof[0])),
+            ],
+        );
         for &bit in bits {
-            all.push((
-                format!("old root bit {bit}"),
-                self.with(|c| c.old_root = flip(&c.old_root, bit)),
-            ));
-            all.push((
-                format!("new root bit {bit}"),
-                self.with(|c| c.new_root = flip(&c.new_root, bit)),
-            ));
+            let old_root = self.with(|c| c.old_root = flip(&c.old_root, bit));
+            all.push((format!("old root bit {bit}"), old_root));
+            let new_root = self.with(|c| c.new_root = flip(&c.new_root, bit));
+            all.push((format!("new root bit {bit}"), new_root));
             for i in 0..self.proof.len() {
                 let claim = self.with(|c| c.proof[i] = flip(&c.proof[i], bit));
                 all.push((format!("proof[{i}] bit {bit}"), claim));
             }
         }
         all
-    }
-
-    fn assert_holds_and_tampering_fails(&self, bits: &[usize]) {
-        assert_eq!(self.verify(), Ok(()), "{self:?}");
-        if self.proof.is_empty() {
-            return;
-        }
-        let accepted: Vec<String> = self
-            .tampered(bits)
-            .into_iter()
-            .filter(|(_, claim)| claim.verify().is_ok())
-            .map(|(what, _)| what)
-            .collect();
-        assert!(
-            accepted.is_empty(),
-            "{self:?} also verified with {accepted:?}"
-        );
     }
 }

@@ -7,7 +7,7 @@ use evidence_archive::merkle::{
 };
 use serde::Deserialize;
 
-use super::{ConsistencyClaim, InclusionClaim, frontier_of};
+use super::{Claim, ConsistencyClaim, InclusionClaim, frontier_of};
 
 const PUBLISHED: &str = include_str!("../data/merkle_rfc6962_vectors.json");
 const ORACLE: &str = include_str!("../data/merkle_oracle_vectors.json");
