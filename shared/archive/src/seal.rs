@@ -196,9 +196,9 @@ pub fn prepare(staging: &Staging, input: &SealInput<'_>) -> Result<PreparedBundl
         previous_checkpoint.as_deref(),
     ));
     let mut frontier = old.clone();
-    for leaf in &leaves {
-        frontier.push(*leaf);
-    }
+    frontier
+        .extend(&leaves)
+        .map_err(|e| SealError::BadPreviousHead(e.to_string()))?;
     let checkpoint = Checkpoint {
         origin: input.origin.to_owned(),
         size: frontier.size(),
