@@ -6,10 +6,13 @@
 pub mod config;
 pub mod connector;
 pub mod front_matter;
+pub mod http;
 pub mod media_type;
 pub mod rules;
 pub mod secret;
 pub mod sink;
+#[cfg(any(test, feature = "testing"))]
+pub mod testing;
 
 #[cfg(feature = "local")]
 pub mod local;
