@@ -362,6 +362,11 @@ pub(crate) fn choose(n: u64, k: u64) -> BigInt {
     c
 }
 
+/// `n!` as a big integer.
+pub(crate) fn factorial(n: u64) -> BigInt {
+    (1..=n).fold(BigInt::one(), |acc, i| acc * big(i))
+}
+
 /// Exact `P(Bin(n, p) <= x)` for rational `p` in `[0, 1)`.
 pub(crate) fn binom_cdf_exact(n: u64, x: u64, p: &BigRational) -> BigRational {
     if x >= n {

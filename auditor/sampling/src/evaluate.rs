@@ -11,7 +11,7 @@ use serde::{Deserialize, Serialize};
 use crate::dist::{self, TieConvention};
 use crate::error::{Result, SamplingError};
 use crate::exact;
-use crate::plan::Likelihood;
+use crate::plan::{Likelihood, MAX_SAMPLE_SIZE};
 use crate::rate::{Confidence, Rate};
 
 /// What was tested and found.
@@ -131,6 +131,13 @@ pub fn evaluate(input: &EvaluateInput) -> Result<Evaluation> {
             name: "sample_size",
             value: "0".into(),
             reason: "at least one item must have been tested".into(),
+        });
+    }
+    if n > MAX_SAMPLE_SIZE {
+        return Err(SamplingError::OutOfRange {
+            name: "sample_size",
+            value: n.to_string(),
+            reason: format!("at most {MAX_SAMPLE_SIZE} items can be evaluated"),
         });
     }
     if k > n {
@@ -402,5 +409,6 @@ mod tests {
         let mut i = eval(Likelihood::Binomial, 5, 5, "0.95");
         i.untestable = u64::MAX;
         assert!(evaluate(&i).is_err());
+        assert!(evaluate(&eval(Likelihood::Binomial, u64::MAX, 0, "0.95")).is_err());
     }
 }

@@ -13,6 +13,9 @@ use crate::error::{Result, SamplingError};
 use crate::exact;
 use crate::rate::{Confidence, Rate};
 
+/// The largest sample size the crate plans or evaluates (keeps exact arithmetic bounded).
+pub const MAX_SAMPLE_SIZE: u64 = 1_000_000;
+
 /// The statistical model of the number of deviations in a sample.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -249,11 +252,11 @@ fn validate(input: &PlanInput) -> Result<Option<u64>> {
             reason: "the scan step must be at least 1".into(),
         });
     }
-    if input.max_sample_size == 0 {
+    if input.max_sample_size == 0 || input.max_sample_size > MAX_SAMPLE_SIZE {
         return Err(SamplingError::OutOfRange {
             name: "max_sample_size",
-            value: "0".into(),
-            reason: "must be at least 1".into(),
+            value: input.max_sample_size.to_string(),
+            reason: format!("must be between 1 and {MAX_SAMPLE_SIZE}"),
         });
     }
     match &input.expected {

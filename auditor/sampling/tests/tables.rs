@@ -1,4 +1,5 @@
 //! Data-driven checks of planning and evaluation against the published AICPA tables and the
+#![allow(clippy::unwrap_used)] // Test harness: a malformed data file must fail loudly.
 //! exact-rule vectors in `tests/data/`.
 
 use std::collections::HashMap;
@@ -11,10 +12,23 @@ use evidence_sampling::{
 fn rows(name: &str) -> Vec<HashMap<String, String>> {
     let path = format!("{}/tests/data/{name}", env!("CARGO_MANIFEST_DIR"));
     let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path}: {e}"));
-    let mut lines = text.lines().filter(|l| !l.starts_with('#') && !l.trim().is_empty());
-    let header: Vec<String> = lines.next().unwrap().split(',').map(str::to_string).collect();
+    let mut lines = text
+        .lines()
+        .filter(|l| !l.starts_with('#') && !l.trim().is_empty());
+    let header: Vec<String> = lines
+        .next()
+        .unwrap()
+        .split(',')
+        .map(str::to_string)
+        .collect();
     lines
-        .map(|l| header.iter().cloned().zip(l.split(',').map(str::to_string)).collect())
+        .map(|l| {
+            header
+                .iter()
+                .cloned()
+                .zip(l.split(',').map(str::to_string))
+                .collect()
+        })
         .collect()
 }
 
@@ -44,11 +58,19 @@ fn check(name: &str, cells: usize, f: impl Fn(&HashMap<String, String>) -> Optio
 
 fn check_sizes(name: &str, cells: usize) {
     check(name, cells, |r| {
-        let got = sample_size(Likelihood::Binomial, &r["confidence"], &r["tolerable"], &r["expected"], None);
+        let got = sample_size(
+            Likelihood::Binomial,
+            &r["confidence"],
+            &r["tolerable"],
+            &r["expected"],
+            None,
+        );
         let want: u64 = r["sample_size"].parse().unwrap();
         let published_ok = match r["status"].as_str() {
             "published" => r["published"] == r["sample_size"],
-            "published_deviation" => r["published"] != r["sample_size"] && !r["published"].is_empty(),
+            "published_deviation" => {
+                r["published"] != r["sample_size"] && !r["published"].is_empty()
+            }
             "disputed_computed" => r["published"].is_empty(),
             _ => false,
         };
@@ -81,7 +103,8 @@ fn check_limits(name: &str) {
         );
         let e = evaluate(&input).unwrap();
         let want = format!("{}%", r["upper_limit_percent"]);
-        (e.upper_bound_display != want).then(|| format!("{r:?}: computed {}", e.upper_bound_display))
+        (e.upper_bound_display != want)
+            .then(|| format!("{r:?}: computed {}", e.upper_bound_display))
     });
 }
 
@@ -98,7 +121,13 @@ fn aicpa_a4_upper_limits_match_all_231_cells() {
 #[test]
 fn aicpa_c1_mus_sample_sizes_match_all_418_cells() {
     check("aicpa_c1.csv", 418, |r| {
-        let got = sample_size(Likelihood::Poisson, &r["confidence"], &r["tolerable"], &r["expected"], None);
+        let got = sample_size(
+            Likelihood::Poisson,
+            &r["confidence"],
+            &r["tolerable"],
+            &r["expected"],
+            None,
+        );
         let want: u64 = r["sample_size"].parse().unwrap();
         (got != want).then(|| format!("{r:?}: computed {got}"))
     });
@@ -118,7 +147,12 @@ fn aicpa_c1_expected_taints_are_rounded_up_to_cents() {
         let p = plan(&input).unwrap();
         let ok = p.sample_size.to_string() == r["sample_size_at_0_5_percent"]
             && p.expected_errors_display == r["expected_taints"];
-        (!ok).then(|| format!("{r:?}: computed n={} x={}", p.sample_size, p.expected_errors_display))
+        (!ok).then(|| {
+            format!(
+                "{r:?}: computed n={} x={}",
+                p.sample_size, p.expected_errors_display
+            )
+        })
     });
 }
 
@@ -132,7 +166,13 @@ fn exact_decimal(r: &num_rational::BigRational) -> String {
 fn hypergeometric_small_population_sizes_match_the_exact_oracle() {
     check("hypergeometric_sizes.csv", 5, |r| {
         let pop = r["population"].parse().unwrap();
-        let got = sample_size(Likelihood::Hypergeometric, &r["confidence"], &r["tolerable"], &r["expected"], Some(pop));
+        let got = sample_size(
+            Likelihood::Hypergeometric,
+            &r["confidence"],
+            &r["tolerable"],
+            &r["expected"],
+            Some(pop),
+        );
         (got.to_string() != r["sample_size"]).then(|| format!("{r:?}: computed {got}"))
     });
 }

@@ -1,4 +1,5 @@
 //! Data-driven checks of the selection algorithms against published sampler vectors in
+#![allow(clippy::unwrap_used)] // Test harness: a malformed data file must fail loudly.
 //! `tests/data/*.json`.
 
 use evidence_sampling::{
@@ -12,16 +13,36 @@ fn load(name: &str) -> Value {
 }
 
 fn numbers(v: &Value) -> Vec<u64> {
-    v.as_array().unwrap().iter().map(|x| x.as_u64().unwrap()).collect()
+    v.as_array()
+        .unwrap()
+        .iter()
+        .map(|x| x.as_u64().unwrap())
+        .collect()
 }
 
 fn strings(v: &Value) -> Vec<String> {
-    v.as_array().unwrap().iter().map(|x| x.as_str().unwrap().to_string()).collect()
+    v.as_array()
+        .unwrap()
+        .iter()
+        .map(|x| x.as_str().unwrap().to_string())
+        .collect()
 }
 
 fn draw(seed: &str, max: u64, count: u64, with_replacement: bool) -> Vec<u64> {
-    let d = RivestDraw { seed: seed.into(), min: 1, max, count, with_replacement, skip: 0 };
-    rivest_draw(&d).unwrap().picks.iter().map(|p| p.value).collect()
+    let d = RivestDraw {
+        seed: seed.into(),
+        min: 1,
+        max,
+        count,
+        with_replacement,
+        skip: 0,
+    };
+    rivest_draw(&d)
+        .unwrap()
+        .picks
+        .iter()
+        .map(|p| p.value)
+        .collect()
 }
 
 #[test]
@@ -42,7 +63,11 @@ fn rivest_without_replacement_reproduces_the_47_pick_transcript() {
     let data = load("rivest_vectors.json");
     let case = &data["without_replacement"];
     let want = numbers(&case["expected"]);
-    let d = RivestDraw::positions(case["seed"].as_str().unwrap(), case["max"].as_u64().unwrap(), 47);
+    let d = RivestDraw::positions(
+        case["seed"].as_str().unwrap(),
+        case["max"].as_u64().unwrap(),
+        47,
+    );
     let s = rivest_draw(&d).unwrap();
     let got: Vec<u64> = s.picks.iter().map(|p| p.value).collect();
     assert_eq!(got, want);
@@ -77,7 +102,10 @@ fn consistent_sampler_vectors_all_reproduce() {
     let ff = &data["first_fraction"];
     let first = first_ticket_number(ff["id"].as_str().unwrap(), ff["seed"].as_str().unwrap());
     assert_eq!(first, ff["expected"].as_str().unwrap());
-    assert_eq!(next_ticket_number(&first), data["next_after_first"].as_str().unwrap());
+    assert_eq!(
+        next_ticket_number(&first),
+        data["next_after_first"].as_str().unwrap()
+    );
     for case in data["samples"].as_array().unwrap() {
         let ids = ids_of(&case["ids"]);
         let tickets = consistent_sample(
@@ -103,6 +131,9 @@ fn consistent_sampler_ticket_heap_vector_reproduces() {
     let heap = &data["ticket_heap"];
     let seed = heap["seed"].as_str().unwrap();
     for id in strings(&heap["ids"]) {
-        assert_eq!(first_ticket_number(&id, seed), heap["expected"][&id].as_str().unwrap());
+        assert_eq!(
+            first_ticket_number(&id, seed),
+            heap["expected"][&id].as_str().unwrap()
+        );
     }
 }

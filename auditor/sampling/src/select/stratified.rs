@@ -85,7 +85,10 @@ fn proportional(sizes: &[u64], n: u64, total: u128) -> Vec<u64> {
             // Donor: largest excess alloc·N − n·N_h over its quota among strata with 2 or more.
             let donor = (0..sizes.len()).filter(|d| alloc[*d] >= 2).max_by(|a, b| {
                 let ex = |d: usize| {
-                    i128::from(alloc[d]) * total as i128 - i128::from(n) * i128::from(sizes[d])
+                    let total = i128::try_from(total).unwrap_or(i128::MAX);
+                    i128::from(alloc[d])
+                        .saturating_mul(total)
+                        .saturating_sub(i128::from(n).saturating_mul(i128::from(sizes[d])))
                 };
                 ex(*a).cmp(&ex(*b)).then(b.cmp(a))
             });

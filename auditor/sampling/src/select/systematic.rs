@@ -12,6 +12,9 @@ use crate::select::rivest::{RIVEST_ALGORITHM, rivest_value};
 /// sampler's value for counter 1 over `1..=START_GRID`, so `s ∈ (0, I]`.
 pub const START_GRID: u64 = 1_000_000_000_000;
 
+/// Largest number of selection points (a guard against runaway requests).
+const MAX_POINTS: u64 = 10_000_000;
+
 /// A systematic sample of item positions.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct SystematicSample {
@@ -50,9 +53,10 @@ fn start_pick(seed: &str) -> Result<u64> {
 /// Every item has inclusion probability `n/N` (up to the `1/START_GRID` resolution of the start);
 /// the start is never 1 by default.
 pub fn systematic_items(seed: &str, population: u64, sample_size: u64) -> Result<SystematicSample> {
-    if sample_size == 0 || sample_size > population {
+    if sample_size == 0 || sample_size > population || sample_size > MAX_POINTS {
         return Err(SamplingError::Inconsistent(format!(
-            "sample size {sample_size} must be between 1 and the population size {population}"
+            "sample size {sample_size} must be between 1 and the population size {population} \
+             (and at most {MAX_POINTS})"
         )));
     }
     let pick = start_pick(seed)?;
@@ -119,11 +123,11 @@ pub struct MusSample {
 /// Systematic MUS over book values in integer cents: points `u_i = s + i·I`, `I = B/n`; item `j`
 /// is hit by `u_i` when `C_{j−1} < u_i <= C_j` (cumulative positive values).
 pub fn systematic_mus(seed: &str, values_cents: &[i64], sample_size: u64) -> Result<MusSample> {
-    if sample_size == 0 {
+    if sample_size == 0 || sample_size > MAX_POINTS {
         return Err(SamplingError::OutOfRange {
             name: "sample_size",
-            value: "0".into(),
-            reason: "at least one selection point is needed".into(),
+            value: sample_size.to_string(),
+            reason: format!("between 1 and {MAX_POINTS} selection points"),
         });
     }
     let total: u128 = values_cents
