@@ -506,6 +506,45 @@ mod tests {
     }
 
     #[test]
+    fn float_screens_stay_far_inside_the_exact_fallback_margin() {
+        let mut worst = 0.0f64;
+        for (n, x, num, den) in [
+            (59, 0, 1, 20),
+            (722, 20, 1, 25),
+            (5000, 200, 1, 20),
+            (20_000, 150, 1, 200),
+        ] {
+            let e = exact::to_f64(&binom_cdf_exact(n, x, &r(num, den)));
+            let f = binom_cdf_f64(n, x, num as f64 / den as f64);
+            worst = worst.max((e - f).abs() / e);
+        }
+        for (x, pop, k, n) in [
+            (0, 100, 1, 90),
+            (3, 2000, 100, 150),
+            (10, 100_000, 5000, 400),
+        ] {
+            let e = exact::to_f64(&hyper_cdf_exact(x, pop, k, n));
+            let f = hyper_cdf_f64(x, pop, k, n);
+            worst = worst.max((e - f).abs() / e);
+        }
+        assert!(worst < MARGIN / 100.0, "worst relative error {worst:e}");
+    }
+
+    #[test]
+    fn the_screen_defers_to_the_exact_comparison_inside_the_margin() {
+        let alpha = r(1, 20);
+        assert_eq!(screened(0.05, &alpha, || Ordering::Less), Ordering::Less);
+        assert_eq!(
+            screened(0.049, &alpha, || Ordering::Greater),
+            Ordering::Less
+        );
+        assert_eq!(
+            screened(f64::NAN, &alpha, || Ordering::Equal),
+            Ordering::Equal
+        );
+    }
+
+    #[test]
     fn exact_hypergeometric_cdf_has_the_documented_tie() {
         // N=100, K=1, n=90, x=0: P = 10/100 exactly.
         assert_eq!(hyper_cdf_exact(0, 100, 1, 90), r(1, 10));
