@@ -399,6 +399,30 @@ mod tests {
     }
 
     #[test]
+    fn evaluations_serialise_with_the_contract_fields() {
+        let mut i = eval(Likelihood::Binomial, 59, 1, "0.95");
+        i.tolerable = Some(Rate::parse("0.05").unwrap());
+        let v = serde_json::to_value(evaluate(&i).unwrap()).unwrap();
+        for key in [
+            "upper_bound",
+            "upper_bound_display",
+            "most_likely",
+            "p_value",
+            "decision",
+            "supports_reliance",
+            "method",
+            "sample_size",
+            "deviations",
+            "confidence",
+            "tolerable",
+        ] {
+            assert!(v.get(key).is_some(), "missing {key}");
+        }
+        assert_eq!(v["decision"], "does_not_support_reliance");
+        assert_eq!(v["method"], "binomial");
+    }
+
+    #[test]
     fn impossible_inputs_are_errors() {
         assert!(evaluate(&eval(Likelihood::Binomial, 0, 0, "0.95")).is_err());
         assert!(evaluate(&eval(Likelihood::Binomial, 5, 6, "0.95")).is_err());

@@ -2,6 +2,17 @@
 //!
 //! Pure functions over data: no IO, no clocks, no global RNG. Rates are exact rationals parsed
 //! from decimal text; every accept/reject decision is taken on exact values (see `dist`).
+//!
+//! Code map:
+//! - `rate`: `Rate` and `Confidence`, parsed from decimal text.
+//! - `exact`, `dist`: rational helpers; `f64` log-space CDFs that screen, exact CDFs that decide.
+//! - `plan`, `sequential`, `bayes`: sample sizes (linear scans).
+//! - `evaluate`, `stringer`: upper limits, p-values, decisions, MUS bounds, projection.
+//! - `sites`: IAF MD 1 site counts in integer arithmetic.
+//! - `select`: Rivest sampler, consistent sampler, systematic, stratified and PPS selection.
+//!
+//! Architecture invariant: nothing here reads files, the clock or an ambient random generator;
+//! every output is a function of the arguments, so an auditor can re-perform any draw.
 
 mod bayes;
 mod dist;

@@ -14,6 +14,9 @@ use crate::error::{Result, SamplingError};
 /// The algorithm identifier recorded with every draw.
 pub const CONSISTENT_ALGORITHM: &str = "rivest-consistent-sampler/2019";
 
+/// Largest stream length with replacement (the stream is otherwise unbounded).
+const MAX_DRAWS: usize = 10_000_000;
+
 /// One drawn ticket.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize)]
 pub struct Ticket {
@@ -59,7 +62,7 @@ fn first_non_nine(x0: &str) -> usize {
         .map_or(x0.len(), |(i, _)| i)
 }
 
-/// The next ticket number after `x`: a pseudorandom decimal in `(x, 1)`.
+/// The next ticket number after `x` (a ticket `"0.ddd…"`): a pseudorandom decimal in `(x, 1)`.
 pub fn next_ticket_number(x: &str) -> String {
     let x0 = format!("{x}0");
     let p = first_non_nine(&x0);
@@ -102,6 +105,11 @@ pub fn consistent_sample<S: AsRef<str>>(
     }
     if take == 0 {
         return Ok(Vec::new());
+    }
+    if with_replacement && drop.saturating_add(take) > MAX_DRAWS {
+        return Err(SamplingError::Inconsistent(format!(
+            "drop + take must not exceed {MAX_DRAWS} when sampling with replacement"
+        )));
     }
     let seed_hex = sha256_hex(seed);
     let mut heap: BinaryHeap<Reverse<Ticket>> = ids
