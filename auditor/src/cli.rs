@@ -40,6 +40,14 @@ pub enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Plan an attribute-sampling sample size (exact; reproduces the AICPA tables).
+    Plan(crate::stats_cmd::PlanArgs),
+    /// Evaluate a tested sample: upper deviation limit, most likely rate, p-value, decision.
+    Evaluate(crate::stats_cmd::EvaluateArgs),
+    /// Draw a reproducible sample with the Rivest 2011 SHA-256 sampler.
+    Draw(crate::stats_cmd::DrawArgs),
+    /// How many sites of a multi-site organisation to audit (IAF MD 1).
+    Sites(crate::stats_cmd::SitesArgs),
 }
 
 /// Run the parsed command and map the outcome to an exit code.
@@ -59,6 +67,10 @@ pub fn run(cli: Cli) -> ExitCode {
         .try_init();
     let result = match cli.command {
         Command::Verify { path, json } => crate::verify_cmd::verify(&path, json),
+        Command::Plan(a) => crate::stats_cmd::run_plan(&a),
+        Command::Evaluate(a) => crate::stats_cmd::run_evaluate(&a),
+        Command::Draw(a) => crate::stats_cmd::run_draw(&a),
+        Command::Sites(a) => crate::stats_cmd::run_sites(&a),
     };
     match result {
         Ok(code) => ExitCode::from(code),

@@ -2,4 +2,5 @@
 //! not write. Verifies it, and runs the sampling cycle over the evidence it holds.
 
 pub mod cli;
+pub mod stats_cmd;
 pub mod verify_cmd;
