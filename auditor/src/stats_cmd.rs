@@ -150,8 +150,14 @@ pub fn run_plan(a: &PlanArgs) -> anyhow::Result<u8> {
         println!("{}", serde_json::to_string(&p)?);
     } else {
         println!("Sample size: {}", p.sample_size);
-        println!("Deviations allowed in the sample: {}", p.expected_errors_display);
-        println!("Achieved risk: {} ({:?} tie convention)", p.achieved_risk, p.tie_convention);
+        println!(
+            "Deviations allowed in the sample: {}",
+            p.expected_errors_display
+        );
+        println!(
+            "Achieved risk: {} ({:?} tie convention)",
+            p.achieved_risk, p.tie_convention
+        );
         if p.test_all {
             println!("The sample covers the whole population: test 100% instead of sampling.");
         }
@@ -223,10 +229,18 @@ pub fn run_draw(a: &DrawArgs) -> anyhow::Result<u8> {
         });
         println!("{out}");
     } else {
-        println!("{} draw, seed {:?}, range {}..={}", s.algorithm, s.seed, s.min, s.max);
+        println!(
+            "{} draw, seed {:?}, range {}..={}",
+            s.algorithm, s.seed, s.min, s.max
+        );
         println!("{:>5}  {:>8}  {:>10}", "#", "counter", "pick");
         for (i, p) in s.picks.iter().enumerate() {
-            println!("{:>5}  {:>8}  {:>10}", i + 1 + a.skip as usize, p.counter, p.value);
+            println!(
+                "{:>5}  {:>8}  {:>10}",
+                i + 1 + a.skip as usize,
+                p.counter,
+                p.value
+            );
         }
         if !s.rejected.is_empty() {
             let r: Vec<String> = s
@@ -259,7 +273,10 @@ pub fn run_sites(a: &SitesArgs) -> anyhow::Result<u8> {
         });
         println!("{out}");
     } else {
-        println!("Sites to visit: {} (plus the central function)", s.sites_to_visit);
+        println!(
+            "Sites to visit: {} (plus the central function)",
+            s.sites_to_visit
+        );
         println!("{}", s.rationale);
     }
     Ok(EXIT_OK)

@@ -13,7 +13,8 @@ use crate::cli::{EXIT_FAILED, EXIT_OK};
 
 /// Verify `path` and print the result; the exit code says whether it verified.
 pub fn verify(path: &Path, json: bool) -> anyhow::Result<u8> {
-    let meta = std::fs::metadata(path).with_context(|| format!("cannot read {}", path.display()))?;
+    let meta =
+        std::fs::metadata(path).with_context(|| format!("cannot read {}", path.display()))?;
     if meta.is_dir() {
         let report = verify_archive(path, &mut NoVisitor);
         if report.bundles.is_empty() && report.problems.iter().any(|p| p.category == "io") {
@@ -47,7 +48,10 @@ pub fn verify(path: &Path, json: bool) -> anyhow::Result<u8> {
 }
 
 fn errors(problems: &[Problem]) -> usize {
-    problems.iter().filter(|p| p.severity == Severity::Error).count()
+    problems
+        .iter()
+        .filter(|p| p.severity == Severity::Error)
+        .count()
 }
 
 fn print_problem(p: &Problem, indent: &str) {
@@ -65,11 +69,7 @@ fn print_bundle(b: &BundleReport) {
     match &b.summary {
         Some(s) => {
             let status = if b.is_valid() { "ok" } else { "FAILED" };
-            let size = s
-                .checkpoint
-                .lines()
-                .nth(1)
-                .unwrap_or("?");
+            let size = s.checkpoint.lines().nth(1).unwrap_or("?");
             println!(
                 "  {:<16} {:<7} run {:<5} {:>6} item(s) {:>6} gap(s) {:>10}  tree size {size}",
                 b.file,
@@ -104,9 +104,14 @@ fn print_archive(r: &ArchiveReport) {
         }
     }
     println!();
-    let total = r.all_problems().filter(|p| p.severity == Severity::Error).count();
+    let total = r
+        .all_problems()
+        .filter(|p| p.severity == Severity::Error)
+        .count();
     if r.valid {
-        println!("VALID: every bundle is intact and each run only appended to the log of the one before.");
+        println!(
+            "VALID: every bundle is intact and each run only appended to the log of the one before."
+        );
     } else {
         println!("FAILED: {total} problem(s) found.");
     }
