@@ -206,14 +206,16 @@ fn verify_bundle_inner(
         );
         return None;
     };
-    if let Some(file_seq) = layout::parse_bundle_file_name(file_name) {
-        if file_seq != seq {
-            ctx.error(
-                None,
-                "layout",
-                format!("the file is named for run {file_seq} but holds run {seq} (renamed or reordered)"),
-            );
-        }
+    if let Some(file_seq) = layout::parse_bundle_file_name(file_name)
+        && file_seq != seq
+    {
+        ctx.error(
+            None,
+            "layout",
+            format!(
+                "the file is named for run {file_seq} but holds run {seq} (renamed or reordered)"
+            ),
+        );
     }
     let prefix = format!("{top}/");
     let mut index: BTreeMap<String, usize> = BTreeMap::new();
@@ -495,10 +497,6 @@ fn verify_bundle_inner(
             }
             Ok(())
         });
-        if let Err(e) = read {
-            ctx.error(Some(rel), "zip", e.to_string());
-            continue;
-        }
         let digest = Sha256Digest(hasher.finalize().into());
         computed.insert(rel, (digest, entry.size));
         match manifest.get(rel) {
@@ -515,6 +513,19 @@ fn verify_bundle_inner(
                 "payload file not listed in the manifest",
             ),
             _ => {}
+        }
+        if let Err(e) = read {
+            // The bytes read are untrustworthy; keep the item's shape so that one corrupt entry
+            // gives one finding (plus the manifest's), not a cascade.
+            ctx.error(Some(rel), "zip", e.to_string());
+            if let Some(PayloadPath::ItemArtefact { id, file_name }) = class {
+                item_files
+                    .entry(id.to_owned())
+                    .or_default()
+                    .0
+                    .push(file_name.to_owned());
+            }
+            continue;
         }
         if too_big {
             ctx.error(
@@ -770,7 +781,15 @@ fn decode_hash(b64: &str) -> Result<Hash, ()> {
 }
 
 /// List the bundle files of an archive directory in sequence order, reporting other files.
-pub fn list_bundles(dir: &Path) -> io::Result<(Vec<(u64, PathBuf)>, Vec<String>)> {
+/// The files of an archive directory: bundles in sequence order, and anything else (sidecars
+/// and hidden files excluded).
+#[derive(Debug, Clone, Default)]
+pub struct Listing {
+    pub bundles: Vec<(u64, PathBuf)>,
+    pub others: Vec<String>,
+}
+
+pub fn list_bundles(dir: &Path) -> io::Result<Listing> {
     let mut bundles = Vec::new();
     let mut others = Vec::new();
     for entry in std::fs::read_dir(dir)? {
@@ -786,7 +805,7 @@ pub fn list_bundles(dir: &Path) -> io::Result<(Vec<(u64, PathBuf)>, Vec<String>)
         }
     }
     bundles.sort();
-    Ok((bundles, others))
+    Ok(Listing { bundles, others })
 }
 
 fn is_sidecar(name: &str) -> bool {
@@ -815,7 +834,7 @@ pub fn verify_archive(dir: &Path, visitor: &mut dyn BundleVisitor) -> ArchiveRep
         category,
         message,
     };
-    let (bundles, others) = match list_bundles(dir) {
+    let Listing { bundles, others } = match list_bundles(dir) {
         Ok(l) => l,
         Err(e) => {
             report
@@ -907,7 +926,10 @@ fn check_chain(
                 }
             }
         }
-        if b.is_valid() && unbroken {
+        if !b.is_valid() {
+            unbroken = false;
+        }
+        if unbroken {
             report.latest_checkpoint = Some(s.checkpoint.clone());
         }
         previous = Some(s);
