@@ -12,8 +12,22 @@ pub async fn check(config: &AgentConfig) -> anyhow::Result<u8> {
         config.archive_dir.display(),
         config.origin
     );
-    let connectors = config.connectors()?;
     let mut healthy = true;
+    if config.signing.is_some() {
+        match crate::signing::RunSigner::from_config(config) {
+            Ok(signer) => {
+                if let Some(s) = signer {
+                    let o = s.outcome();
+                    crate::outln!("signing key {} (namespace {}): ok", o.key, o.namespace);
+                }
+            }
+            Err(e) => {
+                healthy = false;
+                crate::outln!("signing: FAIL {e}");
+            }
+        }
+    }
+    let connectors = config.connectors()?;
     crate::outln!("{:<24} {:<8} {:<6} detail", "source", "type", "status");
     for c in &connectors {
         let (status, detail) = match c.healthcheck().await {

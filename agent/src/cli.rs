@@ -62,6 +62,12 @@ pub enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Create an Ed25519 signing key (OpenSSH format, mode 0600) and print its allowed_signers
+    /// line.
+    Keygen(crate::cosign::KeygenArgs),
+    /// Co-sign a run's checkpoint as a person (e.g. the AIMS owner after a review); writes a
+    /// sidecar `run-NNNNNN.zip.cosig.<label>.sig`, never modifying the bundle.
+    Cosign(crate::cosign::CosignArgs),
 }
 
 #[derive(Debug, Args)]
@@ -99,6 +105,8 @@ fn dispatch(cli: Cli, ui: &Ui) -> anyhow::Result<u8> {
             print_catalogue(json)?;
             Ok(EXIT_OK)
         }
+        Command::Keygen(args) => crate::cosign::keygen(&args),
+        Command::Cosign(args) => crate::cosign::cosign(&args),
         Command::Check(args) => {
             let config = AgentConfig::load(&args.config)?;
             runtime()?.block_on(crate::check::check(&config))
@@ -170,6 +178,9 @@ fn print_summary(s: &RunSummary, json: bool) -> anyhow::Result<()> {
         lines.next().unwrap_or(""),
     );
     crate::outln!("  checkpoint: tree size {size}, root {root}");
+    if let Some(sig) = &s.signing {
+        print_signing(sig);
+    }
     for o in &s.sources {
         let status = match o.status {
             evidence_archive::run_record::SourceStatus::Ok => "ok",
@@ -193,6 +204,30 @@ fn print_summary(s: &RunSummary, json: bool) -> anyhow::Result<()> {
         }
     }
     Ok(())
+}
+
+fn print_signing(sig: &crate::signing::SigningOutcome) {
+    use crate::signing::TimestampOutcome;
+    if let Some(p) = &sig.repaired {
+        crate::outln!(
+            "  repaired:   signed the previous run's bundle: {}",
+            p.display()
+        );
+    }
+    match (&sig.bundle_signature, &sig.bundle_signature_error) {
+        (Some(p), _) => crate::outln!("  signature:  {} (key {})", p.display(), sig.key),
+        (None, Some(e)) => crate::outln!("  signature:  MISSING ({e}); the next run writes it"),
+        (None, None) => crate::outln!("  signature:  MISSING"),
+    }
+    match &sig.timestamp {
+        TimestampOutcome::NotConfigured => {}
+        TimestampOutcome::Stamped { time, url } => {
+            crate::outln!("  time stamp: {time} from {url}")
+        }
+        TimestampOutcome::Untimestamped { attempts, reason } => crate::outln!(
+            "  time stamp: NONE after {attempts} attempt(s) ({reason}); sealed untimestamped, see the gap record"
+        ),
+    }
 }
 
 fn print_catalogue(json: bool) -> anyhow::Result<()> {

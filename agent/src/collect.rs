@@ -13,6 +13,7 @@ use serde::Serialize;
 use tokio_util::sync::CancellationToken;
 
 use crate::config::{AgentConfig, ConfigError};
+use crate::signing::{RunSigner, SigningError, SigningOutcome};
 use crate::sink::StagingSink;
 use crate::state::{AgentState, SourceState, StateDir, StateError};
 use crate::ui::Ui;
@@ -48,6 +49,8 @@ pub enum CollectError {
     },
     #[error(transparent)]
     Seal(#[from] evidence_archive::SealError),
+    #[error(transparent)]
+    Signing(#[from] SigningError),
 }
 
 /// How one source fared, for the summary.
@@ -75,12 +78,20 @@ pub struct RunSummary {
     pub payload_files: u64,
     pub checkpoint: String,
     pub sources: Vec<SourceOutcome>,
+    /// Signatures and time stamp, with `[signing]`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub signing: Option<SigningOutcome>,
 }
 
 impl RunSummary {
-    /// True when any source failed or recorded a gap.
+    /// True when any source failed or recorded a gap, or the run is not fully signed and
+    /// time-stamped as configured.
     pub fn has_gaps(&self) -> bool {
         self.sources.iter().any(|s| s.status != SourceStatus::Ok)
+            || self
+                .signing
+                .as_ref()
+                .is_some_and(SigningOutcome::is_degraded)
     }
 }
 
@@ -97,6 +108,11 @@ pub async fn collect(
     })?;
     let state_dir = StateDir::lock(&config.state_dir)?;
     let state = state_dir.reconcile(&config.origin, &config.archive_dir)?;
+    let signer = RunSigner::from_config(config)?;
+    let mut signing = signer.as_ref().map(RunSigner::outcome);
+    if let (Some(s), Some(o)) = (&signer, &mut signing) {
+        o.repaired = s.repair(&config.archive_dir, state.head.as_ref())?;
+    }
     let seq = state.last_seq() + 1;
     let connectors = config.connectors()?;
     tracing::info!(run = seq, sources = connectors.len(), archive = %config.archive_dir.display(), "collecting");
@@ -170,17 +186,18 @@ pub async fn collect(
     staging.set_run_record(&record)?;
     fault::point("staged");
 
+    let input = SealInput {
+        origin: &config.origin,
+        seq,
+        collected_at,
+        software_agent: &agent,
+        previous: state.head.as_ref(),
+    };
+    let prepared = match (&signer, &mut signing) {
+        (Some(s), Some(o)) => s.prepare(&mut staging, &input, &shutdown, o).await?,
+        _ => tokio::task::block_in_place(|| evidence_archive::prepare(&staging, &input))?,
+    };
     let sealed = tokio::task::block_in_place(|| {
-        let prepared = evidence_archive::prepare(
-            &staging,
-            &SealInput {
-                origin: &config.origin,
-                seq,
-                collected_at,
-                software_agent: &agent,
-                previous: state.head.as_ref(),
-            },
-        )?;
         next.head = Some(prepared.head.clone());
         let sealed = prepared.write(&config.archive_dir, |_| {
             fault::point("bundle-synced");
@@ -195,6 +212,9 @@ pub async fn collect(
         fault::point("state-committed");
         Ok::<_, CollectError>(sealed)
     })?;
+    if let (Some(s), Some(o)) = (&signer, &mut signing) {
+        s.sign_bundle(&sealed.path, o);
+    }
     if let Err(e) = staging.remove() {
         tracing::warn!("could not remove the staging area: {e}");
     }
@@ -211,6 +231,7 @@ pub async fn collect(
         payload_files: sealed.payload_files,
         checkpoint: sealed.head.checkpoint.clone(),
         sources: outcomes,
+        signing,
     };
     tracing::info!(
         run = seq,

@@ -1,4 +1,5 @@
-//! The agent's TOML configuration: where the archive lives, the log's origin, and the sources.
+//! The agent's TOML configuration: where the archive lives, the log's origin, the sources, and
+//! optionally the signing key (`[signing]`) and the time-stamp authority (`[timestamp]`).
 //! Loading is pure apart from reading the file; every connector's config is checked (controls,
 //! globs, names) before anything runs.
 
@@ -36,10 +37,62 @@ pub struct ArchiveConfig {
     pub state_dir: Option<PathBuf>,
 }
 
+/// `[signing]`: sign every sealed bundle and its checkpoint (SSHSIG, as `ssh-keygen -Y sign`).
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct SigningConfig {
+    /// OpenSSH Ed25519 private key (`evidence-agent keygen`), relative to the config file unless
+    /// absolute; readable by its owner only (mode 0600), without a passphrase.
+    pub key: PathBuf,
+    /// SSHSIG namespace (`ssh-keygen -n`); default `evidence-archive`.
+    #[serde(default = "default_namespace")]
+    pub namespace: String,
+}
+
+fn default_namespace() -> String {
+    evidence_archive::sshsig::DEFAULT_NAMESPACE.to_owned()
+}
+
+/// `[timestamp]`: obtain an RFC 3161 time stamp over each checkpoint signature.
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct TimestampConfig {
+    /// The time-stamp authority's URL (HTTP POST of `application/timestamp-query`).
+    pub url: String,
+    /// Optional PEM file of the TSA's root certificates: each token is verified against it
+    /// before it is stored; relative to the config file unless absolute.
+    #[serde(default)]
+    pub roots: Option<PathBuf>,
+    /// Attempts in total before the run is sealed untimestamped; default 3.
+    #[serde(default = "default_attempts")]
+    pub attempts: u32,
+    /// Timeout of one attempt, in seconds; default 10.
+    #[serde(default = "default_timeout_secs")]
+    pub timeout_secs: u64,
+    /// First backoff delay between attempts, in milliseconds (doubles, with jitter); default
+    /// 1000.
+    #[serde(default = "default_retry_delay_ms")]
+    pub retry_delay_ms: u64,
+}
+
+fn default_attempts() -> u32 {
+    3
+}
+fn default_timeout_secs() -> u64 {
+    10
+}
+fn default_retry_delay_ms() -> u64 {
+    1000
+}
+
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct RawConfig {
     archive: ArchiveConfig,
+    #[serde(default)]
+    signing: Option<SigningConfig>,
+    #[serde(default)]
+    timestamp: Option<TimestampConfig>,
     #[serde(rename = "source", default)]
     sources: Vec<SourceConfig>,
 }
@@ -53,6 +106,10 @@ pub struct AgentConfig {
     pub state_dir: PathBuf,
     pub origin: String,
     pub sources: Vec<SourceConfig>,
+    /// `[signing]`, with `key` resolved against the config file's directory.
+    pub signing: Option<SigningConfig>,
+    /// `[timestamp]`, with `roots` resolved against the config file's directory.
+    pub timestamp: Option<TimestampConfig>,
     base: PathBuf,
 }
 
@@ -95,6 +152,41 @@ impl AgentConfig {
             }
             source.build(&base).map_err(invalid)?;
         }
+        let signing = raw.signing.map(|mut s| {
+            s.key = base.join(&s.key);
+            s
+        });
+        if let Some(s) = &signing
+            && (s.namespace.is_empty() || !s.namespace.bytes().all(|b| b.is_ascii_graphic()))
+        {
+            return Err(invalid(format!(
+                "[signing] namespace {:?} must be printable ASCII without spaces",
+                s.namespace
+            )));
+        }
+        let timestamp = raw.timestamp.map(|mut t| {
+            t.roots = t.roots.map(|r| base.join(r));
+            t
+        });
+        if let Some(t) = &timestamp {
+            if signing.is_none() {
+                return Err(invalid(
+                    "[timestamp] needs [signing]: the time stamp is over the checkpoint signature"
+                        .into(),
+                ));
+            }
+            if !(t.url.starts_with("http://") || t.url.starts_with("https://")) {
+                return Err(invalid(format!(
+                    "[timestamp] url {:?} must be an http:// or https:// URL",
+                    t.url
+                )));
+            }
+            if t.attempts == 0 || t.timeout_secs == 0 {
+                return Err(invalid(
+                    "[timestamp] attempts and timeout_secs must be at least 1".into(),
+                ));
+            }
+        }
         let archive_dir = base.join(&raw.archive.path);
         let state_dir = match &raw.archive.state_dir {
             Some(p) => base.join(p),
@@ -106,6 +198,8 @@ impl AgentConfig {
             state_dir,
             origin: raw.archive.origin,
             sources: raw.sources,
+            signing,
+            timestamp,
             base,
         })
     }
@@ -183,6 +277,37 @@ phase = "cross_lifecycle"
             .unwrap_err()
             .to_string();
         assert!(err.contains("ftp"), "{err}");
+    }
+
+    #[test]
+    fn signing_and_timestamp_sections_resolve_paths_and_are_checked() {
+        let text = format!(
+            "[signing]\nkey = \"keys/agent\"\n[timestamp]\nurl = \"http://127.0.0.1:1/\"\nroots = \"roots.pem\"\n{GOOD}"
+        );
+        let c = parse(&text).unwrap();
+        let s = c.signing.unwrap();
+        assert_eq!(s.key, Path::new("conf/keys/agent"));
+        assert_eq!(s.namespace, "evidence-archive");
+        let t = c.timestamp.unwrap();
+        assert_eq!(t.roots.as_deref(), Some(Path::new("conf/roots.pem")));
+        assert_eq!((t.attempts, t.timeout_secs), (3, 10));
+
+        let no_signing = format!("[timestamp]\nurl = \"http://127.0.0.1:1/\"\n{GOOD}");
+        assert!(
+            parse(&no_signing)
+                .unwrap_err()
+                .to_string()
+                .contains("needs [signing]")
+        );
+        let bad_url = text.replace("http://127.0.0.1:1/", "ftp://x");
+        assert!(parse(&bad_url).unwrap_err().to_string().contains("url"));
+        let bad_ns = text.replace("key = \"keys/agent\"", "key = \"k\"\nnamespace = \"a b\"");
+        assert!(
+            parse(&bad_ns)
+                .unwrap_err()
+                .to_string()
+                .contains("namespace")
+        );
     }
 
     #[test]
