@@ -1,8 +1,9 @@
 //! Harness for the end-to-end tests: finds the built `evidence-agent` and `evidence-auditor`
 //! binaries, the Python tools the test command installs (bagit-python), and runs commands the
-//! way a user types them.
+//! way a user types them. `tsa` runs a local RFC 3161 time-stamp authority.
 
 pub mod tamper;
+pub mod tsa;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
