@@ -609,7 +609,7 @@ fn check_chain(
         if depth > 0 {
             check_ca(current)?;
         }
-        if anchors.iter().any(|r| *r == current) {
+        if anchors.contains(&current) {
             return Ok(());
         }
         let issued_by = |c: &&Certificate| {
