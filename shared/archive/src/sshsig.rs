@@ -250,6 +250,31 @@ mod tests {
     }
 
     #[test]
+    fn no_single_flipped_byte_gives_a_signature_that_verifies() {
+        use base64::Engine;
+        let sig = sign(&test_key(3), "evidence-archive", b"checkpoint").unwrap();
+        let text = sig.to_armored().unwrap();
+        let body: String = text.lines().filter(|l| !l.starts_with("-----")).collect();
+        let raw = base64::engine::general_purpose::STANDARD
+            .decode(body)
+            .unwrap();
+        for i in 0..raw.len() {
+            let mut bad = raw.clone();
+            bad[i] ^= 0x01;
+            let armored = format!(
+                "-----BEGIN SSH SIGNATURE-----\n{}\n-----END SSH SIGNATURE-----\n",
+                base64::engine::general_purpose::STANDARD.encode(&bad)
+            );
+            if let Ok(parsed) = SshSignature::parse(armored.as_bytes()) {
+                assert!(
+                    parsed.verify("evidence-archive", b"checkpoint").is_err(),
+                    "flipping byte {i} still verifies"
+                );
+            }
+        }
+    }
+
+    #[test]
     fn garbage_is_refused_without_panicking() {
         for bad in [
             &b""[..],
