@@ -21,7 +21,8 @@ const MAX_BODY_BYTES: usize = 64 * 1024 * 1024;
 /// Path of the enhanced JQL search, the successor of the removed `/rest/api/3/search`.
 pub const SEARCH_PATH: &str = "/rest/api/3/search/jql";
 
-/// Credentials read from the environment.
+/// Jira credentials: an account's e-mail address with an API token (basic authentication), or
+/// an OAuth 2.0 access token (bearer). Tokens never print.
 #[derive(Debug, Clone)]
 pub enum Credentials {
     Basic { email: String, token: Secret },
@@ -30,7 +31,7 @@ pub enum Credentials {
 
 impl Credentials {
     /// Read the variables `auth` names; a missing one is an access failure naming the variable.
-    pub fn from_env(auth: &AuthConfig, site: &str) -> Result<Self, ConnectorError> {
+    pub(crate) fn from_env(auth: &AuthConfig, site: &str) -> Result<Self, ConnectorError> {
         let missing = |var: &str| ConnectorError::Denied {
             resource: format!("Jira site {site}"),
             detail: format!("environment variable {var} is not set"),

@@ -23,7 +23,8 @@ use serde_json::value::RawValue;
 use crate::connector::{CollectContext, Connector, ConnectorError, Cursor, Health};
 use crate::http::RetryPolicy;
 use crate::sink::{ItemDraft, ItemSink};
-use client::{Credentials, SEARCH_PATH, Session};
+pub use client::Credentials;
+use client::{SEARCH_PATH, Session};
 use config::{AuthConfig, Query, Settings};
 pub use config::{JiraConfig, QueryConfig};
 use cursor::{CURSOR_VERSION, JiraCursor, QueryState, WalkResult};
@@ -43,6 +44,8 @@ pub struct JiraConnector {
     settings: Settings,
     http: reqwest::Client,
     policy: RetryPolicy,
+    /// Credentials given directly instead of read from the environment.
+    credentials: Option<Credentials>,
 }
 
 /// The time zone JQL literals are written in, and what an auditor should know about it.
@@ -98,7 +101,15 @@ impl JiraConnector {
             settings,
             http,
             policy: RetryPolicy::default(),
+            credentials: None,
         })
+    }
+
+    /// Use these credentials instead of reading the configured environment variables (for a
+    /// program that keeps secrets elsewhere, and for tests).
+    pub fn with_credentials(mut self, credentials: Credentials) -> Self {
+        self.credentials = Some(credentials);
+        self
     }
 
     /// Use `policy` for every request (tests shorten its waits).
@@ -118,7 +129,10 @@ impl JiraConnector {
         Ok(Session {
             http: &self.http,
             site: &self.settings.site,
-            credentials: Credentials::from_env(&self.settings.auth, &self.settings.site)?,
+            credentials: match &self.credentials {
+                Some(c) => c.clone(),
+                None => Credentials::from_env(&self.settings.auth, &self.settings.site)?,
+            },
             policy: &self.policy,
             auth_hint,
         })
