@@ -871,3 +871,17 @@ async fn the_account_time_zone_wins_over_a_different_jql_timezone_with_a_note() 
         p.notes
     );
 }
+
+#[test]
+fn the_shipped_example_configures_a_valid_jira_source() {
+    #[derive(serde::Deserialize)]
+    struct Example {
+        source: Vec<evidence_connectors::SourceConfig>,
+    }
+    let examples = Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples");
+    let text = std::fs::read_to_string(examples.join("jira.toml")).unwrap();
+    let example: Example = toml::from_str(&text).unwrap();
+    let connector = example.source[0].build(&examples).unwrap();
+    assert_eq!(connector.connector_type(), "jira");
+    assert_eq!(connector.name().as_str(), "jira");
+}
