@@ -885,3 +885,50 @@ fn the_shipped_example_configures_a_valid_jira_source() {
     assert_eq!(connector.connector_type(), "jira");
     assert_eq!(connector.name().as_str(), "jira");
 }
+
+#[tokio::test]
+async fn a_shutdown_during_a_rate_limit_wait_stops_at_once_and_keeps_what_was_sealed() {
+    let server = MockServer::start().await;
+    Mock::given(method("POST"))
+        .and(path(SEARCH))
+        .and(body_string_contains("CAEaAggD"))
+        .respond_with(ResponseTemplate::new(429).insert_header("Retry-After", "30"))
+        .with_priority(1)
+        .mount(&server)
+        .await;
+    mount_site(&server).await;
+    let c = connector(&server, "");
+    let shutdown = CancellationToken::new();
+    let cancel = shutdown.clone();
+    tokio::spawn(async move {
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        cancel.cancel();
+    });
+    let mut sink = MemorySink::new("jira", ts("2026-02-01T00:00:00Z"));
+    let ctx = CollectContext {
+        shutdown,
+        progress: &NoProgress,
+        agent: "evidence-agent test".into(),
+    };
+    let mut cursor = Cursor::default();
+    let started = Instant::now();
+    let err = c.collect(&mut cursor, &mut sink, &ctx).await.unwrap_err();
+    assert!(started.elapsed() < Duration::from_secs(10));
+    assert!(matches!(err, ConnectorError::Interrupted { .. }), "{err}");
+    // The first page was sealed and the cursor says so; the watermark did not move.
+    let keys: Vec<&str> = sink.drafts().map(|d| d.natural_key.as_str()).collect();
+    assert_eq!(keys, ["AIOPS-42", "AIOPS-41"]);
+    let p = population(&sink, "incidents");
+    assert!(!p.complete);
+    assert_eq!(p.watermark_after, None);
+    let incidents = &cursor.0["queries"]["incidents"];
+    assert_eq!(incidents["watermark"], Value::Null);
+    assert_eq!(
+        incidents["sealed"]["AIOPS-42"],
+        json!("2026-01-16T10:05:30Z")
+    );
+    assert_eq!(
+        incidents["sealed"]["AIOPS-41"],
+        json!("2026-01-15T16:45:00Z")
+    );
+}

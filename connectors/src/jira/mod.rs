@@ -65,6 +65,25 @@ struct Artefact<'a> {
     remotelinks: Option<&'a RawValue>,
 }
 
+/// What every ticket of one query's walk shares.
+#[derive(Clone, Copy)]
+struct QueryRun<'r> {
+    session: &'r Session<'r>,
+    ctx: &'r CollectContext<'r>,
+    query: &'r Query,
+    /// The JQL as sent, recorded in each item's provenance.
+    jql_sent: &'r str,
+}
+
+/// One version of a ticket as the search returned it.
+#[derive(Clone, Copy)]
+struct TicketVersion<'t> {
+    key: &'t str,
+    raw: &'t RawValue,
+    issue: &'t Issue,
+    updated: Timestamp,
+}
+
 /// A ticket version sealed earlier in this run.
 struct SealedNow {
     updated: Timestamp,
@@ -244,20 +263,25 @@ impl JiraConnector {
     }
 
     /// Fetch what belongs to one ticket version and hand it to the sink.
-    #[allow(clippy::too_many_arguments)]
     async fn seal_ticket(
         &self,
-        session: &Session<'_>,
-        ctx: &CollectContext<'_>,
-        query: &Query,
-        jql_sent: &str,
-        key: &str,
-        raw: &RawValue,
-        issue: &Issue,
-        updated: Timestamp,
+        run: &QueryRun<'_>,
+        ticket: &TicketVersion<'_>,
         sink: &mut dyn ItemSink,
         counts: &mut WalkCounts,
     ) -> Result<crate::sink::StagedItem, ConnectorError> {
+        let QueryRun {
+            session,
+            ctx,
+            query,
+            jql_sent,
+        } = *run;
+        let TicketVersion {
+            key,
+            raw,
+            issue,
+            updated,
+        } = *ticket;
         let changelog = self.changelog(session, ctx, key, counts).await?;
         let remote = if self.settings.remote_links {
             counts.remote_link_requests += 1;
@@ -355,6 +379,12 @@ impl JiraConnector {
         let from = jql::search_from(watermark_before, overlap);
         let literal = from.map(|t| jql::local_literal_at_or_before(t, &zone.tz));
         let jql_sent = jql::incremental_jql(&query.jql, literal.as_deref());
+        let run = QueryRun {
+            session,
+            ctx,
+            query,
+            jql_sent: &jql_sent,
+        };
 
         let mut population = PopulationRecord::new(
             CONNECTOR,
@@ -467,20 +497,13 @@ impl JiraConnector {
                     continue;
                 }
                 ctx.progress.status(&key);
-                let staged = self
-                    .seal_ticket(
-                        session,
-                        ctx,
-                        query,
-                        &jql_sent,
-                        &key,
-                        raw,
-                        &issue,
-                        updated,
-                        sink,
-                        &mut counts,
-                    )
-                    .await;
+                let ticket = TicketVersion {
+                    key: &key,
+                    raw,
+                    issue: &issue,
+                    updated,
+                };
+                let staged = self.seal_ticket(&run, &ticket, sink, &mut counts).await;
                 let staged = match staged {
                     Ok(s) => s,
                     Err(e) if stops_the_run(&e) => {

@@ -186,7 +186,6 @@ pub struct Resolution {
 pub struct TicketFacts {
     pub actors: Vec<Actor>,
     pub period: Period,
-    pub transitions: Vec<Transition>,
     pub attributes: BTreeMap<String, Value>,
 }
 
@@ -458,7 +457,6 @@ pub fn facts(
             start: created,
             end: resolved,
         },
-        transitions,
         attributes,
     }
 }
