@@ -170,6 +170,12 @@ pub async fn collect(
     staging.set_run_record(&record)?;
     fault::point("staged");
 
+    let staged_bytes: u64 = staging.files().values().map(|f| f.size).sum();
+    let spinner = ui.spinner(format!(
+        "sealing run {seq}: {} files, {}",
+        staging.files().len(),
+        indicatif::HumanBytes(staged_bytes)
+    ));
     let sealed = tokio::task::block_in_place(|| {
         let prepared = evidence_archive::prepare(
             &staging,
@@ -194,7 +200,9 @@ pub async fn collect(
         state_dir.commit(&next)?;
         fault::point("state-committed");
         Ok::<_, CollectError>(sealed)
-    })?;
+    });
+    spinner.finish_and_clear();
+    let sealed = sealed?;
     if let Err(e) = staging.remove() {
         tracing::warn!("could not remove the staging area: {e}");
     }
