@@ -186,6 +186,12 @@ pub async fn collect(
     staging.set_run_record(&record)?;
     fault::point("staged");
 
+    let staged_bytes: u64 = staging.files().values().map(|f| f.size).sum();
+    let spinner = ui.spinner(format!(
+        "sealing run {seq}: {} files, {}",
+        staging.files().len(),
+        indicatif::HumanBytes(staged_bytes)
+    ));
     let input = SealInput {
         origin: &config.origin,
         seq,
@@ -194,10 +200,15 @@ pub async fn collect(
         previous: state.head.as_ref(),
     };
     let prepared = match (&signer, &mut signing) {
-        (Some(s), Some(o)) => s.prepare(&mut staging, &input, &shutdown, o).await?,
-        _ => tokio::task::block_in_place(|| evidence_archive::prepare(&staging, &input))?,
+        (Some(s), Some(o)) => s
+            .prepare(&mut staging, &input, &shutdown, o)
+            .await
+            .map_err(CollectError::from),
+        _ => tokio::task::block_in_place(|| evidence_archive::prepare(&staging, &input))
+            .map_err(CollectError::from),
     };
     let sealed = tokio::task::block_in_place(|| {
+        let prepared = prepared?;
         next.head = Some(prepared.head.clone());
         let sealed = prepared.write(&config.archive_dir, |_| {
             fault::point("bundle-synced");
@@ -211,7 +222,9 @@ pub async fn collect(
         state_dir.commit(&next)?;
         fault::point("state-committed");
         Ok::<_, CollectError>(sealed)
-    })?;
+    });
+    spinner.finish_and_clear();
+    let sealed = sealed?;
     if let (Some(s), Some(o)) = (&signer, &mut signing) {
         s.sign_bundle(&sealed.path, o);
     }

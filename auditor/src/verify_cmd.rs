@@ -5,13 +5,47 @@
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, bail};
+use std::io::IsTerminal;
+
 use clap::Args;
 use evidence_archive::Checkpoint;
 use evidence_archive::verify::{
-    ArchiveReport, BundleReport, NoVisitor, Problem, Severity, verify_archive_with,
+    ArchiveReport, BundleReport, BundleVisitor, Problem, Severity, verify_archive_with,
     verify_bundle_with,
 };
-use indicatif::HumanBytes;
+use indicatif::{HumanBytes, ProgressBar, ProgressDrawTarget, ProgressStyle};
+
+/// A byte-count progress bar on stderr, drawn only on a terminal.
+struct ProgressVisitor {
+    bar: ProgressBar,
+}
+
+impl ProgressVisitor {
+    fn new(total: u64) -> Self {
+        let bar = ProgressBar::with_draw_target(
+            Some(total),
+            if std::io::stderr().is_terminal() {
+                ProgressDrawTarget::stderr()
+            } else {
+                ProgressDrawTarget::hidden()
+            },
+        );
+        bar.set_style(
+            ProgressStyle::with_template(
+                "verifying [{bar:30.cyan/blue}] {bytes}/{total_bytes} {bytes_per_sec} {eta}",
+            )
+            .unwrap_or_else(|_| ProgressStyle::default_bar())
+            .progress_chars("=> "),
+        );
+        Self { bar }
+    }
+}
+
+impl BundleVisitor for ProgressVisitor {
+    fn bytes_read(&mut self, bytes: u64) {
+        self.bar.inc(bytes);
+    }
+}
 
 use crate::cli::{EXIT_FAILED, EXIT_OK};
 use crate::trust_cmd::{TrustArgs, print_pin, print_trust};
@@ -47,7 +81,18 @@ pub fn verify_with(path: &Path, json: bool, args: &VerifyArgs) -> anyhow::Result
     let meta =
         std::fs::metadata(path).with_context(|| format!("cannot read {}", path.display()))?;
     if meta.is_dir() {
-        let report = verify_archive_with(path, &options, &mut NoVisitor);
+        let total: u64 = evidence_archive::verify::list_bundles(path)
+            .map(|l| {
+                l.bundles
+                    .iter()
+                    .filter_map(|(_, p)| std::fs::metadata(p).ok())
+                    .map(|m| m.len())
+                    .sum()
+            })
+            .unwrap_or(0);
+        let mut progress = ProgressVisitor::new(total);
+        let report = verify_archive_with(path, &options, &mut progress);
+        progress.bar.finish_and_clear();
         if report.bundles.is_empty() && report.problems.iter().any(|p| p.category == "io") {
             bail!("{}", report.problems[0].message);
         }
@@ -73,7 +118,9 @@ pub fn verify_with(path: &Path, json: bool, args: &VerifyArgs) -> anyhow::Result
                 "--expect-checkpoint and --save-checkpoint need an archive directory, not one bundle"
             );
         }
-        let report = verify_bundle_with(path, &options, &mut NoVisitor);
+        let mut progress = ProgressVisitor::new(meta.len());
+        let report = verify_bundle_with(path, &options, &mut progress);
+        progress.bar.finish_and_clear();
         let valid = report.is_valid();
         if json {
             let mut v = serde_json::to_value(&report)?;

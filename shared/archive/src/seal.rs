@@ -73,6 +73,14 @@ pub enum SealError {
     InvalidOrigin(String),
     #[error("the previous checkpoint is for origin {found:?}, not {expected:?}")]
     OriginMismatch { expected: String, found: String },
+    #[error("the staging area has no run record ({})", layout::RUN_RECORD)]
+    MissingRunRecord,
+    #[error("the staged run record is for {found}, not run {seq} of {origin}")]
+    RunRecordMismatch {
+        origin: String,
+        seq: u64,
+        found: String,
+    },
     #[error("the previous head is inconsistent: {0}")]
     BadPreviousHead(String),
     #[error("{path} already exists; a sealed bundle is never overwritten")]
@@ -138,6 +146,24 @@ pub fn hashes_to_base64(hashes: &[Hash]) -> Vec<String> {
         .collect()
 }
 
+fn check_run_record(staging: &Staging, input: &SealInput<'_>) -> Result<(), SealError> {
+    if !staging.files().contains_key(layout::RUN_RECORD) {
+        return Err(SealError::MissingRunRecord);
+    }
+    let path = staging.file_path(layout::RUN_RECORD);
+    let bytes = fs::read(&path).map_err(|source| SealError::Io { path, source })?;
+    let record: crate::run_record::RunRecord =
+        serde_json::from_slice(&bytes).map_err(|_| SealError::MissingRunRecord)?;
+    if record.seq != input.seq || record.origin != input.origin {
+        return Err(SealError::RunRecordMismatch {
+            origin: input.origin.to_owned(),
+            seq: input.seq,
+            found: format!("run {} of {}", record.seq, record.origin),
+        });
+    }
+    Ok(())
+}
+
 /// Compute everything about the bundle for the staged run (format 1.0, unsigned).
 pub fn prepare(staging: &Staging, input: &SealInput<'_>) -> Result<PreparedBundle, SealError> {
     prepare_inner(staging, input, false)
@@ -187,6 +213,7 @@ fn prepare_inner(
         }
         None => None,
     };
+    check_run_record(staging, input)?;
     let bag = layout::bag_dir(input.seq);
 
     let mut manifest = Manifest::new();
@@ -503,4 +530,121 @@ pub fn write_new_durably(target: &Path, bytes: &[u8]) -> Result<(), SealError> {
             },
         }
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::run_record::{RUN_SCHEMA, RunRecord};
+    use crate::verify::{NoVisitor, verify_archive};
+    use evidence_model::{PopulationRecord, SourceName};
+
+    fn staged(dir: &Path, seq: u64) -> Staging {
+        let mut s = Staging::create(&dir.join("staging")).unwrap();
+        let source: SourceName = "docs".parse().unwrap();
+        s.add_population(&PopulationRecord::new("local", source, ".", "walk"))
+            .unwrap();
+        let t = Timestamp::from_second(1_767_225_600).unwrap();
+        s.set_run_record(&RunRecord {
+            schema: RUN_SCHEMA.into(),
+            origin: "example.org/ai".into(),
+            seq,
+            started_at: t,
+            finished_at: t,
+            agent: "test".into(),
+            sources: Vec::new(),
+        })
+        .unwrap();
+        s
+    }
+
+    fn input<'a>(seq: u64, previous: Option<&'a ChainHead>) -> SealInput<'a> {
+        SealInput {
+            origin: "example.org/ai",
+            seq,
+            collected_at: Timestamp::from_second(1_767_225_600).unwrap(),
+            software_agent: "evidence-agent test",
+            previous,
+        }
+    }
+
+    #[test]
+    fn three_sealed_runs_form_an_archive_that_verifies() {
+        let dir = tempfile::tempdir().unwrap();
+        let archive = dir.path().join("archive");
+        fs::create_dir_all(&archive).unwrap();
+        let mut head: Option<ChainHead> = None;
+        for seq in 1..=3 {
+            let staging = staged(dir.path(), seq);
+            let prepared = prepare(&staging, &input(seq, head.as_ref())).unwrap();
+            let sealed = prepared.write(&archive, |_| Ok(())).unwrap();
+            head = Some(sealed.head);
+        }
+        let report = verify_archive(&archive, &mut NoVisitor);
+        assert!(report.valid, "{report:#?}");
+        assert_eq!(report.latest_checkpoint, head.map(|h| h.checkpoint));
+    }
+
+    #[test]
+    fn a_staging_area_without_a_run_record_is_not_sealed() {
+        let dir = tempfile::tempdir().unwrap();
+        let staging = Staging::create(&dir.path().join("s")).unwrap();
+        assert!(matches!(
+            prepare(&staging, &input(1, None)),
+            Err(SealError::MissingRunRecord)
+        ));
+    }
+
+    #[test]
+    fn runs_must_be_consecutive_and_of_one_origin() {
+        let dir = tempfile::tempdir().unwrap();
+        let staging = staged(dir.path(), 1);
+        assert!(matches!(
+            prepare(&staging, &input(2, None)),
+            Err(SealError::OutOfSequence {
+                seq: 2,
+                previous: 0
+            })
+        ));
+        let first = prepare(&staging, &input(1, None)).unwrap().head;
+        let staging = staged(dir.path(), 2);
+        let mut other = input(2, Some(&first));
+        other.origin = "other.example/ai";
+        assert!(matches!(
+            prepare(&staging, &other),
+            Err(SealError::OriginMismatch { .. })
+        ));
+    }
+
+    #[test]
+    fn a_previous_head_whose_frontier_does_not_match_its_checkpoint_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let staging = staged(dir.path(), 1);
+        let mut head = prepare(&staging, &input(1, None)).unwrap().head;
+        head.frontier = Frontier::empty();
+        let staging = staged(dir.path(), 2);
+        assert!(matches!(
+            prepare(&staging, &input(2, Some(&head))),
+            Err(SealError::BadPreviousHead(_))
+        ));
+    }
+
+    #[test]
+    fn an_existing_bundle_is_never_overwritten() {
+        let dir = tempfile::tempdir().unwrap();
+        let archive = dir.path().join("archive");
+        fs::create_dir_all(&archive).unwrap();
+        fs::write(archive.join("run-000001.zip"), b"sealed earlier").unwrap();
+        let staging = staged(dir.path(), 1);
+        let prepared = prepare(&staging, &input(1, None)).unwrap();
+        assert!(matches!(
+            prepared.write(&archive, |_| Ok(())),
+            Err(SealError::AlreadyExists { .. })
+        ));
+        assert_eq!(
+            fs::read(archive.join("run-000001.zip")).unwrap(),
+            b"sealed earlier"
+        );
+        assert!(!archive.join(".run-000001.zip.tmp").exists());
+    }
 }

@@ -149,6 +149,9 @@ impl BundleVisitor for GapWatch<'_> {
     fn run(&mut self, record: &RunRecord) {
         self.inner.run(record);
     }
+    fn bytes_read(&mut self, bytes: u64) {
+        self.inner.bytes_read(bytes);
+    }
 }
 
 /// A bundle signature that verified before parsing; its key's validity window is checked once

@@ -85,6 +85,8 @@ pub trait BundleVisitor {
     fn population(&mut self, _bundle_seq: u64, _record: &PopulationRecord) {}
     fn gap(&mut self, _bundle_seq: u64, _record: &GapRecord) {}
     fn run(&mut self, _record: &RunRecord) {}
+    /// `bytes` more of the bundle's payload were read (for progress displays).
+    fn bytes_read(&mut self, _bytes: u64) {}
 }
 
 /// A visitor that ignores everything.
@@ -604,6 +606,7 @@ fn verify_bundle_inner(
         let mut too_big = false;
         let read = zip.read_entry(i, &mut |chunk: &[u8]| {
             hasher.update(chunk);
+            visitor.bytes_read(chunk.len() as u64);
             if keep {
                 if kept.len() + chunk.len() > MAX_RECORD_BYTES {
                     too_big = true;
