@@ -230,7 +230,7 @@ fn archive_finding(dir: &Path) -> Finding {
         .map(|s| {
             format!(
                 ", {} free",
-                HumanBytes(u64::from(s.blocks_available()).saturating_mul(s.fragment_size()))
+                HumanBytes(s.blocks_available().saturating_mul(s.fragment_size()))
             )
         })
         .unwrap_or_default();

@@ -407,3 +407,131 @@ async fn run_source(
         cursor,
     ))
 }
+
+#[cfg(test)]
+mod tests {
+    use std::path::Path;
+
+    use async_trait::async_trait;
+    use evidence_connectors::local::{LocalConfig, LocalConnector};
+    use evidence_connectors::{Health, ItemSink};
+    use evidence_model::SourceName;
+
+    use super::*;
+
+    /// A local folder that, once it has staged everything, ignores the shutdown request: the
+    /// kind of source the deadline exists for.
+    struct Stubborn(LocalConnector);
+
+    #[async_trait]
+    impl Connector for Stubborn {
+        fn connector_type(&self) -> &'static str {
+            "local"
+        }
+        fn name(&self) -> &SourceName {
+            self.0.name()
+        }
+        async fn healthcheck(&self) -> Result<Health, evidence_connectors::ConnectorError> {
+            self.0.healthcheck().await
+        }
+        async fn collect(
+            &self,
+            cursor: &mut Cursor,
+            sink: &mut dyn ItemSink,
+            ctx: &CollectContext<'_>,
+        ) -> Result<(), evidence_connectors::ConnectorError> {
+            self.0.collect(cursor, sink, ctx).await?;
+            std::future::pending::<()>().await;
+            Ok(())
+        }
+    }
+
+    fn local(dir: &Path) -> LocalConnector {
+        std::fs::create_dir_all(dir.join("docs")).unwrap();
+        std::fs::write(dir.join("docs/a.md"), "# A\n").unwrap();
+        std::fs::write(dir.join("docs/b.md"), "# B\n").unwrap();
+        let config: LocalConfig =
+            toml::from_str("path = \"docs\"\n[[rule]]\nglob = \"**\"\nkind = \"ai_policy\"\n")
+                .unwrap();
+        LocalConnector::new("docs".parse().unwrap(), &config, dir).unwrap()
+    }
+
+    fn options(shutdown: &CancellationToken) -> RunOptions {
+        RunOptions {
+            sources: None,
+            shutdown: shutdown.clone(),
+            shutdown_deadline: Duration::from_millis(200),
+        }
+    }
+
+    fn staged_paths(staging: &Arc<Mutex<Staging>>) -> Vec<String> {
+        staging.lock().unwrap().files().keys().cloned().collect()
+    }
+
+    #[tokio::test]
+    async fn a_source_that_ignores_the_shutdown_is_abandoned_at_the_deadline_leaving_only_a_gap() {
+        let dir = tempfile::tempdir().unwrap();
+        let connector = Stubborn(local(dir.path()));
+        let staging = Arc::new(Mutex::new(
+            Staging::create(&dir.path().join("staging")).unwrap(),
+        ));
+        let state = AgentState::empty("o");
+        let shutdown = CancellationToken::new();
+        let trigger = shutdown.clone();
+        tokio::spawn(async move {
+            tokio::time::sleep(Duration::from_millis(100)).await;
+            trigger.cancel();
+        });
+        let started = std::time::Instant::now();
+        let (outcome, cursor) = run_source(
+            &connector,
+            &state,
+            Arc::clone(&staging),
+            &Ui::new(true),
+            "evidence-agent test",
+            Timestamp::UNIX_EPOCH,
+            &options(&shutdown),
+        )
+        .await
+        .unwrap();
+        assert!(started.elapsed() < Duration::from_secs(5));
+        assert_eq!(outcome.status, SourceStatus::Failed);
+        assert_eq!((outcome.items, outcome.gaps), (0, 1));
+        let error = outcome.error.unwrap();
+        assert!(error.contains("shutdown deadline of 0s"), "{error}");
+        assert_eq!(cursor, Cursor::default(), "the cursor must not move");
+        assert_eq!(staged_paths(&staging), ["data/gaps/docs/0001.json"]);
+    }
+
+    #[tokio::test]
+    async fn a_source_that_stops_when_asked_keeps_what_it_staged_and_its_population() {
+        let dir = tempfile::tempdir().unwrap();
+        let connector = local(dir.path());
+        let staging = Arc::new(Mutex::new(
+            Staging::create(&dir.path().join("staging")).unwrap(),
+        ));
+        let shutdown = CancellationToken::new();
+        shutdown.cancel();
+        let (outcome, cursor) = run_source(
+            &connector,
+            &AgentState::empty("o"),
+            Arc::clone(&staging),
+            &Ui::new(true),
+            "evidence-agent test",
+            Timestamp::UNIX_EPOCH,
+            &options(&shutdown),
+        )
+        .await
+        .unwrap();
+        // Cancelled before the first file: nothing staged, but the walk's population record
+        // and an `interrupted` gap are sealed, and the cursor describes what was staged.
+        assert_eq!(outcome.status, SourceStatus::Failed);
+        let paths = staged_paths(&staging);
+        assert!(
+            paths.contains(&"data/populations/docs/0001.json".to_owned())
+                && paths.contains(&"data/gaps/docs/0001.json".to_owned()),
+            "{paths:?}"
+        );
+        assert_ne!(cursor, Cursor::default());
+    }
+}

@@ -6,3 +6,4 @@
 
 mod bundles;
 mod jira;
+mod reliability;

@@ -2,7 +2,12 @@
 //! binaries, the Python tools the test command installs (bagit-python), and runs commands the
 //! way a user types them.
 
+pub mod background;
+pub mod inventory;
+pub mod mock_jira;
+pub mod rng;
 pub mod tamper;
+pub mod tmpfs;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
