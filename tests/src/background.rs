@@ -90,6 +90,26 @@ impl Background {
         }
     }
 
+    /// Wait until a stderr line contains `text` (for lines that are not log events).
+    pub fn wait_for_line(&mut self, text: &str, timeout: Duration) {
+        let start = Instant::now();
+        while !self.lines().iter().any(|l| l.contains(text)) {
+            let exited = self.child.try_wait().expect("try_wait");
+            assert!(
+                exited.is_none() && start.elapsed() < timeout,
+                "no line with {text:?} after {:?} (exit {exited:?}); log:\n{}",
+                start.elapsed(),
+                self.lines().join("\n")
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// True while the process runs.
+    pub fn is_running(&mut self) -> bool {
+        matches!(self.child.try_wait(), Ok(None))
+    }
+
     /// Send `signal` (a name such as `TERM`) with `kill(1)`.
     pub fn signal(&self, signal: &str) {
         let status = Command::new("kill")

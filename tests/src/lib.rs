@@ -42,6 +42,7 @@ pub fn cmd(name: &str) -> Command {
     let mut c = Command::new(bin(name));
     c.env_remove("SOURCE_DATE_EPOCH")
         .env_remove("EVIDENCE_AGENT_CRASH_AT")
+        .env_remove("EVIDENCE_AGENT_STALL_AT")
         .env_remove("EVIDENCE_AGENT_CONFIG")
         .env("NO_COLOR", "1");
     c
