@@ -18,7 +18,7 @@ use crate::state::{self, LockStatus};
 /// How long one source's healthcheck may take.
 pub const HEALTHCHECK_TIMEOUT: Duration = Duration::from_secs(30);
 
-/// One row of a table: a status word and cells.
+/// What one inspection found: healthy or not, and a line for a person.
 struct Finding {
     ok: bool,
     detail: String,
