@@ -29,6 +29,10 @@ Exit codes:
      `check` found a source unhealthy
   2  usage, configuration, state or IO error, or another agent holds the archive;
      nothing was sealed
+  130, 143  a second SIGINT or SIGTERM quit at once (the archive stays valid)
+
+`run` exits 0 when stopped by SIGTERM or SIGINT (after sealing the run in progress), and 2
+when it cannot start or the state needs a person.
 
 Secrets are read from the environment, never from the config file.
 SOURCE_DATE_EPOCH pins every time a bundle records, for byte-identical bundles.";
@@ -54,6 +58,9 @@ pub struct Cli {
 pub enum Command {
     /// Run every configured source once and seal the result as the next bundle.
     Collect(CollectArgs),
+    /// Run as a daemon: seal a bundle whenever sources are due by their cron schedules, until
+    /// SIGTERM or SIGINT.
+    Run(ConfigArg),
     /// Check the config without side effects and probe each source (credentials, reachability).
     Check(ConfigArg),
     /// List the ISO/IEC 42001 Annex A controls and the evidence kinds with their default tags.
@@ -111,23 +118,18 @@ fn dispatch(cli: Cli, ui: &Ui) -> anyhow::Result<u8> {
             let config = AgentConfig::load(&args.config)?;
             runtime()?.block_on(crate::check::check(&config))
         }
+        Command::Run(args) => run_daemon(&args, ui),
         Command::Collect(args) => {
             let config = AgentConfig::load(&args.config.config)?;
             let rt = runtime()?;
             let shutdown = CancellationToken::new();
             let summary = rt.block_on(async {
-                let token = shutdown.clone();
-                tokio::spawn(async move {
-                    if tokio::signal::ctrl_c().await.is_ok() {
-                        tracing::warn!("interrupted: finishing the current items and sealing what was collected (press Ctrl-C again to quit at once)");
-                        token.cancel();
-                        if tokio::signal::ctrl_c().await.is_ok() {
-                            eprintln!("evidence-agent: quitting; nothing was sealed by this run");
-                            std::process::exit(130);
-                        }
-                    }
-                });
-                collect(&config, ui, shutdown).await
+                crate::signals::watch(
+                    shutdown.clone(),
+                    "finishing the current items and sealing what was collected",
+                )
+                .context("cannot listen for signals")?;
+                anyhow::Ok(collect(&config, ui, shutdown).await?)
             })?;
             print_summary(&summary, args.json)?;
             Ok(if summary.has_gaps() {
@@ -137,6 +139,22 @@ fn dispatch(cli: Cli, ui: &Ui) -> anyhow::Result<u8> {
             })
         }
     }
+}
+
+/// `evidence-agent run`: exit 0 after a requested stop; errors (lock, state) exit 2.
+fn run_daemon(args: &ConfigArg, ui: &Ui) -> anyhow::Result<u8> {
+    let config = AgentConfig::load(&args.config)?;
+    let rt = runtime()?;
+    let shutdown = CancellationToken::new();
+    rt.block_on(async {
+        crate::signals::watch(
+            shutdown.clone(),
+            "the run in progress, if any, seals what its sources staged",
+        )
+        .context("cannot listen for signals")?;
+        anyhow::Ok(crate::run::run(&config, ui, shutdown).await?)
+    })?;
+    Ok(EXIT_OK)
 }
 
 fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {

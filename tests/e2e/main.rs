@@ -5,5 +5,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod bundles;
+mod daemon;
 mod jira;
+mod reliability;
 mod trust;
