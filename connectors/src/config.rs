@@ -27,6 +27,8 @@ pub struct SourceConfig {
 pub enum ConnectorConfig {
     #[cfg(feature = "local")]
     Local(crate::local::LocalConfig),
+    #[cfg(feature = "github")]
+    Github(crate::github::GithubConfig),
 }
 
 impl ConnectorConfig {
@@ -35,6 +37,8 @@ impl ConnectorConfig {
         match self {
             #[cfg(feature = "local")]
             ConnectorConfig::Local(_) => "local",
+            #[cfg(feature = "github")]
+            ConnectorConfig::Github(_) => "github",
         }
     }
 }
@@ -55,6 +59,10 @@ impl SourceConfig {
             #[cfg(feature = "local")]
             ConnectorConfig::Local(c) => {
                 Ok(Box::new(crate::local::LocalConnector::new(name, c, base)?))
+            }
+            #[cfg(feature = "github")]
+            ConnectorConfig::Github(c) => {
+                Ok(Box::new(crate::github::GithubConnector::new(name, c)?))
             }
         }
     }
