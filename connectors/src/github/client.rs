@@ -146,6 +146,7 @@ impl Client {
             .map_err(|e| ConnectorError::Config(format!("cannot build the HTTP client: {e}")))?;
         let auth = match &settings.auth {
             AuthConfig::Anonymous => Auth::Anonymous,
+            AuthConfig::Token(token) => Auth::Token(token.clone()),
             AuthConfig::TokenEnv(var) => {
                 Auth::Token(Secret::from_env(var).ok_or_else(|| ConnectorError::Denied {
                     resource: settings.api_url.clone(),

@@ -194,6 +194,8 @@ pub(crate) struct Tags {
 pub(crate) enum AuthConfig {
     Anonymous,
     TokenEnv(String),
+    /// A token handed over by the embedding program.
+    Token(crate::secret::Secret),
     App(AppConfig),
 }
 

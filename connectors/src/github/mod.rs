@@ -55,6 +55,13 @@ impl GithubConnector {
             name,
         })
     }
+
+    /// Use `token` instead of reading the variable named by `token_env` (for programs that
+    /// fetch credentials from a vault).
+    pub fn with_token(mut self, token: crate::secret::Secret) -> Self {
+        self.settings.auth = config::AuthConfig::Token(token);
+        self
+    }
 }
 
 /// One collection run's shared parts.
