@@ -28,7 +28,7 @@ pub enum ConnectorConfig {
     #[cfg(feature = "local")]
     Local(crate::local::LocalConfig),
     #[cfg(feature = "github")]
-    Github(crate::github::GithubConfig),
+    Github(Box<crate::github::GithubConfig>),
 }
 
 impl ConnectorConfig {

@@ -1,5 +1,6 @@
 //! The GitHub connector against a fake GitHub serving schema-valid answers: what it seals for
 //! each kind, what it derives, how it walks incrementally, and how it rides out faults.
+#![allow(clippy::unwrap_used)] // Test helpers fail loudly.
 
 mod github_support;
 

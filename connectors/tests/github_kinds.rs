@@ -1,6 +1,7 @@
 //! The GitHub connector's other kinds against the fake GitHub: workflow runs with streamed
 //! artifacts and logs, cards with front matter, labelled issues with their timeline, releases,
 //! branch protection; and a connection reset in the middle of a paginated walk.
+#![allow(clippy::unwrap_used)] // Test helpers fail loudly.
 
 mod github_support;
 
@@ -405,7 +406,7 @@ async fn resetting_proxy(
                 let first_line = text.lines().next().unwrap_or("").to_owned();
                 if first_line.contains(matching) && counter.load(Ordering::SeqCst) < times {
                     counter.fetch_add(1, Ordering::SeqCst);
-                    let _ = client.set_linger(Some(std::time::Duration::ZERO));
+                    let _ = client.set_zero_linger();
                     drop(client);
                     return;
                 }

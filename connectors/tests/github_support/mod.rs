@@ -634,10 +634,10 @@ impl FakeGithub {
             })
             .collect();
         set(&mut v, "labels", json!(labels));
-        if !i.is_pull_request {
-            if let Some(o) = v.as_object_mut() {
-                o.remove("pull_request");
-            }
+        if !i.is_pull_request
+            && let Some(o) = v.as_object_mut()
+        {
+            o.remove("pull_request");
         }
         set(
             &mut v,
@@ -935,7 +935,7 @@ impl FakeGithub {
                     }
                     ["releases"] => {
                         let mut rel: Vec<&ReleaseSpec> = repo.releases.iter().collect();
-                        rel.sort_by(|a, b| b.id.cmp(&a.id));
+                        rel.sort_by_key(|r| std::cmp::Reverse(r.id));
                         paged(
                             "/repos/{owner}/{repo}/releases",
                             rel.iter().map(|r| self.release_json(repo, r)).collect(),
