@@ -2,3 +2,4 @@
 //! verifiers. One test binary; one module per area.
 
 mod bundles;
+mod github;
