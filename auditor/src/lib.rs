@@ -2,5 +2,6 @@
 //! not write. Verifies it, and runs the sampling cycle over the evidence it holds.
 
 pub mod cli;
+pub mod output;
 pub mod stats_cmd;
 pub mod verify_cmd;

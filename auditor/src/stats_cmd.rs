@@ -147,17 +147,24 @@ pub fn run_plan(a: &PlanArgs) -> anyhow::Result<u8> {
     input.tie = tie(a.strict);
     let p = plan(&input)?;
     if a.json {
-        println!("{}", serde_json::to_string(&p)?);
+        crate::outln!("{}", serde_json::to_string(&p)?);
     } else {
-        println!("Sample size: {}", p.sample_size);
-        println!("Deviations allowed in the sample: {}", p.expected_errors_display);
-        println!("Achieved risk: {} ({:?} tie convention)", p.achieved_risk, p.tie_convention);
+        crate::outln!("Sample size: {}", p.sample_size);
+        crate::outln!(
+            "Deviations allowed in the sample: {}",
+            p.expected_errors_display
+        );
+        crate::outln!(
+            "Achieved risk: {} ({:?} tie convention)",
+            p.achieved_risk,
+            p.tie_convention
+        );
         if p.test_all {
-            println!("The sample covers the whole population: test 100% instead of sampling.");
+            crate::outln!("The sample covers the whole population: test 100% instead of sampling.");
         }
-        println!("{}", p.rationale);
+        crate::outln!("{}", p.rationale);
         if let Some(s) = &p.suggestion {
-            println!("Suggestion: {s}");
+            crate::outln!("Suggestion: {s}");
         }
     }
     Ok(EXIT_OK)
@@ -178,17 +185,19 @@ pub fn run_evaluate(a: &EvaluateArgs) -> anyhow::Result<u8> {
     input.tie = tie(a.strict);
     let e = evaluate(&input)?;
     if a.json {
-        println!("{}", serde_json::to_string(&e)?);
+        crate::outln!("{}", serde_json::to_string(&e)?);
     } else {
-        println!(
+        crate::outln!(
             "Upper deviation limit at {} confidence: {} (exact {:.6})",
-            a.confidence, e.upper_bound_display, e.upper_bound
+            a.confidence,
+            e.upper_bound_display,
+            e.upper_bound
         );
-        println!("Most likely deviation rate: {}", e.most_likely_exact);
+        crate::outln!("Most likely deviation rate: {}", e.most_likely_exact);
         if let Some(p) = e.p_value {
-            println!("p-value: {p:.6}");
+            crate::outln!("p-value: {p:.6}");
         }
-        println!("{}", e.rationale);
+        crate::outln!("{}", e.rationale);
     }
     Ok(match e.supports_reliance {
         Some(false) => EXIT_FAILED,
@@ -221,12 +230,23 @@ pub fn run_draw(a: &DrawArgs) -> anyhow::Result<u8> {
             "sorted": s.sorted,
             "last_counter": s.last_counter,
         });
-        println!("{out}");
+        crate::outln!("{out}");
     } else {
-        println!("{} draw, seed {:?}, range {}..={}", s.algorithm, s.seed, s.min, s.max);
-        println!("{:>5}  {:>8}  {:>10}", "#", "counter", "pick");
+        crate::outln!(
+            "{} draw, seed {:?}, range {}..={}",
+            s.algorithm,
+            s.seed,
+            s.min,
+            s.max
+        );
+        crate::outln!("{:>5}  {:>8}  {:>10}", "#", "counter", "pick");
         for (i, p) in s.picks.iter().enumerate() {
-            println!("{:>5}  {:>8}  {:>10}", i + 1 + a.skip as usize, p.counter, p.value);
+            crate::outln!(
+                "{:>5}  {:>8}  {:>10}",
+                i + 1 + a.skip as usize,
+                p.counter,
+                p.value
+            );
         }
         if !s.rejected.is_empty() {
             let r: Vec<String> = s
@@ -234,9 +254,9 @@ pub fn run_draw(a: &DrawArgs) -> anyhow::Result<u8> {
                 .iter()
                 .map(|p| format!("{} (counter {})", p.value, p.counter))
                 .collect();
-            println!("Duplicates rejected: {}", r.join(", "));
+            crate::outln!("Duplicates rejected: {}", r.join(", "));
         }
-        println!("Sorted: {:?}", s.sorted);
+        crate::outln!("Sorted: {:?}", s.sorted);
     }
     Ok(EXIT_OK)
 }
@@ -257,10 +277,13 @@ pub fn run_sites(a: &SitesArgs) -> anyhow::Result<u8> {
             "rule": s.rule,
             "rationale": s.rationale,
         });
-        println!("{out}");
+        crate::outln!("{out}");
     } else {
-        println!("Sites to visit: {} (plus the central function)", s.sites_to_visit);
-        println!("{}", s.rationale);
+        crate::outln!(
+            "Sites to visit: {} (plus the central function)",
+            s.sites_to_visit
+        );
+        crate::outln!("{}", s.rationale);
     }
     Ok(EXIT_OK)
 }

@@ -13,14 +13,15 @@ use crate::cli::{EXIT_FAILED, EXIT_OK};
 
 /// Verify `path` and print the result; the exit code says whether it verified.
 pub fn verify(path: &Path, json: bool) -> anyhow::Result<u8> {
-    let meta = std::fs::metadata(path).with_context(|| format!("cannot read {}", path.display()))?;
+    let meta =
+        std::fs::metadata(path).with_context(|| format!("cannot read {}", path.display()))?;
     if meta.is_dir() {
         let report = verify_archive(path, &mut NoVisitor);
         if report.bundles.is_empty() && report.problems.iter().any(|p| p.category == "io") {
             bail!("{}", report.problems[0].message);
         }
         if json {
-            println!("{}", serde_json::to_string(&report)?);
+            crate::outln!("{}", serde_json::to_string(&report)?);
         } else {
             print_archive(&report);
         }
@@ -31,15 +32,17 @@ pub fn verify(path: &Path, json: bool) -> anyhow::Result<u8> {
         if json {
             let mut v = serde_json::to_value(&report)?;
             v["valid"] = valid.into();
-            println!("{v}");
+            crate::outln!("{v}");
         } else {
             print_bundle(&report);
-            println!();
+            crate::outln!();
             if valid {
-                println!("VALID: the bundle is intact and its log segment is consistent.");
-                println!("(Verify the whole archive directory to check the chain between runs.)");
+                crate::outln!("VALID: the bundle is intact and its log segment is consistent.");
+                crate::outln!(
+                    "(Verify the whole archive directory to check the chain between runs.)"
+                );
             } else {
-                println!("FAILED: {} problem(s).", errors(&report.problems));
+                crate::outln!("FAILED: {} problem(s).", errors(&report.problems));
             }
         }
         Ok(if valid { EXIT_OK } else { EXIT_FAILED })
@@ -47,7 +50,10 @@ pub fn verify(path: &Path, json: bool) -> anyhow::Result<u8> {
 }
 
 fn errors(problems: &[Problem]) -> usize {
-    problems.iter().filter(|p| p.severity == Severity::Error).count()
+    problems
+        .iter()
+        .filter(|p| p.severity == Severity::Error)
+        .count()
 }
 
 fn print_problem(p: &Problem, indent: &str) {
@@ -56,8 +62,8 @@ fn print_problem(p: &Problem, indent: &str) {
         Severity::Warning => "warning",
     };
     match &p.entry {
-        Some(entry) => println!("{indent}{mark}: {entry}: {}", p.message),
-        None => println!("{indent}{mark}: {}", p.message),
+        Some(entry) => crate::outln!("{indent}{mark}: {entry}: {}", p.message),
+        None => crate::outln!("{indent}{mark}: {}", p.message),
     }
 }
 
@@ -65,12 +71,8 @@ fn print_bundle(b: &BundleReport) {
     match &b.summary {
         Some(s) => {
             let status = if b.is_valid() { "ok" } else { "FAILED" };
-            let size = s
-                .checkpoint
-                .lines()
-                .nth(1)
-                .unwrap_or("?");
-            println!(
+            let size = s.checkpoint.lines().nth(1).unwrap_or("?");
+            crate::outln!(
                 "  {:<16} {:<7} run {:<5} {:>6} item(s) {:>6} gap(s) {:>10}  tree size {size}",
                 b.file,
                 status,
@@ -80,7 +82,7 @@ fn print_bundle(b: &BundleReport) {
                 HumanBytes(s.bundle_bytes).to_string(),
             );
         }
-        None => println!("  {:<16} FAILED  (unreadable)", b.file),
+        None => crate::outln!("  {:<16} FAILED  (unreadable)", b.file),
     }
     for p in &b.problems {
         print_problem(p, "      ");
@@ -88,7 +90,7 @@ fn print_bundle(b: &BundleReport) {
 }
 
 fn print_archive(r: &ArchiveReport) {
-    println!(
+    crate::outln!(
         "Archive {} — origin {}, {} bundle(s)",
         r.path,
         r.origin.as_deref().unwrap_or("?"),
@@ -98,23 +100,28 @@ fn print_archive(r: &ArchiveReport) {
         print_bundle(b);
     }
     if !r.problems.is_empty() {
-        println!("Archive and chain:");
+        crate::outln!("Archive and chain:");
         for p in &r.problems {
             print_problem(p, "      ");
         }
     }
-    println!();
-    let total = r.all_problems().filter(|p| p.severity == Severity::Error).count();
+    crate::outln!();
+    let total = r
+        .all_problems()
+        .filter(|p| p.severity == Severity::Error)
+        .count();
     if r.valid {
-        println!("VALID: every bundle is intact and each run only appended to the log of the one before.");
+        crate::outln!(
+            "VALID: every bundle is intact and each run only appended to the log of the one before."
+        );
     } else {
-        println!("FAILED: {total} problem(s) found.");
+        crate::outln!("FAILED: {total} problem(s) found.");
     }
     if let Some(cp) = &r.latest_checkpoint {
         let mut lines = cp.lines();
         let origin = lines.next().unwrap_or("");
         let size = lines.next().unwrap_or("");
         let root = lines.next().unwrap_or("");
-        println!("Latest verified checkpoint: {origin}, tree size {size}, root {root}");
+        crate::outln!("Latest verified checkpoint: {origin}, tree size {size}, root {root}");
     }
 }

@@ -29,6 +29,8 @@ pub enum ConnectorConfig {
     Local(crate::local::LocalConfig),
     #[cfg(feature = "github")]
     Github(Box<crate::github::GithubConfig>),
+    #[cfg(feature = "jira")]
+    Jira(crate::jira::JiraConfig),
 }
 
 impl ConnectorConfig {
@@ -39,6 +41,8 @@ impl ConnectorConfig {
             ConnectorConfig::Local(_) => "local",
             #[cfg(feature = "github")]
             ConnectorConfig::Github(_) => "github",
+            #[cfg(feature = "jira")]
+            ConnectorConfig::Jira(_) => "jira",
         }
     }
 }
@@ -64,6 +68,8 @@ impl SourceConfig {
             ConnectorConfig::Github(c) => {
                 Ok(Box::new(crate::github::GithubConnector::new(name, c)?))
             }
+            #[cfg(feature = "jira")]
+            ConnectorConfig::Jira(c) => Ok(Box::new(crate::jira::JiraConnector::new(name, c)?)),
         }
     }
 }

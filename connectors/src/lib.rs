@@ -16,12 +16,14 @@ pub mod testing;
 
 #[cfg(feature = "github")]
 pub mod github;
+#[cfg(feature = "jira")]
+pub mod jira;
 #[cfg(feature = "local")]
 pub mod local;
 
 pub use config::{ConnectorConfig, SourceConfig};
 pub use connector::{CollectContext, Connector, ConnectorError, Cursor, Health, Progress};
-pub use rules::{Rule, RuleConfig, RuleSet};
+pub use rules::{Rule, RuleConfig, RuleSet, Tagging};
 pub use secret::Secret;
 pub use sink::{ItemDraft, ItemSink, SinkError, StagedItem};
 
