@@ -102,7 +102,9 @@ fn bundle_contents(sandbox: &Sandbox) -> Vec<u8> {
 }
 
 fn contains(haystack: &[u8], needle: &str) -> bool {
-    haystack.windows(needle.len()).any(|w| w == needle.as_bytes())
+    haystack
+        .windows(needle.len())
+        .any(|w| w == needle.as_bytes())
 }
 
 #[test]
@@ -120,7 +122,7 @@ fn github_evidence_is_collected_sealed_and_verified_and_a_second_run_only_revali
     assert_eq!(first.status.code(), Some(0), "{}", text(&first));
     let summary = json(&first);
     // 3 pull requests, protection, the run with its artifact and logs, the card, the release.
-    assert_eq!(summary["items"], 8, "{summary}");
+    assert_eq!(summary["items"], 9, "{summary}");
     assert_eq!(summary["sources"][0]["status"], "ok");
 
     let verified = sandbox.verify();
@@ -128,9 +130,18 @@ fn github_evidence_is_collected_sealed_and_verified_and_a_second_run_only_revali
     assert_eq!(json(&verified)["valid"], true);
 
     let contents = bundle_contents(&sandbox);
-    assert!(contains(&contents, "\"stale_approvals\""), "the derived facts are sealed");
-    assert!(contains(&contents, "evidence-population/1"), "population records are sealed");
-    assert!(!contains(&contents, TOKEN), "the token is not in the bundle");
+    assert!(
+        contains(&contents, "\"stale_approvals\""),
+        "the derived facts are sealed"
+    );
+    assert!(
+        contains(&contents, "evidence-population/1"),
+        "population records are sealed"
+    );
+    assert!(
+        !contains(&contents, TOKEN),
+        "the token is not in the bundle"
+    );
     assert!(!contains(&first.stdout, TOKEN) && !contains(&first.stderr, TOKEN));
 
     // Nothing changed: every request of the second run is conditional and answered 304.
@@ -142,7 +153,10 @@ fn github_evidence_is_collected_sealed_and_verified_and_a_second_run_only_revali
     let asked = fake.counters.requests.load(Ordering::Relaxed) - before;
     let unchanged = fake.counters.not_modified.load(Ordering::Relaxed) - not_modified_before;
     assert!(asked > 0);
-    assert_eq!(asked, unchanged, "{asked} requests, {unchanged} answered 304");
+    assert_eq!(
+        asked, unchanged,
+        "{asked} requests, {unchanged} answered 304"
+    );
     let verified = sandbox.verify();
     assert_eq!(verified.status.code(), Some(0), "{}", text(&verified));
     assert!(!contains(&bundle_contents(&sandbox), TOKEN));
@@ -165,7 +179,12 @@ fn a_missing_token_variable_fails_the_source_with_a_gap_naming_the_variable_not_
         .args(["collect", "--json", "--config"])
         .arg(sandbox.config())
         .env_remove("E2E_GITHUB_TOKEN"));
-    assert_eq!(out.status.code(), Some(1), "a gap, not a usage error: {}", text(&out));
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "a gap, not a usage error: {}",
+        text(&out)
+    );
     let summary = json(&out);
     let error = summary["sources"][0]["error"].as_str().unwrap();
     assert!(error.contains("E2E_GITHUB_TOKEN"), "{error}");

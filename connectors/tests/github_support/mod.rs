@@ -1072,6 +1072,14 @@ impl Respond for FakeGithub {
     fn respond(&self, request: &Request) -> ResponseTemplate {
         let full_path = request.url.path();
         let path = full_path.strip_prefix(&self.prefix).unwrap_or(full_path);
+        if path == "/__stats" {
+            let c = &self.counters;
+            return ResponseTemplate::new(200).set_body_json(json!({
+                "requests": c.requests.load(Ordering::Relaxed),
+                "conditional": c.conditional.load(Ordering::Relaxed),
+                "not_modified": c.not_modified.load(Ordering::Relaxed),
+            }));
+        }
         if path.starts_with("/blobs/") {
             return match self.blob(path) {
                 Some(Blob::Bytes(b)) => {
