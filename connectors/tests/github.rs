@@ -651,3 +651,76 @@ async fn an_organisation_is_listed_and_filtered_by_include_and_exclude_globs() {
     assert_eq!(org.items_seen, 3);
     assert_eq!(org.attributes["excluded_by_globs"], 2);
 }
+
+#[tokio::test]
+async fn a_nearly_used_up_primary_rate_limit_makes_the_client_wait_for_the_reset() {
+    let fake = FakeGithub::new("acme", vec![model_repo()]);
+    fake.remaining.store(30, Ordering::Relaxed);
+    let server = serve(&fake).await;
+    let c = connector(&server.uri(), pulls_only());
+    let waits = Waits::default();
+    let (sink, r) =
+        collect_with(&c, &mut Cursor::default(), &waits, CancellationToken::new()).await;
+    r.unwrap();
+    assert_eq!(sink.items.len(), 5);
+    assert!(
+        waits.count.load(Ordering::Relaxed) >= 1,
+        "below the reserve of 50, requests wait for the reset (capped at max_delay_secs)"
+    );
+}
+
+#[tokio::test]
+async fn a_shutdown_during_a_rate_limit_wait_ends_the_run_at_once() {
+    let fake = FakeGithub::new("acme", vec![model_repo()]);
+    fake.fault(
+        "/pulls?",
+        1,
+        FaultAction::Status(429, vec![("retry-after".into(), "600".into())], "{}".into()),
+    );
+    let server = serve(&fake).await;
+    let text = format!(
+        "api_url = \"{}\"\nrepos = [\"acme/model\"]\n{}\n[retry]\nmax_delay_secs = 600\n",
+        server.uri(),
+        pulls_only()
+    );
+    let c = GithubConnector::new(
+        "gh".parse().unwrap(),
+        &toml::from_str::<GithubConfig>(&text).unwrap(),
+    )
+    .unwrap();
+    let token = CancellationToken::new();
+    let cancel = token.clone();
+    tokio::spawn(async move {
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        cancel.cancel();
+    });
+    let started = std::time::Instant::now();
+    let (sink, r) = collect_with(&c, &mut Cursor::default(), &NoProgress, token).await;
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "the wait stopped on shutdown"
+    );
+    assert!(
+        matches!(r, Err(ConnectorError::Interrupted { .. })),
+        "{r:?}"
+    );
+    assert!(!sink.populations[0].complete);
+}
+
+#[tokio::test]
+async fn the_healthcheck_reaches_the_api_through_octocrab_and_reports_the_quota() {
+    let mut fake = FakeGithub::new("acme", vec![model_repo()]);
+    fake.prefix = "/api/v3".into();
+    let server = serve(&fake).await;
+    let c = connector(&format!("{}/api/v3", server.uri()), "");
+    let health = c.healthcheck().await.unwrap();
+    assert!(
+        health.detail.contains("core requests left"),
+        "{}",
+        health.detail
+    );
+    assert!(!health.detail.contains(TOKEN));
+    let requests = server.received_requests().await.unwrap();
+    assert_eq!(requests[0].url.path(), "/api/v3/rate_limit");
+    assert_eq!(requests[0].headers["x-github-api-version"], "2022-11-28");
+}

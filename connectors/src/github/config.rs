@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use evidence_model::{Catalogue, ClauseId, ControlId, Kind, Phase, Timestamp};
+use evidence_model::Timestamp;
 use globset::GlobMatcher;
 use serde::Deserialize;
 
@@ -181,13 +181,7 @@ pub struct IssueLabelConfig {
 }
 
 /// A kind with the controls, clauses and phase its items carry.
-#[derive(Debug, Clone, PartialEq)]
-pub(crate) struct Tags {
-    pub kind: Kind,
-    pub controls: Vec<ControlId>,
-    pub clauses: Vec<ClauseId>,
-    pub phase: Phase,
-}
+pub(crate) use crate::rules::Tagging as Tags;
 
 /// How to authenticate.
 #[derive(Debug, Clone, PartialEq)]
@@ -254,45 +248,7 @@ pub(crate) fn tags(
     phase: Option<&str>,
     at: &str,
 ) -> Result<Tags, String> {
-    let kind: Kind = kind.parse().map_err(|e| format!("{at}: {e}"))?;
-    let (default_controls, default_clauses, default_phase) =
-        Catalogue::iso42001().defaults_for(&kind);
-    let controls = match controls {
-        Some(list) => list
-            .iter()
-            .map(|c| c.parse::<ControlId>())
-            .collect::<Result<Vec<_>, _>>()
-            .map_err(|e| format!("{at}: {e}"))?,
-        None => default_controls,
-    };
-    let clauses = match clauses {
-        Some(list) => list
-            .iter()
-            .map(|c| c.parse::<ClauseId>())
-            .collect::<Result<Vec<_>, _>>()
-            .map_err(|e| format!("{at}: {e}"))?,
-        None => default_clauses,
-    };
-    let phase = match (phase, default_phase) {
-        (Some(p), _) => p.parse::<Phase>().map_err(|e| format!("{at}: {e}"))?,
-        (None, Some(p)) => p,
-        (None, None) => {
-            return Err(format!(
-                "{at}: kind {kind} has no default mapping in the catalogue; give `phase` (and `controls` or `clauses`)"
-            ));
-        }
-    };
-    if controls.is_empty() && clauses.is_empty() {
-        return Err(format!(
-            "{at}: kind {kind} would evidence no control and no clause; give `controls` or `clauses`"
-        ));
-    }
-    Ok(Tags {
-        kind,
-        controls,
-        clauses,
-        phase,
-    })
+    Tags::resolve(kind, controls, clauses, phase, at)
 }
 
 fn switch(switch: &KindSwitch, kind: &str, at: &str) -> Result<Option<Tags>, String> {

@@ -1029,6 +1029,10 @@ impl FakeGithub {
             }
         }
         let remaining = self.remaining.fetch_sub(1, Ordering::Relaxed).max(1) - 1;
+        if remaining < 100 {
+            // A nearly used-up window is reported once; then the window resets.
+            self.remaining.store(5000, Ordering::Relaxed);
+        }
         let reset = jiff::Timestamp::now().as_second() + 3600;
         t = t
             .insert_header("x-ratelimit-limit", "5000")
