@@ -195,8 +195,19 @@ async fn main() {
         .unwrap();
     }
     fake.validate = false;
+    fake.cache = Some(Default::default());
     *fake.blob_base.lock().unwrap() = blob_server(fake.clone()).await;
+    // Accepted sockets inherit TCP_NODELAY: answers are not held back by Nagle's algorithm
+    // waiting for the client's delayed ACK, which would add 40 ms to every small answer.
+    let socket = socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None)
+        .expect("a TCP socket");
+    socket.set_tcp_nodelay(true).expect("TCP_NODELAY");
+    socket
+        .bind(&std::net::SocketAddr::from(([127, 0, 0, 1], 0)).into())
+        .expect("bind to loopback");
+    socket.listen(1024).expect("listen");
     let server = wiremock::MockServer::builder()
+        .listener(socket.into())
         .disable_request_recording()
         .start()
         .await;

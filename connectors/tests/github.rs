@@ -724,3 +724,13 @@ async fn the_healthcheck_reaches_the_api_through_octocrab_and_reports_the_quota(
     assert_eq!(requests[0].url.path(), "/api/v3/rate_limit");
     assert_eq!(requests[0].headers["x-github-api-version"], "2022-11-28");
 }
+
+#[test]
+fn the_shipped_example_configuration_is_valid() {
+    let text = include_str!("../../examples/github.toml");
+    let doc: toml::Value = toml::from_str(text).unwrap();
+    let source = doc["source"].as_array().unwrap()[0].clone();
+    let source: evidence_connectors::SourceConfig = source.try_into().unwrap();
+    let connector = source.build(std::path::Path::new(".")).unwrap();
+    assert_eq!(connector.connector_type(), "github");
+}

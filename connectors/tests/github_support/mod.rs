@@ -337,6 +337,18 @@ pub struct FakeGithub {
     pub validate: bool,
     /// `x-ratelimit-remaining` to report.
     pub remaining: Arc<AtomicU64>,
+    /// Answers by path and query, kept when the model never changes (the bench) so that
+    /// revalidating costs the fake nothing.
+    pub cache: Option<Arc<Mutex<BTreeMap<String, Cached>>>>,
+}
+
+/// A generated answer: status, body, extra headers, ETag.
+#[derive(Clone)]
+pub struct Cached {
+    status: u16,
+    body: Arc<Vec<u8>>,
+    headers: Vec<(String, String)>,
+    etag: String,
 }
 
 impl FakeGithub {
@@ -351,6 +363,7 @@ impl FakeGithub {
             counters: Arc::new(Counters::default()),
             validate: true,
             remaining: Arc::new(AtomicU64::new(4999)),
+            cache: None,
         }
     }
 
@@ -1008,6 +1021,41 @@ impl FakeGithub {
                     }
                 }
             }
+        }
+        if let Some(cache) = &self.cache {
+            let hit = cache.lock().unwrap().get(path_and_query).cloned();
+            let c = match hit {
+                Some(c) => c,
+                None => {
+                    let (_, status, body, headers) = self.route(path, query);
+                    let bytes = serde_json::to_vec(&body).unwrap();
+                    let c = Cached {
+                        status,
+                        etag: format!("W/\"{}\"", &sha256_hex(&bytes)[..20]),
+                        body: Arc::new(bytes),
+                        headers,
+                    };
+                    cache.lock().unwrap().insert(path_and_query.to_owned(), c.clone());
+                    c
+                }
+            };
+            let mut t = ResponseTemplate::new(c.status)
+                .insert_header("x-ratelimit-limit", "5000")
+                .insert_header("x-ratelimit-remaining", "4000");
+            for (k, v) in &c.headers {
+                t = t.insert_header(k.as_str(), v.as_str());
+            }
+            if c.status == 200 {
+                if let Some(inm) = if_none_match {
+                    self.counters.conditional.fetch_add(1, Ordering::Relaxed);
+                    if inm == c.etag {
+                        self.counters.not_modified.fetch_add(1, Ordering::Relaxed);
+                        return ResponseTemplate::new(304).insert_header("etag", c.etag.as_str());
+                    }
+                }
+                t = t.insert_header("etag", c.etag.as_str());
+            }
+            return t.set_body_raw(c.body.to_vec(), "application/json; charset=utf-8");
         }
         let (endpoint, status, body, headers) = self.route(path, query);
         let mut t = ResponseTemplate::new(status);
