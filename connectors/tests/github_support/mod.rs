@@ -1035,7 +1035,10 @@ impl FakeGithub {
                         body: Arc::new(bytes),
                         headers,
                     };
-                    cache.lock().unwrap().insert(path_and_query.to_owned(), c.clone());
+                    cache
+                        .lock()
+                        .unwrap()
+                        .insert(path_and_query.to_owned(), c.clone());
                     c
                 }
             };

@@ -360,12 +360,13 @@ impl io::Read for LazyFile<'_> {
         if self.done {
             return Ok(0);
         }
-        let file = match &mut self.file {
-            Some(f) => f,
-            None => self.file.insert(File::open(self.path).map_err(|e| {
-                io::Error::new(e.kind(), format!("{}: {e}", self.path.display()))
-            })?),
-        };
+        let file =
+            match &mut self.file {
+                Some(f) => f,
+                None => self.file.insert(File::open(self.path).map_err(|e| {
+                    io::Error::new(e.kind(), format!("{}: {e}", self.path.display()))
+                })?),
+            };
         let n = file.read(buf)?;
         if n == 0 && !buf.is_empty() {
             self.file = None;
