@@ -6,6 +6,7 @@
 
 mod bundles;
 mod daemon;
+mod github;
 mod jira;
 mod reliability;
 mod trust;

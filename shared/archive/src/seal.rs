@@ -449,15 +449,13 @@ impl PreparedBundle {
             });
         }
         for (name, path, digest, size) in &self.payload {
-            let f = File::open(path).map_err(|source| SealError::Io {
-                path: path.clone(),
-                source,
-            })?;
+            // Opened when the writer reaches the entry and closed at its end: a run of tens of
+            // thousands of items must not hold a descriptor per payload file.
             entries.push(EntryToWrite {
                 name: name.clone(),
                 size: *size,
                 sha256: *digest,
-                content: Box::new(f),
+                content: Box::new(LazyFile::new(path)),
             });
         }
         entries.sort_by(|a, b| a.name.cmp(&b.name));
@@ -530,6 +528,44 @@ pub fn write_new_durably(target: &Path, bytes: &[u8]) -> Result<(), SealError> {
             },
         }
     })
+}
+
+/// A payload file opened on its first read and closed once read to the end.
+struct LazyFile<'a> {
+    path: &'a Path,
+    file: Option<File>,
+    done: bool,
+}
+
+impl<'a> LazyFile<'a> {
+    fn new(path: &'a Path) -> Self {
+        Self {
+            path,
+            file: None,
+            done: false,
+        }
+    }
+}
+
+impl io::Read for LazyFile<'_> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        if self.done {
+            return Ok(0);
+        }
+        let file =
+            match &mut self.file {
+                Some(f) => f,
+                None => self.file.insert(File::open(self.path).map_err(|e| {
+                    io::Error::new(e.kind(), format!("{}: {e}", self.path.display()))
+                })?),
+            };
+        let n = file.read(buf)?;
+        if n == 0 && !buf.is_empty() {
+            self.file = None;
+            self.done = true;
+        }
+        Ok(n)
+    }
 }
 
 #[cfg(test)]
