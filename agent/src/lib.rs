@@ -7,6 +7,7 @@ pub mod clock;
 pub mod collect;
 pub mod config;
 pub mod cosign;
+pub mod exit;
 pub mod fault;
 pub mod keys;
 pub mod output;
@@ -17,3 +18,8 @@ pub mod signing;
 pub mod sink;
 pub mod state;
 pub mod ui;
+
+/// `evidence-agent <version>`, recorded in bundles and sent as the HTTP user agent.
+pub fn agent_name() -> String {
+    format!("evidence-agent {}", env!("CARGO_PKG_VERSION"))
+}
