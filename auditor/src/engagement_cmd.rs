@@ -14,8 +14,12 @@ use evidence_sampling::{Confidence, Expected, Likelihood, PlanInput, Rate, plan}
 use serde_json::{Value, json};
 
 use crate::cli::{EXIT_FAILED, EXIT_OK};
-use crate::engagement::db::{AuditRow, ConclusionRow, Engagement, ImportRow, PopulationRow, ResultRow};
-use crate::engagement::evaluate::{Finding, PlanSettings, TestResult, evaluate_sample, finding_warnings, tally};
+use crate::engagement::db::{
+    AuditRow, ConclusionRow, Engagement, ImportRow, PopulationRow, ResultRow,
+};
+use crate::engagement::evaluate::{
+    Finding, PlanSettings, TestResult, evaluate_sample, finding_warnings, tally,
+};
 use crate::engagement::population::{ActorFilter, Definition, Dimension, freeze, write_manifest};
 use crate::engagement::report::{RECORD_SCHEMA, coverage};
 use crate::engagement::seed::{Beacon, Secret, derive_seed, first_round_after};
@@ -364,9 +368,9 @@ fn parse_time(text: &str, what: &str) -> anyhow::Result<Timestamp> {
     if let Ok(t) = text.parse::<Timestamp>() {
         return Ok(t);
     }
-    let date: jiff::civil::Date = text
-        .parse()
-        .map_err(|_| anyhow!("{what}: {text:?} is neither a date (2026-01-31) nor an RFC 3339 time"))?;
+    let date: jiff::civil::Date = text.parse().map_err(|_| {
+        anyhow!("{what}: {text:?} is neither a date (2026-01-31) nor an RFC 3339 time")
+    })?;
     Ok(date
         .to_zoned(jiff::tz::TimeZone::UTC)
         .map_err(|e| anyhow!("{what}: {e}"))?
@@ -443,7 +447,10 @@ pub fn run_ingest(a: &IngestArgs) -> anyhow::Result<u8> {
                     ),
                 }
                 if o.gaps > 0 {
-                    outln!("The agent recorded {} gap(s): sources it could not read (see `record export`).", o.gaps);
+                    outln!(
+                        "The agent recorded {} gap(s): sources it could not read (see `record export`).",
+                        o.gaps
+                    );
                 }
                 let mut cp = o.checkpoint.lines();
                 outln!(
@@ -462,10 +469,17 @@ pub fn run_ingest(a: &IngestArgs) -> anyhow::Result<u8> {
             report,
         }) => {
             if a.out.json {
-                print_json(&json!({"ingested": false, "reason": "verification", "report": *report}))?;
+                print_json(
+                    &json!({"ingested": false, "reason": "verification", "report": *report}),
+                )?;
             } else {
-                outln!("REFUSED: the archive {path} does not verify ({errors} problem(s)); nothing was ingested.");
-                for p in report.all_problems().filter(|p| p.severity == Severity::Error) {
+                outln!(
+                    "REFUSED: the archive {path} does not verify ({errors} problem(s)); nothing was ingested."
+                );
+                for p in report
+                    .all_problems()
+                    .filter(|p| p.severity == Severity::Error)
+                {
                     match &p.entry {
                         Some(entry) => outln!("  error: {}: {entry}: {}", p.file, p.message),
                         None => outln!("  error: {}: {}", p.file, p.message),
@@ -530,7 +544,10 @@ pub fn run_audit(c: &AuditCommand) -> anyhow::Result<u8> {
                 for r in &m.rows {
                     let mut line = format!("{:<10}", r.control);
                     for n in &r.sampled_items {
-                        line.push_str(&format!(" {:>14}", if *n == 0 { "-".into() } else { n.to_string() }));
+                        line.push_str(&format!(
+                            " {:>14}",
+                            if *n == 0 { "-".into() } else { n.to_string() }
+                        ));
                     }
                     outln!("{line}  {}", r.title);
                 }
@@ -539,7 +556,11 @@ pub fn run_audit(c: &AuditCommand) -> anyhow::Result<u8> {
                     "{} of {} Annex A controls sampled in the cycle so far; not yet covered: {}",
                     m.rows.len() - m.not_covered.len(),
                     m.rows.len(),
-                    if m.not_covered.is_empty() { "none".to_owned() } else { m.not_covered.join(", ") }
+                    if m.not_covered.is_empty() {
+                        "none".to_owned()
+                    } else {
+                        m.not_covered.join(", ")
+                    }
                 );
             }
             Ok(EXIT_OK)
@@ -582,7 +603,9 @@ fn audit_add(a: &AuditAddArgs) -> anyhow::Result<u8> {
         .unwrap_or_else(|| if surveillance { "0.90" } else { "0.95" }.to_owned());
     let tolerable = a.tolerable.clone().unwrap_or_else(|| "0.05".to_owned());
     let expected = a.expected.clone().unwrap_or_else(|| "0".to_owned());
-    let confidence = Confidence::parse(&confidence).context("--confidence")?.to_string();
+    let confidence = Confidence::parse(&confidence)
+        .context("--confidence")?
+        .to_string();
     let tolerable = Rate::parse(&tolerable).context("--tolerable")?.to_string();
     let expected = Rate::parse(&expected).context("--expected")?.to_string();
     let row = e.add_audit(&AuditRow {
@@ -667,13 +690,14 @@ fn define(a: &DefineArgs) -> anyhow::Result<u8> {
     let e = open(&a.file)?;
     let audits = e.audits()?;
     let audit = match &a.audit {
-        Some(id) => audits
-            .iter()
-            .find(|x| &x.id == id)
-            .ok_or_else(|| anyhow!("audit {id:?} does not exist (`evidence-auditor audit list`)"))?,
+        Some(id) => audits.iter().find(|x| &x.id == id).ok_or_else(|| {
+            anyhow!("audit {id:?} does not exist (`evidence-auditor audit list`)")
+        })?,
         None => match audits.as_slice() {
             [only] => only,
-            [] => bail!("the engagement has no audit yet: `evidence-auditor audit add ID --type initial` first"),
+            [] => bail!(
+                "the engagement has no audit yet: `evidence-auditor audit add ID --type initial` first"
+            ),
             _ => bail!("the engagement has several audits: name one with --audit"),
         },
     };
@@ -681,10 +705,12 @@ fn define(a: &DefineArgs) -> anyhow::Result<u8> {
         k.parse::<Kind>().map_err(|e| anyhow!("--kind: {e}"))?;
     }
     for c in &a.controls {
-        c.parse::<ControlId>().map_err(|e| anyhow!("--control: {e}"))?;
+        c.parse::<ControlId>()
+            .map_err(|e| anyhow!("--control: {e}"))?;
     }
     for c in &a.clauses {
-        c.parse::<ClauseId>().map_err(|e| anyhow!("--clause: {e}"))?;
+        c.parse::<ClauseId>()
+            .map_err(|e| anyhow!("--clause: {e}"))?;
     }
     let actors = a
         .actors
@@ -694,13 +720,19 @@ fn define(a: &DefineArgs) -> anyhow::Result<u8> {
     let known: Vec<String> = e.origins()?.into_iter().map(|(o, _, _)| o).collect();
     for o in &a.origins {
         if !known.contains(o) {
-            bail!("--origin {o:?}: no archive of that origin was ingested (ingested: {})", known.join(", "));
+            bail!(
+                "--origin {o:?}: no archive of that origin was ingested (ingested: {})",
+                known.join(", ")
+            );
         }
     }
     let explicit = a.from.is_some() || a.to.is_some();
     let (from, to) = if explicit || a.any_period {
         (
-            a.from.as_deref().map(|t| parse_time(t, "--from")).transpose()?,
+            a.from
+                .as_deref()
+                .map(|t| parse_time(t, "--from"))
+                .transpose()?,
             a.to.as_deref().map(|t| parse_time(t, "--to")).transpose()?,
         )
     } else {
@@ -725,10 +757,20 @@ fn define(a: &DefineArgs) -> anyhow::Result<u8> {
             "matching_now": members.len(), "left_out_without_source_time": without_time,
         }))?;
     } else {
-        outln!("Population {} (audit {}): {}.", a.name, audit.id, d.describe());
-        outln!("{} ingested item(s) match now; the members are fixed when it is frozen.", members.len());
+        outln!(
+            "Population {} (audit {}): {}.",
+            a.name,
+            audit.id,
+            d.describe()
+        );
+        outln!(
+            "{} ingested item(s) match now; the members are fixed when it is frozen.",
+            members.len()
+        );
         if without_time > 0 {
-            outln!("Note: {without_time} item(s) have no source time and cannot fall in a period; they are left out.");
+            outln!(
+                "Note: {without_time} item(s) have no source time and cannot fall in a period; they are left out."
+            );
         }
         outln!(
             "Next: commit to a secret before freezing: `evidence-auditor seed commit {} --secret-file FILE --generate`.",
@@ -742,7 +784,11 @@ fn freeze_cmd(name: &str, file: &EngagementFile, as_json: bool) -> anyhow::Resul
     let e = open(file)?;
     let p = e.population(name)?;
     if let Some(f) = &p.frozen {
-        bail!("population {name} was already frozen at {} (digest {})", f.frozen_at, f.digest);
+        bail!(
+            "population {name} was already frozen at {} (digest {})",
+            f.frozen_at,
+            f.digest
+        );
     }
     let Some((commitment, _)) = e.commitment(name)? else {
         bail!(
@@ -759,7 +805,10 @@ fn freeze_cmd(name: &str, file: &EngagementFile, as_json: bool) -> anyhow::Resul
             "strata": frozen_pop.strata, "commitment": commitment, "left_out_without_source_time": without_time,
         }))?;
     } else {
-        outln!("Population {name} frozen at {at}: N = {} item(s).", frozen_pop.size());
+        outln!(
+            "Population {name} frozen at {at}: N = {} item(s).",
+            frozen_pop.size()
+        );
         outln!("Manifest digest (SHA-256): {}", frozen_pop.digest);
         for s in &frozen_pop.strata {
             outln!("  stratum {:<30} {} item(s)", s.name, s.size);
@@ -767,7 +816,9 @@ fn freeze_cmd(name: &str, file: &EngagementFile, as_json: bool) -> anyhow::Resul
         if without_time > 0 {
             outln!("Note: {without_time} item(s) without a source time are outside the period.");
         }
-        outln!("Publish the digest with the commitment {commitment}; then plan the sample size (`evidence-auditor population plan {name}`).");
+        outln!(
+            "Publish the digest with the commitment {commitment}; then plan the sample size (`evidence-auditor population plan {name}`)."
+        );
         if let Some(r) = first_round_after("drand-quicknet", at) {
             outln!("A beacon published after the freeze: drand quicknet round {r} or later.");
         }
@@ -792,7 +843,11 @@ fn show_population(
         let digest = Sha256Digest::of(&bytes);
         export::write_document(path, &bytes)?;
         if frozen(&p)?.digest != digest.to_hex() {
-            bail!("the manifest read back from {} has digest {digest}, not the frozen {}", e.path().display(), frozen(&p)?.digest);
+            bail!(
+                "the manifest read back from {} has digest {digest}, not the frozen {}",
+                e.path().display(),
+                frozen(&p)?.digest
+            );
         }
     }
     let v = json!({
@@ -805,13 +860,21 @@ fn show_population(
         outln!("Population {} (audit {}), {st}", p.name, p.audit);
         outln!("  definition: {}", p.definition.describe());
         if let Some(f) = &p.frozen {
-            outln!("  frozen at {}: N = {}, digest {}", f.frozen_at, f.size, f.digest);
+            outln!(
+                "  frozen at {}: N = {}, digest {}",
+                f.frozen_at,
+                f.size,
+                f.digest
+            );
             for s in &f.strata {
                 outln!("  stratum {:<30} {} item(s)", s.name, s.size);
             }
         }
         if let Some(path) = manifest {
-            outln!("  manifest written to {} (its SHA-256 is the digest)", path.display());
+            outln!(
+                "  manifest written to {} (its SHA-256 is the digest)",
+                path.display()
+            );
         }
     }
     Ok(EXIT_OK)
@@ -822,14 +885,18 @@ fn plan_cmd(a: &PlanPopulationArgs) -> anyhow::Result<u8> {
     let p = e.population(&a.name)?;
     let f = frozen(&p)?;
     if e.seed(&a.name)?.is_some() {
-        bail!("the seed of population {} is already revealed: the plan must be fixed before anyone knows the seed", a.name);
+        bail!(
+            "the seed of population {} is already revealed: the plan must be fixed before anyone knows the seed",
+            a.name
+        );
     }
     let audit = e
         .audit(&p.audit)?
         .ok_or_else(|| anyhow!("audit {} of population {} is missing", p.audit, p.name))?;
     let (likelihood, likelihood_reason) = match &a.likelihood {
         Some(l) => (
-            l.parse::<Likelihood>().map_err(|e| anyhow!("--likelihood: {e}"))?,
+            l.parse::<Likelihood>()
+                .map_err(|e| anyhow!("--likelihood: {e}"))?,
             "chosen by the auditor".to_owned(),
         ),
         None => (
@@ -840,14 +907,21 @@ fn plan_cmd(a: &PlanPopulationArgs) -> anyhow::Result<u8> {
             ),
         ),
     };
-    let tolerable = Rate::parse(a.tolerable.as_deref().unwrap_or(&audit.tolerable)).context("--tolerable")?;
-    let confidence = Confidence::parse(a.confidence.as_deref().unwrap_or(&audit.confidence)).context("--confidence")?;
+    let tolerable =
+        Rate::parse(a.tolerable.as_deref().unwrap_or(&audit.tolerable)).context("--tolerable")?;
+    let confidence = Confidence::parse(a.confidence.as_deref().unwrap_or(&audit.confidence))
+        .context("--confidence")?;
     let expected = match (&a.expected, a.expected_errors) {
         (_, Some(k)) => Expected::Count(k),
         (Some(r), None) => Expected::Rate(Rate::parse(r).context("--expected")?),
-        (None, None) => Expected::Rate(Rate::parse(&audit.expected).context("the audit's expected rate")?),
+        (None, None) => {
+            Expected::Rate(Rate::parse(&audit.expected).context("the audit's expected rate")?)
+        }
     };
-    let from_audit = a.tolerable.is_none() && a.confidence.is_none() && a.expected.is_none() && a.expected_errors.is_none();
+    let from_audit = a.tolerable.is_none()
+        && a.confidence.is_none()
+        && a.expected.is_none()
+        && a.expected_errors.is_none();
     let mut input = PlanInput::new(likelihood, tolerable.clone(), confidence.clone());
     input.expected = expected;
     input.population = Some(f.size);
@@ -890,9 +964,16 @@ fn plan_cmd(a: &PlanPopulationArgs) -> anyhow::Result<u8> {
     if a.out.json {
         print_json(&record)?;
     } else {
-        outln!("Sample size for {}: {sample_size} of N = {}.", a.name, f.size);
+        outln!(
+            "Sample size for {}: {sample_size} of N = {}.",
+            a.name,
+            f.size
+        );
         outln!("Likelihood: {likelihood_reason}.");
-        outln!("Settings: {}.", record["settings_source"].as_str().unwrap_or(""));
+        outln!(
+            "Settings: {}.",
+            record["settings_source"].as_str().unwrap_or("")
+        );
         outln!("{}", planned.rationale);
         if let Some(s) = &planned.suggestion {
             outln!("Suggestion: {s}");
@@ -933,30 +1014,44 @@ pub fn run_seed(c: &SeedCommand) -> anyhow::Result<u8> {
             }
             let secret = if *generate {
                 let mut entropy = [0u8; 128];
-                getrandom::fill(&mut entropy).map_err(|e| anyhow!("the operating system's random generator failed: {e}"))?;
+                getrandom::fill(&mut entropy)
+                    .map_err(|e| anyhow!("the operating system's random generator failed: {e}"))?;
                 let secret = Secret::from_entropy(&entropy)
                     .ok_or_else(|| anyhow!("the random generator gave too few usable bytes"))?;
                 write_secret(secret_file, &secret)?;
                 secret
             } else {
-                let text = std::fs::read_to_string(secret_file)
-                    .with_context(|| format!("cannot read the secret file {}", secret_file.display()))?;
-                Secret::parse(&text).with_context(|| format!("secret file {}", secret_file.display()))?
+                let text = std::fs::read_to_string(secret_file).with_context(|| {
+                    format!("cannot read the secret file {}", secret_file.display())
+                })?;
+                Secret::parse(&text)
+                    .with_context(|| format!("secret file {}", secret_file.display()))?
             };
             let commitment = secret.commitment();
             let at = now();
             e.store_commitment(population, &commitment, at)?;
             if out.json {
-                print_json(&json!({"population": population, "commitment": commitment, "committed_at": at, "secret_file": secret_file}))?;
+                print_json(
+                    &json!({"population": population, "commitment": commitment, "committed_at": at, "secret_file": secret_file}),
+                )?;
             } else {
                 outln!("Commitment for {population}: {commitment}");
-                outln!("(SHA-256 of the secret in {}; keep that file private until the seed is revealed.)", secret_file.display());
-                outln!("Send the commitment to the auditee now; then freeze: `evidence-auditor population freeze {population}`.");
+                outln!(
+                    "(SHA-256 of the secret in {}; keep that file private until the seed is revealed.)",
+                    secret_file.display()
+                );
+                outln!(
+                    "Send the commitment to the auditee now; then freeze: `evidence-auditor population freeze {population}`."
+                );
             }
             Ok(EXIT_OK)
         }
         SeedCommand::Reveal(a) => reveal(a),
-        SeedCommand::Show { population, file, out } => {
+        SeedCommand::Show {
+            population,
+            file,
+            out,
+        } => {
             let e = open(file)?;
             e.population(population)?;
             let commitment = e.commitment(population)?;
@@ -1000,9 +1095,12 @@ fn write_secret(path: &Path, secret: &Secret) -> anyhow::Result<()> {
         use std::os::unix::fs::OpenOptionsExt;
         options.mode(0o600);
     }
-    let mut f = options
-        .open(path)
-        .with_context(|| format!("cannot create the secret file {} (it must not exist yet)", path.display()))?;
+    let mut f = options.open(path).with_context(|| {
+        format!(
+            "cannot create the secret file {} (it must not exist yet)",
+            path.display()
+        )
+    })?;
     f.write_all(format!("{}\n", secret.expose()).as_bytes())
         .and_then(|()| f.sync_all())
         .with_context(|| format!("cannot write the secret file {}", path.display()))
@@ -1017,14 +1115,17 @@ fn reveal(a: &RevealArgs) -> anyhow::Result<u8> {
     };
     let f = frozen(&p)?;
     if e.plan(name)?.is_none() {
-        bail!("population {name} has no plan: fix the sample size before the seed is known (`evidence-auditor population plan {name}`)");
+        bail!(
+            "population {name} has no plan: fix the sample size before the seed is known (`evidence-auditor population plan {name}`)"
+        );
     }
     if let Some((_, _, s, at)) = e.seed(name)? {
         bail!("the seed of {name} was already revealed at {at}: {s}");
     }
     let text = std::fs::read_to_string(&a.secret_file)
         .with_context(|| format!("cannot read the secret file {}", a.secret_file.display()))?;
-    let secret = Secret::parse(&text).with_context(|| format!("secret file {}", a.secret_file.display()))?;
+    let secret =
+        Secret::parse(&text).with_context(|| format!("secret file {}", a.secret_file.display()))?;
     secret.check(&commitment)?;
     let at = now();
     let beacon = match (&a.beacon_chain, a.beacon_round, &a.beacon_value) {
@@ -1035,7 +1136,9 @@ fn reveal(a: &RevealArgs) -> anyhow::Result<u8> {
     let seed = derive_seed(&secret, beacon.as_ref(), &digest);
     e.store_seed(name, secret.expose(), beacon.as_ref(), &seed, at)?;
     if a.out.json {
-        print_json(&json!({"population": name, "seed": seed, "beacon": beacon, "revealed_at": at, "commitment": commitment}))?;
+        print_json(
+            &json!({"population": name, "seed": seed, "beacon": beacon, "revealed_at": at, "commitment": commitment}),
+        )?;
     } else {
         outln!("The secret matches the commitment {commitment}.");
         outln!("Seed for {name}: {seed}");
@@ -1056,7 +1159,11 @@ fn draw_command(seed: &str, size: u64, n: u64) -> String {
 /// `evidence-auditor sample …`.
 pub fn run_sample(c: &SampleCommand) -> anyhow::Result<u8> {
     match c {
-        SampleCommand::Draw { population, file, out } => {
+        SampleCommand::Draw {
+            population,
+            file,
+            out,
+        } => {
             let mut e = open(file)?;
             let p = e.population(population)?;
             let f = frozen(&p)?.clone();
@@ -1066,12 +1173,16 @@ pub fn run_sample(c: &SampleCommand) -> anyhow::Result<u8> {
                 );
             };
             if let Some((_, at)) = e.draw(population)? {
-                bail!("population {population} was already drawn at {at}; a sample is drawn once (`evidence-auditor sample show {population}`)");
+                bail!(
+                    "population {population} was already drawn at {at}; a sample is drawn once (`evidence-auditor sample show {population}`)"
+                );
             }
             let (plan, _) = e
                 .plan(population)?
                 .ok_or_else(|| anyhow!("population {population} has no plan"))?;
-            let n = plan["sample_size"].as_u64().ok_or_else(|| anyhow!("the stored plan has no sample size"))?;
+            let n = plan["sample_size"]
+                .as_u64()
+                .ok_or_else(|| anyhow!("the stored plan has no sample size"))?;
             let (rows, stratum_of) = e.members(population)?;
             let drawn = sample::draw(&seed, f.size, n, &f.strata, &stratum_of)?;
             let items: Vec<i64> = drawn
@@ -1088,10 +1199,23 @@ pub fn run_sample(c: &SampleCommand) -> anyhow::Result<u8> {
             if out.json {
                 print_json(&sample_json(&e, population)?)?;
             } else {
-                outln!("Sample of {population}: {} item(s) of N = {} ({}).", picks.len(), f.size, drawn.method);
+                outln!(
+                    "Sample of {population}: {} item(s) of N = {} ({}).",
+                    picks.len(),
+                    f.size,
+                    drawn.method
+                );
                 print_picks(&picks, &e.results(population)?);
                 if !drawn.rejected.is_empty() {
-                    outln!("Duplicates rejected: {}", drawn.rejected.iter().map(|r| format!("{} (counter {})", r.stratum_position, r.counter)).collect::<Vec<_>>().join(", "));
+                    outln!(
+                        "Duplicates rejected: {}",
+                        drawn
+                            .rejected
+                            .iter()
+                            .map(|r| format!("{} (counter {})", r.stratum_position, r.counter))
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    );
                 }
                 outln!("Re-derive it with:");
                 if drawn.allocation.is_empty() {
@@ -1099,15 +1223,25 @@ pub fn run_sample(c: &SampleCommand) -> anyhow::Result<u8> {
                 } else {
                     for s in &drawn.allocation {
                         if s.allocated > 0 {
-                            outln!("  {}   # stratum {}", draw_command(&s.seed, s.size, s.allocated), s.name);
+                            outln!(
+                                "  {}   # stratum {}",
+                                draw_command(&s.seed, s.size, s.allocated),
+                                s.name
+                            );
                         }
                     }
                 }
-                outln!("Next: `evidence-auditor workpaper export {population} --output {population}.xlsx`.");
+                outln!(
+                    "Next: `evidence-auditor workpaper export {population} --output {population}.xlsx`."
+                );
             }
             Ok(EXIT_OK)
         }
-        SampleCommand::Show { population, file, out } => {
+        SampleCommand::Show {
+            population,
+            file,
+            out,
+        } => {
             let e = open(file)?;
             e.population(population)?;
             if e.draw(population)?.is_none() {
@@ -1124,9 +1258,19 @@ pub fn run_sample(c: &SampleCommand) -> anyhow::Result<u8> {
 }
 
 fn print_picks(picks: &[crate::engagement::db::PickRow], results: &[ResultRow]) {
-    outln!("{:>4} {:>8} {:>9}  {:<14} {:<48} result", "pick", "counter", "position", "stratum", "item");
+    outln!(
+        "{:>4} {:>8} {:>9}  {:<14} {:<48} result",
+        "pick",
+        "counter",
+        "position",
+        "stratum",
+        "item"
+    );
     for p in picks {
-        let r = results.iter().find(|r| r.pick == p.pick.pick).map_or("", |r| r.result.as_str());
+        let r = results
+            .iter()
+            .find(|r| r.pick == p.pick.pick)
+            .map_or("", |r| r.result.as_str());
         outln!(
             "{:>4} {:>8} {:>9}  {:<14} {:<48} {r}",
             p.pick.pick,
@@ -1189,22 +1333,36 @@ enum Format {
 }
 
 fn format_of(path: &Path) -> anyhow::Result<Format> {
-    match path.extension().and_then(|x| x.to_str()).map(str::to_ascii_lowercase).as_deref() {
+    match path
+        .extension()
+        .and_then(|x| x.to_str())
+        .map(str::to_ascii_lowercase)
+        .as_deref()
+    {
         Some("xlsx") => Ok(Format::Xlsx),
         Some("csv") => Ok(Format::Csv),
-        _ => bail!("{}: the workpaper must be a .xlsx or .csv file", path.display()),
+        _ => bail!(
+            "{}: the workpaper must be a .xlsx or .csv file",
+            path.display()
+        ),
     }
 }
 
 /// `evidence-auditor workpaper …`.
 pub fn run_workpaper(c: &WorkpaperCommand) -> anyhow::Result<u8> {
     match c {
-        WorkpaperCommand::Export { population, output, file } => {
+        WorkpaperCommand::Export {
+            population,
+            output,
+            file,
+        } => {
             let e = open(file)?;
             let fmt = format_of(output)?;
             e.population(population)?;
             if e.draw(population)?.is_none() {
-                bail!("population {population} has not been drawn yet (`evidence-auditor sample draw {population}`)");
+                bail!(
+                    "population {population} has not been drawn yet (`evidence-auditor sample draw {population}`)"
+                );
             }
             let picks = e.picks(population)?;
             let rows = workpaper::rows(&picks);
@@ -1215,18 +1373,33 @@ pub fn run_workpaper(c: &WorkpaperCommand) -> anyhow::Result<u8> {
                     workpaper::write_xlsx(output, &rows, &record)?;
                 }
             }
-            outln!("Workpaper for {population}: {} row(s) written to {}.", rows.len(), output.display());
-            outln!("Fill in Result (pass / deviation / not testable), Notes and Tested by; then `evidence-auditor workpaper import {population} {}`.", output.display());
+            outln!(
+                "Workpaper for {population}: {} row(s) written to {}.",
+                rows.len(),
+                output.display()
+            );
+            outln!(
+                "Fill in Result (pass / deviation / not testable), Notes and Tested by; then `evidence-auditor workpaper import {population} {}`.",
+                output.display()
+            );
             Ok(EXIT_OK)
         }
-        WorkpaperCommand::Import { population, path, file, out } => {
+        WorkpaperCommand::Import {
+            population,
+            path,
+            file,
+            out,
+        } => {
             let mut e = open(file)?;
             e.population(population)?;
             if e.draw(population)?.is_none() {
                 bail!("population {population} has not been drawn yet");
             }
             if let Some(c) = e.conclusion(population)? {
-                bail!("population {population} was concluded at {}; its results are final", c.concluded_at);
+                bail!(
+                    "population {population} was concluded at {}; its results are final",
+                    c.concluded_at
+                );
             }
             let table = match format_of(path)? {
                 Format::Csv => workpaper::read_csv(path)?,
@@ -1242,10 +1415,15 @@ pub fn run_workpaper(c: &WorkpaperCommand) -> anyhow::Result<u8> {
                     sha256: p.item.sha256.clone(),
                 })
                 .collect();
-            let imported = workpaper::validate(&table, population, &expected).map_err(|problems| {
-                EngagementError::Workpaper { path: path.clone(), problems }
-            })?;
-            let bytes = std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))?;
+            let imported =
+                workpaper::validate(&table, population, &expected).map_err(|problems| {
+                    EngagementError::Workpaper {
+                        path: path.clone(),
+                        problems,
+                    }
+                })?;
+            let bytes =
+                std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))?;
             let results: Vec<ResultRow> = imported
                 .iter()
                 .map(|i| ResultRow {
@@ -1266,16 +1444,28 @@ pub fn run_workpaper(c: &WorkpaperCommand) -> anyhow::Result<u8> {
             e.store_results(population, &results, &import)?;
             let t = tally(imported.iter().map(|i| i.result));
             if out.json {
-                print_json(&json!({"population": population, "imported": results.len(), "tally": t, "finding": import.finding, "file_sha256": import.sha256}))?;
+                print_json(
+                    &json!({"population": population, "imported": results.len(), "tally": t, "finding": import.finding, "file_sha256": import.sha256}),
+                )?;
             } else {
                 outln!(
                     "Imported {} result(s) for {population}: {} pass, {} deviation(s), {} not testable.",
-                    t.tested, t.passed, t.deviations, t.not_testable
+                    t.tested,
+                    t.passed,
+                    t.deviations,
+                    t.not_testable
                 );
                 if let Some(f) = finding {
                     outln!("The workpaper proposes the finding: {f}.");
                 }
-                outln!("Next: `evidence-auditor conclude {population}{}`.", if finding.is_some() { "" } else { " --finding CATEGORY" });
+                outln!(
+                    "Next: `evidence-auditor conclude {population}{}`.",
+                    if finding.is_some() {
+                        ""
+                    } else {
+                        " --finding CATEGORY"
+                    }
+                );
             }
             Ok(EXIT_OK)
         }
@@ -1291,23 +1481,48 @@ fn record_sheet(e: &Engagement, population: &str) -> anyhow::Result<Vec<(String,
     };
     let mut out = vec![
         ("Population".to_owned(), population.to_owned()),
-        ("Audit".to_owned(), format!("{} ({})", s(&r["audit"]["id"]), s(&r["audit"]["type"]))),
+        (
+            "Audit".to_owned(),
+            format!("{} ({})", s(&r["audit"]["id"]), s(&r["audit"]["type"])),
+        ),
         ("Sampling basis".to_owned(), s(&r["sampling_basis"])),
         ("Sampling unit".to_owned(), s(&r["sampling_unit"])),
         ("Definition".to_owned(), s(&r["definition_text"])),
         ("Population size N".to_owned(), s(&r["frozen"]["size"])),
-        ("Manifest digest (SHA-256)".to_owned(), s(&r["frozen"]["digest"])),
+        (
+            "Manifest digest (SHA-256)".to_owned(),
+            s(&r["frozen"]["digest"]),
+        ),
         ("Manifest ordering".to_owned(), s(&r["frozen"]["ordering"])),
         ("Frozen at".to_owned(), s(&r["frozen"]["frozen_at"])),
-        ("Seed commitment".to_owned(), s(&r["seed_protocol"]["commitment"])),
-        ("Committed at".to_owned(), s(&r["seed_protocol"]["committed_at"])),
+        (
+            "Seed commitment".to_owned(),
+            s(&r["seed_protocol"]["commitment"]),
+        ),
+        (
+            "Committed at".to_owned(),
+            s(&r["seed_protocol"]["committed_at"]),
+        ),
         ("Beacon".to_owned(), s(&r["seed_protocol"]["beacon"])),
         ("Seed".to_owned(), s(&r["seed_protocol"]["seed"])),
-        ("Method".to_owned(), format!("{} ({}), without replacement", s(&r["selection"]["method"]), s(&r["selection"]["algorithm"]))),
+        (
+            "Method".to_owned(),
+            format!(
+                "{} ({}), without replacement",
+                s(&r["selection"]["method"]),
+                s(&r["selection"]["algorithm"])
+            ),
+        ),
         ("Sample size n".to_owned(), s(&r["plan"]["sample_size"])),
         ("Likelihood".to_owned(), s(&r["plan"]["likelihood_reason"])),
-        ("Confidence".to_owned(), s(&r["plan"]["settings"]["confidence"])),
-        ("Tolerable deviation rate".to_owned(), s(&r["plan"]["settings"]["tolerable"])),
+        (
+            "Confidence".to_owned(),
+            s(&r["plan"]["settings"]["confidence"]),
+        ),
+        (
+            "Tolerable deviation rate".to_owned(),
+            s(&r["plan"]["settings"]["tolerable"]),
+        ),
         ("Size rationale".to_owned(), s(&r["plan"]["rationale"])),
         ("Drawn at".to_owned(), s(&r["selection"]["drawn_at"])),
     ];
@@ -1330,7 +1545,11 @@ pub fn run_conclude(a: &ConcludeArgs) -> anyhow::Result<u8> {
     let p = e.population(name)?;
     let f = frozen(&p)?;
     if let Some(c) = e.conclusion(name)? {
-        bail!("population {name} was already concluded at {} ({})", c.concluded_at, c.finding);
+        bail!(
+            "population {name} was already concluded at {} ({})",
+            c.concluded_at,
+            c.finding
+        );
     }
     let picks = e.picks(name)?;
     if picks.is_empty() {
@@ -1338,27 +1557,42 @@ pub fn run_conclude(a: &ConcludeArgs) -> anyhow::Result<u8> {
     }
     let results = e.results(name)?;
     if results.len() != picks.len() {
-        bail!("population {name} has {} result(s) for {} pick(s): import the filled workpaper first (`evidence-auditor workpaper import {name} FILE`)", results.len(), picks.len());
+        bail!(
+            "population {name} has {} result(s) for {} pick(s): import the filled workpaper first (`evidence-auditor workpaper import {name} FILE`)",
+            results.len(),
+            picks.len()
+        );
     }
-    let (plan, _) = e.plan(name)?.ok_or_else(|| anyhow!("population {name} has no plan"))?;
+    let (plan, _) = e
+        .plan(name)?
+        .ok_or_else(|| anyhow!("population {name} has no plan"))?;
     let settings = settings_of(&plan)?;
     let parsed: Vec<TestResult> = results
         .iter()
-        .map(|r| TestResult::parse(&r.result).ok_or_else(|| anyhow!("stored result {:?} is unreadable", r.result)))
+        .map(|r| {
+            TestResult::parse(&r.result)
+                .ok_or_else(|| anyhow!("stored result {:?} is unreadable", r.result))
+        })
         .collect::<anyhow::Result<_>>()?;
     let t = tally(parsed);
     let evaluation = evaluate_sample(&settings, &t)?;
     let supports = evaluation.supports_reliance.unwrap_or(false);
     let import = e.import(name)?;
-    let from_sheet = import.as_ref().and_then(|i| i.finding.as_deref()).and_then(Finding::parse);
+    let from_sheet = import
+        .as_ref()
+        .and_then(|i| i.finding.as_deref())
+        .and_then(Finding::parse);
     let (finding, source) = match (&a.finding, from_sheet) {
         (Some(text), sheet) => {
-            let f = Finding::parse(text)
-                .ok_or_else(|| anyhow!("--finding {text:?} is not one of {}", Finding::choices()))?;
+            let f = Finding::parse(text).ok_or_else(|| {
+                anyhow!("--finding {text:?} is not one of {}", Finding::choices())
+            })?;
             if let Some(s) = sheet
                 && s != f
             {
-                eprintln!("evidence-auditor: note: --finding {f} replaces the workpaper's proposed finding {s}");
+                eprintln!(
+                    "evidence-auditor: note: --finding {f} replaces the workpaper's proposed finding {s}"
+                );
             }
             (f, "option")
         }
@@ -1372,7 +1606,10 @@ pub fn run_conclude(a: &ConcludeArgs) -> anyhow::Result<u8> {
         }
     };
     let warnings = finding_warnings(finding, supports, &t);
-    let note = a.note.clone().or_else(|| import.and_then(|i| i.finding_note));
+    let note = a
+        .note
+        .clone()
+        .or_else(|| import.and_then(|i| i.finding_note));
     let row = ConclusionRow {
         evaluation: json!({"tally": t, "evaluation": evaluation, "warnings": warnings}),
         finding: finding.label().to_owned(),
@@ -1389,7 +1626,14 @@ pub fn run_conclude(a: &ConcludeArgs) -> anyhow::Result<u8> {
         }))?;
     } else {
         print_evaluation(name, f.size, &t, &evaluation);
-        outln!("Proposed finding ({}): {finding}", if source == "option" { "--finding" } else { "from the workpaper" });
+        outln!(
+            "Proposed finding ({}): {finding}",
+            if source == "option" {
+                "--finding"
+            } else {
+                "from the workpaper"
+            }
+        );
         for w in &warnings {
             outln!("Warning: {w}");
         }
@@ -1397,10 +1641,18 @@ pub fn run_conclude(a: &ConcludeArgs) -> anyhow::Result<u8> {
     Ok(if supports { EXIT_OK } else { EXIT_FAILED })
 }
 
-fn print_evaluation(name: &str, size: u64, t: &crate::engagement::evaluate::Tally, ev: &evidence_sampling::Evaluation) {
+fn print_evaluation(
+    name: &str,
+    size: u64,
+    t: &crate::engagement::evaluate::Tally,
+    ev: &evidence_sampling::Evaluation,
+) {
     outln!(
         "Population {name}: {} item(s) tested of N = {size}: {} pass, {} deviation(s), {} not testable (counted as deviations).",
-        t.tested, t.passed, t.deviations, t.not_testable
+        t.tested,
+        t.passed,
+        t.deviations,
+        t.not_testable
     );
     outln!(
         "Upper deviation limit at {} confidence: {} ({} likelihood); tolerable rate {}.",
@@ -1467,7 +1719,11 @@ fn population_record(e: &Engagement, name: &str) -> anyhow::Result<Value> {
 
 /// `evidence-auditor record export`.
 pub fn run_record(c: &RecordCommand) -> anyhow::Result<u8> {
-    let RecordCommand::Export { population, output, file } = c;
+    let RecordCommand::Export {
+        population,
+        output,
+        file,
+    } = c;
     let e = open(file)?;
     let names: Vec<String> = match population {
         Some(n) => vec![e.population(n)?.name],
@@ -1507,7 +1763,11 @@ pub fn run_record(c: &RecordCommand) -> anyhow::Result<u8> {
         }
     } else {
         export::write_document(output, &bytes)?;
-        eprintln!("evidence-auditor: sampling record of {} population(s) written to {}", records.len(), output.display());
+        eprintln!(
+            "evidence-auditor: sampling record of {} population(s) written to {}",
+            records.len(),
+            output.display()
+        );
     }
     Ok(EXIT_OK)
 }

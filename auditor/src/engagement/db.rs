@@ -428,10 +428,13 @@ impl Engagement {
             )));
         }
         if version < SCHEMA_VERSION {
-            let tx = self.conn.transaction().map_err(|source| EngagementError::Db {
-                path: self.path.clone(),
-                source,
-            })?;
+            let tx = self
+                .conn
+                .transaction()
+                .map_err(|source| EngagementError::Db {
+                    path: self.path.clone(),
+                    source,
+                })?;
             let path = self.path.clone();
             let db = |source| EngagementError::Db {
                 path: path.clone(),
@@ -474,7 +477,8 @@ impl Engagement {
         let rows = st
             .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
             .map_err(self.db())?;
-        rows.collect::<rusqlite::Result<Vec<_>>>().map_err(self.db())
+        rows.collect::<rusqlite::Result<Vec<_>>>()
+            .map_err(self.db())
     }
 
     /// Number of items and of items without a source time.
@@ -511,9 +515,11 @@ impl Engagement {
         }
         let ordinal: i64 = self
             .conn
-            .query_row("SELECT coalesce(max(ordinal), 0) + 1 FROM audits", [], |r| {
-                r.get(0)
-            })
+            .query_row(
+                "SELECT coalesce(max(ordinal), 0) + 1 FROM audits",
+                [],
+                |r| r.get(0),
+            )
             .map_err(self.db())?;
         self.conn
             .execute(
@@ -563,7 +569,8 @@ impl Engagement {
                 })
             })
             .map_err(self.db())?;
-        rows.collect::<rusqlite::Result<Vec<_>>>().map_err(self.db())
+        rows.collect::<rusqlite::Result<Vec<_>>>()
+            .map_err(self.db())
     }
 
     /// One audit.
@@ -627,7 +634,8 @@ impl Engagement {
                 })
             })
             .map_err(self.db())?;
-        rows.collect::<rusqlite::Result<Vec<_>>>().map_err(self.db())
+        rows.collect::<rusqlite::Result<Vec<_>>>()
+            .map_err(self.db())
     }
 
     fn population_opt(&self, name: &str) -> Result<Option<PopulationRow>> {
@@ -701,7 +709,9 @@ impl Engagement {
              FROM items WHERE {filter} ORDER BY item_id, origin"
         );
         let mut st = self.conn.prepare(&sql).map_err(self.db())?;
-        let mut rows = st.query(params_from_iter(values.iter())).map_err(self.db())?;
+        let mut rows = st
+            .query(params_from_iter(values.iter()))
+            .map_err(self.db())?;
         let mut members = Vec::new();
         let read = |r: &rusqlite::Row<'_>| -> rusqlite::Result<Member> {
             let get = |i| -> rusqlite::Result<String> { r.get(i) };
@@ -737,9 +747,11 @@ impl Engagement {
         }
         let without_time = if d.has_period() {
             self.conn
-                .query_row("SELECT count(*) FROM items WHERE source_time IS NULL", [], |r| {
-                    r.get(0)
-                })
+                .query_row(
+                    "SELECT count(*) FROM items WHERE source_time IS NULL",
+                    [],
+                    |r| r.get(0),
+                )
                 .map_err(self.db())?
         } else {
             0
@@ -861,7 +873,12 @@ impl Engagement {
     }
 
     /// Store a commitment.
-    pub fn store_commitment(&self, population: &str, commitment: &str, now: Timestamp) -> Result<()> {
+    pub fn store_commitment(
+        &self,
+        population: &str,
+        commitment: &str,
+        now: Timestamp,
+    ) -> Result<()> {
         self.conn
             .execute(
                 "INSERT INTO commitments (population, commitment, committed_at) VALUES (?1, ?2, ?3)",
@@ -884,7 +901,12 @@ impl Engagement {
     }
 
     /// Store or replace the plan.
-    pub fn store_plan(&self, population: &str, plan: &serde_json::Value, now: Timestamp) -> Result<()> {
+    pub fn store_plan(
+        &self,
+        population: &str,
+        plan: &serde_json::Value,
+        now: Timestamp,
+    ) -> Result<()> {
         self.conn
             .execute(
                 "INSERT OR REPLACE INTO plans (population, plan, planned_at) VALUES (?1, ?2, ?3)",
@@ -1084,7 +1106,8 @@ impl Engagement {
                 })
             })
             .map_err(self.db())?;
-        rows.collect::<rusqlite::Result<Vec<_>>>().map_err(self.db())
+        rows.collect::<rusqlite::Result<Vec<_>>>()
+            .map_err(self.db())
     }
 
     /// The last workpaper import of `population`.
@@ -1170,7 +1193,8 @@ impl Engagement {
                 }))
             })
             .map_err(self.db())?;
-        rows.collect::<rusqlite::Result<Vec<_>>>().map_err(self.db())
+        rows.collect::<rusqlite::Result<Vec<_>>>()
+            .map_err(self.db())
     }
 
     /// Per sampled item: the audit of its population and its controls (for the coverage matrix).
@@ -1186,7 +1210,8 @@ impl Engagement {
         let rows = st
             .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
             .map_err(self.db())?;
-        rows.collect::<rusqlite::Result<Vec<_>>>().map_err(self.db())
+        rows.collect::<rusqlite::Result<Vec<_>>>()
+            .map_err(self.db())
     }
 
     /// Gaps the agent recorded, per origin: (origin, run, source, scope, category, message).
@@ -1211,7 +1236,8 @@ impl Engagement {
                 }))
             })
             .map_err(self.db())?;
-        rows.collect::<rusqlite::Result<Vec<_>>>().map_err(self.db())
+        rows.collect::<rusqlite::Result<Vec<_>>>()
+            .map_err(self.db())
     }
 }
 
@@ -1242,7 +1268,10 @@ mod tests {
             .unwrap();
         drop(e);
         let err = Engagement::open(&path, false).unwrap_err().to_string();
-        assert!(err.contains("newer evidence-auditor (schema version 99"), "{err}");
+        assert!(
+            err.contains("newer evidence-auditor (schema version 99"),
+            "{err}"
+        );
     }
 
     #[test]
@@ -1253,7 +1282,10 @@ mod tests {
         c.execute_batch("CREATE TABLE t (x)").unwrap();
         drop(c);
         let err = Engagement::open(&path, false).unwrap_err().to_string();
-        assert!(err.contains("not an evidence-auditor engagement file"), "{err}");
+        assert!(
+            err.contains("not an evidence-auditor engagement file"),
+            "{err}"
+        );
         std::fs::write(&path, b"plain text, not a database at all").unwrap();
         assert!(Engagement::open(&path, false).is_err());
     }

@@ -62,7 +62,10 @@ impl Finding {
         ("minor nonconformity", Finding::MinorNonconformity),
         ("major nonconformity", Finding::MajorNonconformity),
         ("observation", Finding::Observation),
-        ("opportunity for improvement", Finding::OpportunityForImprovement),
+        (
+            "opportunity for improvement",
+            Finding::OpportunityForImprovement,
+        ),
     ];
 
     /// The spelling, e.g. `minor nonconformity`.
@@ -179,14 +182,21 @@ mod tests {
     #[test]
     fn results_parse_case_insensitively_and_nothing_else_is_accepted() {
         assert_eq!(TestResult::parse(" Pass "), Some(TestResult::Pass));
-        assert_eq!(TestResult::parse("NOT TESTABLE"), Some(TestResult::NotTestable));
+        assert_eq!(
+            TestResult::parse("NOT TESTABLE"),
+            Some(TestResult::NotTestable)
+        );
         assert_eq!(TestResult::parse("passed"), None);
         assert_eq!(TestResult::parse(""), None);
     }
 
     #[test]
     fn finding_spellings_with_dashes_underscores_or_spaces_are_the_same() {
-        for s in ["minor nonconformity", "Minor-Nonconformity", "minor_nonconformity"] {
+        for s in [
+            "minor nonconformity",
+            "Minor-Nonconformity",
+            "minor_nonconformity",
+        ] {
             assert_eq!(Finding::parse(s), Some(Finding::MinorNonconformity), "{s}");
         }
         assert_eq!(Finding::parse("ofi"), None);
@@ -195,8 +205,20 @@ mod tests {
 
     #[test]
     fn untestable_items_count_as_deviations() {
-        let t = tally([TestResult::Pass, TestResult::NotTestable, TestResult::Deviation]);
-        assert_eq!(t, Tally { tested: 3, passed: 1, deviations: 1, not_testable: 1 });
+        let t = tally([
+            TestResult::Pass,
+            TestResult::NotTestable,
+            TestResult::Deviation,
+        ]);
+        assert_eq!(
+            t,
+            Tally {
+                tested: 3,
+                passed: 1,
+                deviations: 1,
+                not_testable: 1
+            }
+        );
         let clean = tally(std::iter::repeat_n(TestResult::Pass, 59));
         let e = evaluate_sample(&settings(1000), &clean).unwrap();
         assert_eq!(e.supports_reliance, Some(true));
@@ -209,7 +231,12 @@ mod tests {
 
     #[test]
     fn a_conformity_finding_against_the_evaluation_is_warned_about() {
-        let t = Tally { tested: 10, passed: 9, deviations: 1, not_testable: 0 };
+        let t = Tally {
+            tested: 10,
+            passed: 9,
+            deviations: 1,
+            not_testable: 0,
+        };
         assert_eq!(finding_warnings(Finding::Conformity, false, &t).len(), 1);
         assert!(finding_warnings(Finding::MinorNonconformity, false, &t).is_empty());
     }

@@ -84,7 +84,11 @@ impl Loader<'_> {
         if !self.origins.contains(&run.origin) {
             self.origins.push(run.origin.clone());
         }
-        if self.known.get(&run.origin).is_some_and(|last| run.seq <= *last) {
+        if self
+            .known
+            .get(&run.origin)
+            .is_some_and(|last| run.seq <= *last)
+        {
             return Ok(());
         }
         self.loaded_runs.push(run.seq);

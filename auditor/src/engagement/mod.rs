@@ -78,7 +78,10 @@ pub enum EngagementError {
     Fork(String),
     /// A filled workpaper has problems; nothing was imported.
     #[error("workpaper {path}: {} problem(s); nothing was imported:\n  {}", problems.len(), problems.join("\n  "))]
-    Workpaper { path: PathBuf, problems: Vec<String> },
+    Workpaper {
+        path: PathBuf,
+        problems: Vec<String>,
+    },
     /// The statistics refused their input.
     #[error(transparent)]
     Sampling(#[from] evidence_sampling::SamplingError),

@@ -69,7 +69,10 @@ impl std::str::FromStr for Dimension {
             .map(|(_, d)| *d)
             .ok_or_else(|| {
                 let names: Vec<&str> = Self::ALL.iter().map(|(n, _)| *n).collect();
-                format!("unknown stratification {s:?}; expected one of {}", names.join(", "))
+                format!(
+                    "unknown stratification {s:?}; expected one of {}",
+                    names.join(", ")
+                )
             })
     }
 }
@@ -90,7 +93,9 @@ impl ActorFilter {
             _ => (None, text),
         };
         if name.is_empty() || name.contains([ACTOR_SEP, ROLE_SEP]) {
-            return Err(format!("invalid actor {text:?}: expected NAME or ROLE:NAME"));
+            return Err(format!(
+                "invalid actor {text:?}: expected NAME or ROLE:NAME"
+            ));
         }
         Ok(Self {
             role,
@@ -252,20 +257,19 @@ pub fn stratum_key(dimension: Dimension, f: &StratumFacts<'_>) -> String {
                 names.join("+")
             }
         }
-        Dimension::Quarter | Dimension::Month => match f
-            .source_time
-            .and_then(|s| Timestamp::from_second(s).ok())
-        {
-            None => "(no source time)".to_owned(),
-            Some(t) => {
-                let d = t.to_zoned(jiff::tz::TimeZone::UTC).date();
-                if dimension == Dimension::Month {
-                    format!("{:04}-{:02}", d.year(), d.month())
-                } else {
-                    format!("{:04}-Q{}", d.year(), (d.month() - 1) / 3 + 1)
+        Dimension::Quarter | Dimension::Month => {
+            match f.source_time.and_then(|s| Timestamp::from_second(s).ok()) {
+                None => "(no source time)".to_owned(),
+                Some(t) => {
+                    let d = t.to_zoned(jiff::tz::TimeZone::UTC).date();
+                    if dimension == Dimension::Month {
+                        format!("{:04}-{:02}", d.year(), d.month())
+                    } else {
+                        format!("{:04}-Q{}", d.year(), (d.month() - 1) / 3 + 1)
+                    }
                 }
             }
-        },
+        }
     }
 }
 
@@ -471,7 +475,11 @@ mod tests {
         );
         let mut line = Vec::new();
         manifest_line(&frozen.members[0], &mut line);
-        assert!(String::from_utf8(line).unwrap().ends_with(",\"stratum\":\"k1\"}\n"));
+        assert!(
+            String::from_utf8(line)
+                .unwrap()
+                .ends_with(",\"stratum\":\"k1\"}\n")
+        );
     }
 
     #[test]

@@ -161,7 +161,10 @@ pub fn draw(
 }
 
 /// The proportional allocation of `n` over the strata (for showing a plan before the draw).
-pub fn allocation(strata: &[StratumInfo], n: u64) -> Result<Vec<u64>, evidence_sampling::SamplingError> {
+pub fn allocation(
+    strata: &[StratumInfo],
+    n: u64,
+) -> Result<Vec<u64>, evidence_sampling::SamplingError> {
     let sizes: Vec<u64> = strata.iter().map(|s| s.size).collect();
     allocate(&sizes, n, Allocation::Proportional)
 }
@@ -222,7 +225,9 @@ mod tests {
         assert_eq!(d.allocation[1].seed, "stratified-seed-000000|b");
         for p in &d.picks {
             let h = usize::from(p.stratum.as_deref() == Some("b"));
-            let members: Vec<u64> = (1..=10u64).filter(|i| of[*i as usize - 1] as usize == h).collect();
+            let members: Vec<u64> = (1..=10u64)
+                .filter(|i| of[*i as usize - 1] as usize == h)
+                .collect();
             assert_eq!(members[p.stratum_position as usize - 1], p.position);
             let stream = format!("stratified-seed-000000|{}", strata[h].name);
             assert_eq!(

@@ -43,6 +43,8 @@ pub enum SeedError {
     BadBeaconValue(String),
     #[error("unknown beacon chain {0:?}: use drand-quicknet, drand-default, or other:NAME")]
     BadChain(String),
+    #[error("{chain} has no round {round}; rounds start at 1")]
+    BadRound { chain: String, round: u64 },
     #[error(
         "{chain} round {round} was published at {published}, not after the freeze at {frozen}: use a round published after the population was frozen"
     )]
@@ -179,13 +181,15 @@ impl Beacon {
         now: Timestamp,
     ) -> Result<Self, SeedError> {
         let value = value.trim().to_ascii_lowercase();
-        if value.is_empty() || value.len() > 256 || !value.bytes().all(|b| b.is_ascii_hexdigit())
-        {
+        if value.is_empty() || value.len() > 256 || !value.bytes().all(|b| b.is_ascii_hexdigit()) {
             return Err(SeedError::BadBeaconValue(value));
         }
         let published_at = match SCHEDULES.iter().find(|s| s.name == chain) {
             Some(s) => {
-                let at = round_time(s, round).ok_or_else(|| SeedError::BadChain(chain.into()))?;
+                let at = round_time(s, round).ok_or_else(|| SeedError::BadRound {
+                    chain: chain.into(),
+                    round,
+                })?;
                 if at <= frozen_at {
                     return Err(SeedError::BeaconBeforeFreeze {
                         chain: chain.into(),
@@ -222,7 +226,7 @@ impl Beacon {
 }
 
 fn round_time(s: &Schedule, round: u64) -> Option<Timestamp> {
-    let r = i64::try_from(round).ok()?.checked_sub(1)?;
+    let r = i64::try_from(round.checked_sub(1)?).ok()?;
     let secs = s.genesis.checked_add(r.checked_mul(s.period_secs)?)?;
     Timestamp::from_second(secs).ok()
 }

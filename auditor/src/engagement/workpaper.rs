@@ -130,7 +130,10 @@ pub fn rows(picks: &[PickRow]) -> Vec<WorkpaperRow> {
             ];
             WorkpaperRow {
                 cells,
-                url: i.url.clone().filter(|u| u.starts_with("https://") || u.starts_with("http://")),
+                url: i
+                    .url
+                    .clone()
+                    .filter(|u| u.starts_with("https://") || u.starts_with("http://")),
             }
         })
         .collect()
@@ -184,7 +187,8 @@ pub fn write_xlsx(path: &Path, rows: &[WorkpaperRow], record: &[(String, String)
     ws.set_name(SHEET).map_err(&err)?;
     for (c, (name, width)) in COLUMNS.iter().enumerate() {
         let c = c as u16;
-        ws.write_string_with_format(0, c, *name, &header).map_err(&err)?;
+        ws.write_string_with_format(0, c, *name, &header)
+            .map_err(&err)?;
         ws.set_column_width(c, *width).map_err(&err)?;
     }
     for (r, row) in rows.iter().enumerate() {
@@ -196,7 +200,8 @@ pub fn write_xlsx(path: &Path, rows: &[WorkpaperRow], record: &[(String, String)
                     ws.write_number(r, c as u16, n as f64).map_err(&err)?;
                 }
                 _ if c == 12 && row.url.is_some() => {
-                    ws.write_url(r, c as u16, Url::new(value.as_str())).map_err(&err)?;
+                    ws.write_url(r, c as u16, Url::new(value.as_str()))
+                        .map_err(&err)?;
                 }
                 _ if c >= COL_RESULT => {
                     ws.write_string_with_format(r, c as u16, value.as_str(), &to_fill)
@@ -210,7 +215,8 @@ pub fn write_xlsx(path: &Path, rows: &[WorkpaperRow], record: &[(String, String)
     }
     ws.set_freeze_panes(1, 0).map_err(&err)?;
     let last = rows.len().max(1) as u32;
-    ws.autofilter(0, 0, last, COLUMNS.len() as u16 - 1).map_err(&err)?;
+    ws.autofilter(0, 0, last, COLUMNS.len() as u16 - 1)
+        .map_err(&err)?;
     let results = DataValidation::new()
         .allow_list_strings(&TestResult::CHOICES)
         .map_err(&err)?
@@ -223,16 +229,20 @@ pub fn write_xlsx(path: &Path, rows: &[WorkpaperRow], record: &[(String, String)
     rs.set_name(RECORD_SHEET).map_err(&err)?;
     rs.set_column_width(0, 28).map_err(&err)?;
     rs.set_column_width(1, 110).map_err(&err)?;
-    rs.write_string_with_format(0, 0, "Field", &header).map_err(&err)?;
-    rs.write_string_with_format(0, 1, "Value", &header).map_err(&err)?;
+    rs.write_string_with_format(0, 0, "Field", &header)
+        .map_err(&err)?;
+    rs.write_string_with_format(0, 1, "Value", &header)
+        .map_err(&err)?;
     let mut r = 1u32;
     for (label, value) in record {
         rs.write_string(r, 0, label.as_str()).map_err(&err)?;
         rs.write_string(r, 1, clip(value.clone())).map_err(&err)?;
         r += 1;
     }
-    rs.write_string_with_format(r, 0, FINDING_LABEL, &header).map_err(&err)?;
-    rs.write_string_with_format(r, 1, "", &to_fill).map_err(&err)?;
+    rs.write_string_with_format(r, 0, FINDING_LABEL, &header)
+        .map_err(&err)?;
+    rs.write_string_with_format(r, 1, "", &to_fill)
+        .map_err(&err)?;
     let findings: Vec<&str> = Finding::ALL.iter().map(|(l, _)| *l).collect();
     let dv = DataValidation::new()
         .allow_list_strings(&findings)
@@ -242,7 +252,8 @@ pub fn write_xlsx(path: &Path, rows: &[WorkpaperRow], record: &[(String, String)
     rs.add_data_validation(r, 1, r, 1, &dv).map_err(&err)?;
     rs.write_string_with_format(r + 1, 0, FINDING_NOTE_LABEL, &header)
         .map_err(&err)?;
-    rs.write_string_with_format(r + 1, 1, "", &to_fill).map_err(&err)?;
+    rs.write_string_with_format(r + 1, 1, "", &to_fill)
+        .map_err(&err)?;
     rs.set_freeze_panes(1, 0).map_err(&err)?;
 
     let bytes = wb.save_to_buffer().map_err(&err)?;
@@ -269,13 +280,12 @@ pub fn read_csv(path: &Path) -> Result<Table> {
         .from_reader(bytes);
     let mut table = Table::default();
     for (i, rec) in r.records().enumerate() {
-        let rec = rec.map_err(|e| {
-            EngagementError::Workpaper {
-                path: path.to_owned(),
-                problems: vec![format!("not a readable CSV file: {e}")],
-            }
+        let rec = rec.map_err(|e| EngagementError::Workpaper {
+            path: path.to_owned(),
+            problems: vec![format!("not a readable CSV file: {e}")],
         })?;
-        let line = rec.position().map_or(i + 1, |p| p.line() as usize);
+        // A spreadsheet shows each record as one row, whatever newlines its cells hold.
+        let line = i + 1;
         let cells: Vec<String> = rec.iter().map(str::to_owned).collect();
         if i == 0 {
             table.header = cells;
@@ -382,7 +392,8 @@ pub fn validate(
     let mut problems = Vec::new();
     let col = |name: &str| table.header.iter().position(|h| h.trim() == name);
     let at = |c: usize| format!("column {} ({})", column_letter(c), table.header[c].trim());
-    let (Some(c_origin), Some(c_item), Some(c_result)) = (col("Origin"), col("Item ID"), col("Result"))
+    let (Some(c_origin), Some(c_item), Some(c_result)) =
+        (col("Origin"), col("Item ID"), col("Result"))
     else {
         let missing: Vec<&str> = ["Origin", "Item ID", "Result"]
             .into_iter()
@@ -407,7 +418,10 @@ pub fn validate(
         let get = |c: usize| cells.get(c).map_or("", |s| s.trim());
         let (origin, item) = (get(c_origin), get(c_item));
         if item.is_empty() {
-            problems.push(format!("row {row}, {}: empty; every row names a sampled item", at(c_item)));
+            problems.push(format!(
+                "row {row}, {}: empty; every row names a sampled item",
+                at(c_item)
+            ));
             continue;
         }
         let Some(exp) = by_key.get(&(origin, item)) else {
@@ -547,7 +561,11 @@ mod tests {
     fn check(rows: Vec<Vec<String>>) -> Result<Vec<Imported>, Vec<String>> {
         let table = Table {
             header: header(),
-            rows: rows.into_iter().enumerate().map(|(i, r)| (i + 2, r)).collect(),
+            rows: rows
+                .into_iter()
+                .enumerate()
+                .map(|(i, r)| (i + 2, r))
+                .collect(),
             ..Table::default()
         };
         validate(&table, "prs", &expected())
@@ -564,7 +582,11 @@ mod tests {
         let results: Vec<TestResult> = got.iter().map(|i| i.result).collect();
         assert_eq!(
             results,
-            [TestResult::Pass, TestResult::Deviation, TestResult::NotTestable]
+            [
+                TestResult::Pass,
+                TestResult::Deviation,
+                TestResult::NotTestable
+            ]
         );
     }
 
@@ -578,21 +600,39 @@ mod tests {
         ])
         .unwrap_err();
         let all = problems.join("\n");
-        assert!(all.contains("row 2, column R (Result): \"passed\" is not one of pass, deviation, not testable"), "{all}");
-        assert!(all.contains("row 3, column F (Item ID): item a appears again (first at row 2)"), "{all}");
+        assert!(
+            all.contains(
+                "row 2, column R (Result): \"passed\" is not one of pass, deviation, not testable"
+            ),
+            "{all}"
+        );
+        assert!(
+            all.contains("row 3, column F (Item ID): item a appears again (first at row 2)"),
+            "{all}"
+        );
         assert!(all.contains("row 4, column F (Item ID): item zz of origin o is not in the sample of population prs"), "{all}");
-        assert!(all.contains("row 5, column S (Notes): a result of \"deviation\" needs a note"), "{all}");
-        assert!(all.contains("pick 3 (item c of origin o) has no row"), "{all}");
+        assert!(
+            all.contains("row 5, column S (Notes): a result of \"deviation\" needs a note"),
+            "{all}"
+        );
+        assert!(
+            all.contains("pick 3 (item c of origin o) has no row"),
+            "{all}"
+        );
     }
 
     #[test]
     fn an_empty_result_and_a_changed_hash_are_refused() {
         let mut changed = row(2, "b", "pass", "");
         changed[COL_SHA] = "0".repeat(64);
-        let problems = check(vec![row(1, "a", "", ""), changed, row(3, "c", "pass", "")]).unwrap_err();
+        let problems =
+            check(vec![row(1, "a", "", ""), changed, row(3, "c", "pass", "")]).unwrap_err();
         let all = problems.join("\n");
         assert!(all.contains("row 2, column R (Result): empty"), "{all}");
-        assert!(all.contains("row 3, column P (SHA-256): does not match"), "{all}");
+        assert!(
+            all.contains("row 3, column P (SHA-256): does not match"),
+            "{all}"
+        );
     }
 
     #[test]
@@ -602,7 +642,11 @@ mod tests {
             ..Table::default()
         };
         let problems = validate(&table, "p", &expected()).unwrap_err();
-        assert!(problems[0].contains("lacks the column(s) Origin, Item ID"), "{}", problems[0]);
+        assert!(
+            problems[0].contains("lacks the column(s) Origin, Item ID"),
+            "{}",
+            problems[0]
+        );
     }
 
     #[test]
@@ -621,7 +665,9 @@ mod tests {
             r#"approvers: ["alice"]; stale_approval: true; title: x"#
         );
         assert_eq!(
-            actors_text(r#"[{"role":"approver","name":"a"},{"role":"approver","name":"b"},{"role":"author","name":"c"}]"#),
+            actors_text(
+                r#"[{"role":"approver","name":"a"},{"role":"approver","name":"b"},{"role":"author","name":"c"}]"#
+            ),
             "approver: a, b; author: c"
         );
     }
