@@ -17,12 +17,12 @@
 
 use std::path::{Path, PathBuf};
 
-use evidence_model::Timestamp;
+use evidence_model::{Sha256Digest, Timestamp};
 use rusqlite::types::Value;
 use rusqlite::{Connection, OptionalExtension, params, params_from_iter};
 use serde::{Deserialize, Serialize};
 
-use super::population::{Definition, Member, StratumFacts, StratumInfo, stratum_key};
+use super::population::{Definition, Interner, Member, StratumFacts, StratumInfo, stratum_key};
 use super::{EngagementError, Result};
 
 /// The schema version this build writes and reads.
@@ -81,7 +81,7 @@ CREATE TABLE items (
     period_end TEXT,
     collected TEXT NOT NULL,
     artefact_path TEXT NOT NULL,
-    sha256 TEXT NOT NULL,
+    sha256 BLOB NOT NULL,
     size INTEGER NOT NULL,
     media_type TEXT NOT NULL,
     controls TEXT NOT NULL,
@@ -326,13 +326,18 @@ fn item_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<ItemRow> {
         period_end: r.get(12)?,
         collected: r.get(13)?,
         artefact_path: r.get(14)?,
-        sha256: r.get(15)?,
+        sha256: hex::encode(r.get_ref(15)?.as_blob()?),
         size: r.get(16)?,
         controls: r.get(17)?,
         clauses: r.get(18)?,
         actors: r.get(19)?,
         attributes: r.get(20)?,
     })
+}
+
+/// A stored 32-byte digest.
+fn digest_of(bytes: &[u8]) -> Option<Sha256Digest> {
+    bytes.try_into().ok().map(Sha256Digest)
 }
 
 fn ts(text: &str) -> rusqlite::Result<Timestamp> {
@@ -413,7 +418,7 @@ impl Engagement {
             return Err(not_ours(self, "unknown application id".into()));
         }
         self.conn
-            .execute_batch("PRAGMA foreign_keys = ON; PRAGMA journal_mode = DELETE;")
+            .execute_batch("PRAGMA foreign_keys = ON; PRAGMA journal_mode = DELETE; PRAGMA mmap_size = 4294967296;")
             .map_err(self.db())?;
         let version: i64 = if tables == 0 {
             0
@@ -659,8 +664,9 @@ impl Engagement {
             })
     }
 
-    /// The candidate members of a definition (items ingested so far), with their strata, and
-    /// the number of items left out because a period is set and they have no source time.
+    /// The candidate members of a definition (items ingested so far, in no particular order:
+    /// `population::freeze` sorts them), with their strata, and the number of items left out
+    /// because a period is set and they have no source time.
     pub fn candidates(&self, d: &Definition) -> Result<(Vec<Member>, u64)> {
         let mut conditions: Vec<String> = Vec::new();
         let mut values: Vec<Value> = Vec::new();
@@ -706,39 +712,50 @@ impl Engagement {
         };
         let sql = format!(
             "SELECT id, item_id, origin, sha256, kind, controls, clauses, source_name, actor_key, source_time
-             FROM items WHERE {filter} ORDER BY item_id, origin"
+             FROM items WHERE {filter}"
         );
         let mut st = self.conn.prepare(&sql).map_err(self.db())?;
         let mut rows = st
             .query(params_from_iter(values.iter()))
             .map_err(self.db())?;
-        let mut members = Vec::new();
-        let read = |r: &rusqlite::Row<'_>| -> rusqlite::Result<Member> {
-            let get = |i| -> rusqlite::Result<String> { r.get(i) };
+        let max_row: i64 = self
+            .conn
+            .query_row("SELECT coalesce(max(id), 0) FROM items", [], |r| r.get(0))
+            .map_err(self.db())?;
+        let mut members = Vec::with_capacity(usize::try_from(max_row).unwrap_or(0).min(1 << 24));
+        let mut origins = Interner::default();
+        let mut strata = Interner::default();
+        let text = |r: &rusqlite::Row<'_>, i: usize| -> rusqlite::Result<String> {
+            Ok(r.get_ref(i)?.as_str()?.to_owned())
+        };
+        let mut read = |r: &rusqlite::Row<'_>| -> rusqlite::Result<Member> {
+            let origin = r.get_ref(2)?.as_str()?;
             let stratum = match d.stratify_by {
                 None => None,
                 Some(dim) => {
-                    let (kind, controls, clauses, source, actors, origin) =
-                        (get(4)?, get(5)?, get(6)?, get(7)?, get(8)?, get(2)?);
-                    Some(stratum_key(
+                    let key = stratum_key(
                         dim,
                         &StratumFacts {
-                            kind: &kind,
-                            controls: &controls,
-                            clauses: &clauses,
-                            source: &source,
-                            actors: &actors,
-                            origin: &origin,
+                            kind: r.get_ref(4)?.as_str()?,
+                            controls: r.get_ref(5)?.as_str()?,
+                            clauses: r.get_ref(6)?.as_str()?,
+                            source: r.get_ref(7)?.as_str()?,
+                            actors: r.get_ref(8)?.as_str()?,
+                            origin,
                             source_time: r.get(9)?,
                         },
-                    ))
+                    );
+                    Some(strata.get(&key))
                 }
             };
+            let sha256 = digest_of(r.get_ref(3)?.as_blob()?).ok_or_else(|| {
+                rusqlite::Error::InvalidColumnType(3, "sha256".into(), rusqlite::types::Type::Blob)
+            })?;
             Ok(Member {
                 row: r.get(0)?,
-                item_id: get(1)?,
-                origin: get(2)?,
-                sha256: get(3)?,
+                item_id: text(r, 1)?,
+                origin: origins.get(origin),
+                sha256,
                 stratum,
             })
         };
@@ -777,7 +794,7 @@ impl Engagement {
         for m in &frozen.members {
             members.extend_from_slice(&m.row.to_le_bytes());
             if let Some(s) = &m.stratum {
-                let i = index.get(s.as_str()).copied().unwrap_or(u32::MAX);
+                let i = index.get(&**s).copied().unwrap_or(u32::MAX);
                 stratum_of.extend_from_slice(&i.to_le_bytes());
             }
         }
@@ -838,15 +855,25 @@ impl Engagement {
             .conn
             .prepare_cached("SELECT item_id, origin, sha256 FROM items WHERE id = ?1")
             .map_err(self.db())?;
+        let mut origins = Interner::default();
+        let names: Vec<std::rc::Rc<str>> = frozen
+            .strata
+            .iter()
+            .map(|s| std::rc::Rc::from(s.name.as_str()))
+            .collect();
         let mut out = Vec::with_capacity(rows.len());
         for (i, row) in rows.iter().enumerate() {
-            let (item_id, origin, sha256) = st
+            let (item_id, origin, sha256): (String, String, Vec<u8>) = st
                 .query_row([row], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
                 .map_err(self.db())?;
+            let origin = origins.get(&origin);
+            let sha256 = digest_of(&sha256).ok_or_else(|| {
+                EngagementError::Invalid(format!("item row {row} has a malformed SHA-256"))
+            })?;
             let stratum = stratum_of
                 .get(i)
-                .and_then(|s| frozen.strata.get(*s as usize))
-                .map(|s| s.name.clone());
+                .and_then(|s| names.get(*s as usize))
+                .cloned();
             out.push(Member {
                 row: *row,
                 item_id,

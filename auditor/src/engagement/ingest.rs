@@ -237,7 +237,7 @@ fn write_batch(
             period.and_then(|p| p.end).map(|t| t.to_string()),
             m.times.collected.to_string(),
             m.artefact.path,
-            m.artefact.sha256.to_hex(),
+            &m.artefact.sha256.as_bytes()[..],
             m.artefact.size,
             m.artefact.media_type,
             controls.join(" "),

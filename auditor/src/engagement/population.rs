@@ -13,6 +13,8 @@ use std::collections::BTreeMap;
 use std::fmt;
 use std::io::{self, Write};
 
+use std::rc::Rc;
+
 use evidence_model::{Sha256Digest, Timestamp};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
@@ -273,16 +275,32 @@ pub fn stratum_key(dimension: Dimension, f: &StratumFacts<'_>) -> String {
     }
 }
 
-/// A candidate member: the item's row in the engagement and its manifest fields.
+/// A candidate member: the item's row in the engagement and its manifest fields. Origins and
+/// strata repeat across members and are shared, not copied.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Member {
     /// The item's row id in the engagement file.
     pub row: i64,
     pub item_id: String,
-    pub origin: String,
-    /// Lowercase hex.
-    pub sha256: String,
-    pub stratum: Option<String>,
+    pub origin: Rc<str>,
+    pub sha256: Sha256Digest,
+    pub stratum: Option<Rc<str>>,
+}
+
+/// Hands out one shared copy of each distinct string (origins, stratum names).
+#[derive(Debug, Default)]
+pub struct Interner(Vec<Rc<str>>);
+
+impl Interner {
+    /// The shared copy of `s`.
+    pub fn get(&mut self, s: &str) -> Rc<str> {
+        if let Some(found) = self.0.iter().rev().find(|x| &***x == s) {
+            return Rc::clone(found);
+        }
+        let new: Rc<str> = Rc::from(s);
+        self.0.push(Rc::clone(&new));
+        new
+    }
 }
 
 /// A stratum of a frozen population.
@@ -335,7 +353,7 @@ pub fn freeze(mut members: Vec<Member>) -> Result<Frozen, ManifestError> {
     {
         return Err(ManifestError::Duplicate {
             item_id: w[0].item_id.clone(),
-            origin: w[0].origin.clone(),
+            origin: w[0].origin.to_string(),
         });
     }
     let mut hasher = HashWriter(Sha256::new());
@@ -346,7 +364,7 @@ pub fn freeze(mut members: Vec<Member>) -> Result<Frozen, ManifestError> {
         manifest_line(m, &mut line);
         hasher.0.update(&line);
         if let Some(s) = &m.stratum {
-            *strata.entry(s.as_str()).or_default() += 1;
+            *strata.entry(s).or_default() += 1;
         }
     }
     let strata = strata
@@ -371,8 +389,12 @@ pub fn manifest_line(m: &Member, out: &mut Vec<u8>) {
     json_string(&m.item_id, out);
     out.extend_from_slice(b",\"origin\":");
     json_string(&m.origin, out);
-    out.extend_from_slice(b",\"sha256\":");
-    json_string(&m.sha256, out);
+    out.extend_from_slice(b",\"sha256\":\"");
+    let mut hex = [0u8; 64];
+    // 32 bytes always encode into 64 hex digits.
+    let _ = hex::encode_to_slice(m.sha256.as_bytes(), &mut hex);
+    out.extend_from_slice(&hex);
+    out.push(b'"');
     if let Some(s) = &m.stratum {
         out.extend_from_slice(b",\"stratum\":");
         json_string(s, out);
@@ -405,9 +427,9 @@ mod tests {
         Member {
             row,
             item_id: id.to_owned(),
-            origin: origin.to_owned(),
-            sha256: format!("{:064x}", row),
-            stratum: stratum.map(str::to_owned),
+            origin: Rc::from(origin),
+            sha256: format!("{:064x}", row).parse().unwrap(),
+            stratum: stratum.map(Rc::from),
         }
     }
 
@@ -445,7 +467,7 @@ mod tests {
     fn the_digest_changes_when_any_member_or_hash_changes() {
         let a = freeze(vec![member(1, "a", "o", None), member(2, "b", "o", None)]).unwrap();
         let mut changed = member(2, "b", "o", None);
-        changed.sha256 = format!("{:064x}", 99);
+        changed.sha256 = format!("{:064x}", 99).parse().unwrap();
         let b = freeze(vec![member(1, "a", "o", None), changed]).unwrap();
         let c = freeze(vec![member(1, "a", "o", None)]).unwrap();
         assert_ne!(a.digest, b.digest);
