@@ -422,6 +422,12 @@ fn status(e: &Engagement, p: &PopulationRow) -> anyhow::Result<&'static str> {
 
 /// `evidence-auditor ingest`.
 pub fn run_ingest(a: &IngestArgs) -> anyhow::Result<u8> {
+    if !a.archive.is_dir() {
+        bail!(
+            "{} is not an archive directory (the directory of run-NNNNNN.zip bundles)",
+            a.archive.display()
+        );
+    }
     let mut e = Engagement::open(&a.file.engagement, true)?;
     match ingest::ingest(&mut e, &a.archive, now()) {
         Ok(o) => {
@@ -1152,8 +1158,10 @@ fn reveal(a: &RevealArgs) -> anyhow::Result<u8> {
 
 // ----- sample ------------------------------------------------------------------------------------
 
+/// The `draw` command that re-derives a sample, the seed quoted for a POSIX shell.
 fn draw_command(seed: &str, size: u64, n: u64) -> String {
-    format!("evidence-auditor draw --seed '{seed}' --min 1 --max {size} --count {n}")
+    let quoted = seed.replace('\'', r"'\''");
+    format!("evidence-auditor draw --seed '{quoted}' --min 1 --max {size} --count {n}")
 }
 
 /// `evidence-auditor sample …`.
@@ -1770,4 +1778,32 @@ pub fn run_record(c: &RecordCommand) -> anyhow::Result<u8> {
         );
     }
     Ok(EXIT_OK)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_draw_command_quotes_the_seed_for_a_shell() {
+        assert_eq!(
+            draw_command("s|ab|d|O'Brien", 3, 1),
+            r"evidence-auditor draw --seed 's|ab|d|O'\''Brien' --min 1 --max 3 --count 1"
+        );
+    }
+
+    #[test]
+    fn dates_are_midnight_utc_and_times_are_kept() {
+        assert_eq!(
+            parse_time("2026-01-31", "--from").unwrap().to_string(),
+            "2026-01-31T00:00:00Z"
+        );
+        assert_eq!(
+            parse_time("2026-01-31T12:30:00Z", "--from")
+                .unwrap()
+                .to_string(),
+            "2026-01-31T12:30:00Z"
+        );
+        assert!(parse_time("31/01/2026", "--from").is_err());
+    }
 }
