@@ -418,7 +418,7 @@ impl Engagement {
             return Err(not_ours(self, "unknown application id".into()));
         }
         self.conn
-            .execute_batch("PRAGMA foreign_keys = ON; PRAGMA journal_mode = DELETE; PRAGMA mmap_size = 4294967296;")
+            .execute_batch("PRAGMA foreign_keys = ON; PRAGMA journal_mode = DELETE;")
             .map_err(self.db())?;
         let version: i64 = if tables == 0 {
             0

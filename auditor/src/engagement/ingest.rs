@@ -333,10 +333,8 @@ pub fn ingest(e: &mut Engagement, archive: &Path, now: Timestamp) -> Result<Inge
         path: path.clone(),
         source,
     };
-    // Writes go through the page cache; mapping the growing file would only inflate the
-    // resident size.
     e.conn
-        .execute_batch("PRAGMA cache_size = -65536; PRAGMA mmap_size = 0;")
+        .execute_batch("PRAGMA cache_size = -65536;")
         .map_err(db)?;
     let conn = &mut e.conn;
     let (to_writer, from_loader) = sync_channel::<Msg>(4);
