@@ -5,9 +5,11 @@
 //! - `schema_version(version)`, `engagement(key, value)`: the file's version and creation facts.
 //! - `origins(origin, last_seq, checkpoint, …)`: per origin, the last ingested run and its
 //!   checkpoint; `bundles(origin, seq, checkpoint, …)` and `ingests(…)` keep the history.
-//! - `items(id, item_id, origin, bundle_seq, leaf_index, kind, …, sha256, size, controls,
-//!   clauses, actor_key, actors, attributes)`: one row per evidence item, unique by
-//!   `(item_id, origin)`; `source_populations` and `gaps` hold the agent's completeness records.
+//! - `items(id, item_id, origin, sha256, kind, source_name, controls, clauses, actor_key,
+//!   source_time)`: one narrow row per evidence item, unique by `(item_id, origin)`, holding what
+//!   populations filter and manifests hash (a freeze scans only this table);
+//!   `item_details(id, bundle_seq, leaf_index, title, …, actors, attributes)` holds the rest.
+//!   `source_populations` and `gaps` hold the agent's completeness records.
 //! - `audits(id, ordinal, type, period_from, period_to, confidence, tolerable, expected, …)`.
 //! - `populations(name, audit, definition, …, frozen_at, size, digest, strata, members,
 //!   stratum_of)`: members are the item row ids in manifest order (little-endian i64) and each
@@ -66,30 +68,33 @@ CREATE TABLE items (
     id INTEGER PRIMARY KEY,
     item_id TEXT NOT NULL,
     origin TEXT NOT NULL,
+    sha256 BLOB NOT NULL,
+    kind TEXT NOT NULL,
+    source_name TEXT NOT NULL,
+    controls TEXT NOT NULL,
+    clauses TEXT NOT NULL,
+    actor_key TEXT NOT NULL,
+    source_time INTEGER,
+    UNIQUE (item_id, origin)
+);
+CREATE TABLE item_details (
+    id INTEGER PRIMARY KEY REFERENCES items(id),
     bundle_seq INTEGER NOT NULL,
     leaf_index INTEGER NOT NULL,
-    kind TEXT NOT NULL,
     title TEXT NOT NULL,
     phase TEXT NOT NULL,
-    source_name TEXT NOT NULL,
     connector TEXT NOT NULL,
     reference TEXT NOT NULL,
     url TEXT,
-    source_time INTEGER,
     source_time_text TEXT,
     period_start TEXT,
     period_end TEXT,
     collected TEXT NOT NULL,
     artefact_path TEXT NOT NULL,
-    sha256 BLOB NOT NULL,
     size INTEGER NOT NULL,
     media_type TEXT NOT NULL,
-    controls TEXT NOT NULL,
-    clauses TEXT NOT NULL,
-    actor_key TEXT NOT NULL,
     actors TEXT NOT NULL,
-    attributes TEXT NOT NULL,
-    UNIQUE (item_id, origin)
+    attributes TEXT NOT NULL
 );
 CREATE TABLE source_populations (
     origin TEXT NOT NULL,
@@ -305,9 +310,9 @@ pub struct ConclusionRow {
     pub concluded_at: Timestamp,
 }
 
-const ITEM_COLUMNS: &str = "id, item_id, origin, bundle_seq, leaf_index, kind, title, source_name, \
-     reference, url, source_time_text, period_start, period_end, collected, artefact_path, sha256, \
-     size, controls, clauses, actors, attributes";
+const ITEM_COLUMNS: &str = "items.id, item_id, origin, bundle_seq, leaf_index, kind, title, \
+     source_name, reference, url, source_time_text, period_start, period_end, collected, \
+     artefact_path, sha256, size, controls, clauses, actors, attributes";
 
 fn item_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<ItemRow> {
     Ok(ItemRow {
@@ -501,7 +506,9 @@ impl Engagement {
     pub fn items_by_rows(&self, rows: &[i64]) -> Result<Vec<ItemRow>> {
         let mut st = self
             .conn
-            .prepare_cached(&format!("SELECT {ITEM_COLUMNS} FROM items WHERE id = ?1"))
+            .prepare_cached(&format!(
+                "SELECT {ITEM_COLUMNS} FROM items JOIN item_details ON item_details.id = items.id WHERE items.id = ?1"
+            ))
             .map_err(self.db())?;
         rows.iter()
             .map(|r| st.query_row([r], item_from_row).map_err(self.db()))

@@ -158,11 +158,21 @@ impl BundleVisitor for Loader {
     }
 }
 
-const INSERT_ITEM: &str = "INSERT OR IGNORE INTO items (item_id, origin, bundle_seq, leaf_index, \
-    kind, title, phase, source_name, connector, reference, url, source_time, source_time_text, \
-    period_start, period_end, collected, artefact_path, sha256, size, media_type, controls, \
-    clauses, actor_key, actors, attributes) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, \
-    ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21, ?22, ?23, ?24, ?25)";
+const INSERT_ITEM: &str = "INSERT OR IGNORE INTO items (item_id, origin, sha256, kind, \
+    source_name, controls, clauses, actor_key, source_time) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)";
+
+const INSERT_DETAILS: &str = "INSERT INTO item_details (id, bundle_seq, leaf_index, title, phase, \
+    connector, reference, url, source_time_text, period_start, period_end, collected, \
+    artefact_path, size, media_type, actors, attributes) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, \
+    ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17)";
+
+/// The statements the writer runs, prepared once.
+struct Statements<'t> {
+    item: Statement<'t>,
+    details: Statement<'t>,
+    population: Statement<'t>,
+    gap: Statement<'t>,
+}
 
 /// The writer thread: one transaction, committed only on `Commit`; a closed channel without it
 /// rolls everything back.
@@ -170,27 +180,24 @@ fn write(conn: &mut Connection, rx: Receiver<Msg>) -> rusqlite::Result<Written> 
     let tx = conn.transaction()?;
     let mut w = Written::default();
     {
-        let mut insert_item = tx.prepare(INSERT_ITEM)?;
-        let mut insert_population = tx.prepare(
-            "INSERT INTO source_populations (origin, bundle_seq, source, scope, kind, items_seen, complete, record)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
-        )?;
-        let mut insert_gap = tx.prepare(
-            "INSERT INTO gaps (origin, bundle_seq, source, scope, category, message, occurred_at)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
-        )?;
+        let mut st = Statements {
+            item: tx.prepare(INSERT_ITEM)?,
+            details: tx.prepare(INSERT_DETAILS)?,
+            population: tx.prepare(
+                "INSERT INTO source_populations (origin, bundle_seq, source, scope, kind, items_seen, complete, record)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+            )?,
+            gap: tx.prepare(
+                "INSERT INTO gaps (origin, bundle_seq, source, scope, category, message, occurred_at)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+            )?,
+        };
         for msg in rx {
             match msg {
-                Msg::Batch(b) => write_batch(
-                    &b,
-                    &mut insert_item,
-                    &mut insert_population,
-                    &mut insert_gap,
-                    &mut w,
-                )?,
+                Msg::Batch(b) => write_batch(&tx, &b, &mut st, &mut w)?,
                 Msg::Commit(f) => {
                     finish(&tx, &f, &w)?;
-                    drop((insert_item, insert_population, insert_gap));
+                    drop(st);
                     tx.commit()?;
                     return Ok(w);
                 }
@@ -202,10 +209,9 @@ fn write(conn: &mut Connection, rx: Receiver<Msg>) -> rusqlite::Result<Written> 
 }
 
 fn write_batch(
+    tx: &Transaction<'_>,
     b: &Batch,
-    insert_item: &mut Statement<'_>,
-    insert_population: &mut Statement<'_>,
-    insert_gap: &mut Statement<'_>,
+    st: &mut Statements<'_>,
     w: &mut Written,
 ) -> rusqlite::Result<()> {
     let origin = b.origin.as_str();
@@ -218,42 +224,45 @@ fn write_batch(
         clauses.sort_unstable();
         clauses.dedup();
         let key = actor_key(m.actors.iter().map(|a| (a.role.as_str(), a.name.as_str())));
-        let period = m.times.period.as_ref();
-        let changed = insert_item.execute(params![
+        let changed = st.item.execute(params![
             m.id.as_str(),
             origin,
+            &m.artefact.sha256.as_bytes()[..],
+            m.kind.as_str(),
+            m.source.name.as_str(),
+            controls.join(" "),
+            clauses.join(" "),
+            key,
+            m.times.source.map(|t| t.as_second()),
+        ])?;
+        if changed == 0 {
+            w.already += 1;
+            continue;
+        }
+        w.added += 1;
+        let period = m.times.period.as_ref();
+        st.details.execute(params![
+            tx.last_insert_rowid(),
             b.seq,
             f.leaf_index,
-            m.kind.as_str(),
             m.title,
             m.phase.as_str(),
-            m.source.name.as_str(),
             m.source.connector,
             m.source.reference,
             m.source.url,
-            m.times.source.map(|t| t.as_second()),
             m.times.source.map(|t| t.to_string()),
             period.and_then(|p| p.start).map(|t| t.to_string()),
             period.and_then(|p| p.end).map(|t| t.to_string()),
             m.times.collected.to_string(),
             m.artefact.path,
-            &m.artefact.sha256.as_bytes()[..],
             m.artefact.size,
             m.artefact.media_type,
-            controls.join(" "),
-            clauses.join(" "),
-            key,
             serde_json::to_string(&m.actors).unwrap_or_default(),
             serde_json::to_string(&m.attributes).unwrap_or_default(),
         ])?;
-        if changed == 0 {
-            w.already += 1;
-        } else {
-            w.added += 1;
-        }
     }
     for p in &b.records.populations {
-        insert_population.execute(params![
+        st.population.execute(params![
             origin,
             b.seq,
             p.source.as_str(),
@@ -270,7 +279,7 @@ fn write_batch(
             .ok()
             .and_then(|v| v.as_str().map(str::to_owned))
             .unwrap_or_default();
-        insert_gap.execute(params![
+        st.gap.execute(params![
             origin,
             b.seq,
             g.source.as_str(),
