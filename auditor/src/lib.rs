@@ -5,5 +5,7 @@ pub mod cli;
 pub mod engagement;
 pub mod engagement_cmd;
 pub mod output;
+pub mod proof_cmd;
 pub mod stats_cmd;
+pub mod trust_cmd;
 pub mod verify_cmd;

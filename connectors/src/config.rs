@@ -27,6 +27,8 @@ pub struct SourceConfig {
 pub enum ConnectorConfig {
     #[cfg(feature = "local")]
     Local(crate::local::LocalConfig),
+    #[cfg(feature = "jira")]
+    Jira(crate::jira::JiraConfig),
 }
 
 impl ConnectorConfig {
@@ -35,6 +37,8 @@ impl ConnectorConfig {
         match self {
             #[cfg(feature = "local")]
             ConnectorConfig::Local(_) => "local",
+            #[cfg(feature = "jira")]
+            ConnectorConfig::Jira(_) => "jira",
         }
     }
 }
@@ -56,6 +60,8 @@ impl SourceConfig {
             ConnectorConfig::Local(c) => {
                 Ok(Box::new(crate::local::LocalConnector::new(name, c, base)?))
             }
+            #[cfg(feature = "jira")]
+            ConnectorConfig::Jira(c) => Ok(Box::new(crate::jira::JiraConnector::new(name, c)?)),
         }
     }
 }

@@ -14,12 +14,14 @@ pub mod sink;
 #[cfg(any(test, feature = "testing"))]
 pub mod testing;
 
+#[cfg(feature = "jira")]
+pub mod jira;
 #[cfg(feature = "local")]
 pub mod local;
 
 pub use config::{ConnectorConfig, SourceConfig};
 pub use connector::{CollectContext, Connector, ConnectorError, Cursor, Health, Progress};
-pub use rules::{Rule, RuleConfig, RuleSet};
+pub use rules::{Rule, RuleConfig, RuleSet, Tagging};
 pub use secret::Secret;
 pub use sink::{ItemDraft, ItemSink, SinkError, StagedItem};
 

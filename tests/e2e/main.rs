@@ -5,4 +5,8 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod bundles;
+mod daemon;
 mod engagement;
+mod jira;
+mod reliability;
+mod trust;
