@@ -48,6 +48,8 @@ pub struct IngestArgs {
     /// The archive directory (the `run-NNNNNN.zip` bundles of one origin).
     pub archive: PathBuf,
     #[command(flatten)]
+    pub trust: crate::trust_cmd::TrustArgs,
+    #[command(flatten)]
     pub file: EngagementFile,
     #[command(flatten)]
     pub out: JsonFlag,
@@ -428,8 +430,9 @@ pub fn run_ingest(a: &IngestArgs) -> anyhow::Result<u8> {
             a.archive.display()
         );
     }
+    let options = a.trust.load()?.options;
     let mut e = Engagement::open(&a.file.engagement, true)?;
-    match ingest::ingest(&mut e, &a.archive, now()) {
+    match ingest::ingest(&mut e, &a.archive, &options, now()) {
         Ok(o) => {
             if a.out.json {
                 print_json(&serde_json::to_value(&o)?)?;

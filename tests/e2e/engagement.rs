@@ -470,6 +470,26 @@ fn a_failing_archive_is_refused_and_nothing_is_stored() {
 }
 
 #[test]
+fn an_unsigned_archive_is_refused_when_ingest_requires_signatures() {
+    let s = workspace();
+    collect(&s, EPOCH);
+    let o = run(cmd("evidence-agent")
+        .args(["keygen", "--principal", "agent@example.org", "--out"])
+        .arg(s.path().join("agent.key")));
+    assert!(o.status.success(), "{}", text(&o));
+    fs::write(s.path().join("allowed_signers"), &o.stdout).unwrap();
+    let out = fails(
+        &s,
+        &["ingest", "evidence", "--allowed-signers", "allowed_signers"],
+        1,
+        "nothing was ingested",
+    );
+    assert!(out.contains("unsigned"), "{out}");
+    let record = json(&ok(&s, &["record", "export"]));
+    assert_eq!(record["engagement"]["origins"], serde_json::json!([]));
+}
+
+#[test]
 fn later_bundles_append_and_several_origins_share_one_engagement() {
     let s = workspace();
     collect(&s, EPOCH);

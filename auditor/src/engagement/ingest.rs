@@ -14,7 +14,8 @@ use std::path::Path;
 use std::sync::mpsc::{Receiver, SyncSender, sync_channel};
 
 use evidence_archive::run_record::RunRecord;
-use evidence_archive::verify::{ArchiveReport, BundleVisitor, Severity, verify_archive};
+use evidence_archive::trust::VerifyOptions;
+use evidence_archive::verify::{ArchiveReport, BundleVisitor, Severity, verify_archive_with};
 use evidence_model::{GapRecord, ItemMeta, PopulationRecord, Timestamp};
 use rusqlite::{Connection, Statement, Transaction, params};
 use serde::Serialize;
@@ -320,8 +321,14 @@ fn finish(tx: &Transaction<'_>, f: &Finish, w: &Written) -> rusqlite::Result<()>
     Ok(())
 }
 
-/// Verify `archive` and load what is new into the engagement.
-pub fn ingest(e: &mut Engagement, archive: &Path, now: Timestamp) -> Result<IngestOutcome> {
+/// Verify `archive` (with the trust anchors in `options`: allowed signers, TSA roots) and load
+/// what is new into the engagement.
+pub fn ingest(
+    e: &mut Engagement,
+    archive: &Path,
+    options: &VerifyOptions,
+    now: Timestamp,
+) -> Result<IngestOutcome> {
     let archive_text = archive.display().to_string();
     let meta = std::fs::metadata(archive).map_err(|source| EngagementError::Io {
         path: archive.to_owned(),
@@ -356,7 +363,7 @@ pub fn ingest(e: &mut Engagement, archive: &Path, now: Timestamp) -> Result<Inge
             writer_gone: false,
             loaded_runs: Vec::new(),
         };
-        let report = verify_archive(archive, &mut loader);
+        let report = verify_archive_with(archive, options, &mut loader);
         let decision = decide(&report, &known, &archive_text, &loader.loaded_runs, now);
         if let Ok(Some(finish)) = &decision {
             let _ = loader.to_writer.send(Msg::Commit(Box::new(finish.clone())));
