@@ -2,6 +2,8 @@
 //! not write. Verifies it, and runs the sampling cycle over the evidence it holds.
 
 pub mod cli;
+pub mod engagement;
+pub mod engagement_cmd;
 pub mod output;
 pub mod proof_cmd;
 pub mod stats_cmd;
