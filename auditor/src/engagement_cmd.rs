@@ -13,7 +13,6 @@ use evidence_model::{Catalogue, ClauseId, ControlId, Kind, Sha256Digest, Timesta
 use evidence_sampling::{Confidence, Expected, Likelihood, PlanInput, Rate, plan};
 use serde_json::{Value, json};
 
-use crate::cli::{EXIT_FAILED, EXIT_OK};
 use crate::engagement::db::{
     AuditRow, ConclusionRow, Engagement, ImportRow, PopulationRow, ResultRow,
 };
@@ -25,6 +24,7 @@ use crate::engagement::report::{RECORD_SCHEMA, coverage};
 use crate::engagement::seed::{Beacon, Secret, derive_seed, first_round_after};
 use crate::engagement::workpaper::{self, ExpectedRow};
 use crate::engagement::{EngagementError, export, ingest, sample};
+use crate::exit::{EXIT_FAILED, EXIT_OK};
 use crate::outln;
 
 /// The engagement file every engagement command works on.

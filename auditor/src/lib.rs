@@ -4,6 +4,7 @@
 pub mod cli;
 pub mod engagement;
 pub mod engagement_cmd;
+pub mod exit;
 pub mod output;
 pub mod proof_cmd;
 pub mod stats_cmd;
