@@ -25,7 +25,7 @@ path = "workspace"
 glob = "**"
 kind = "training_run"
 TOML
-BYTES=$(find "$WORK/workspace" -type f -printf '%s\n' | awk '{s+=$1} END {print s}')
+BYTES=$(find "$WORK/workspace" -type f -printf '%s\n' | awk '{s+=$1} END {printf "%d", s}')
 find "$WORK/workspace" -type f -exec cat {} + > /dev/null   # warm the page cache
 
 # measure NAME CMD...: run RUNS times, print the median wall time, MB/s and peak RSS.
