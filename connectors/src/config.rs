@@ -27,6 +27,10 @@ pub struct SourceConfig {
 pub enum ConnectorConfig {
     #[cfg(feature = "local")]
     Local(crate::local::LocalConfig),
+    #[cfg(feature = "s3")]
+    S3(crate::s3::S3Config),
+    #[cfg(feature = "mlflow")]
+    Mlflow(crate::mlflow::MlflowConfig),
 }
 
 impl ConnectorConfig {
@@ -35,6 +39,10 @@ impl ConnectorConfig {
         match self {
             #[cfg(feature = "local")]
             ConnectorConfig::Local(_) => "local",
+            #[cfg(feature = "s3")]
+            ConnectorConfig::S3(_) => "s3",
+            #[cfg(feature = "mlflow")]
+            ConnectorConfig::Mlflow(_) => "mlflow",
         }
     }
 }
@@ -55,6 +63,12 @@ impl SourceConfig {
             #[cfg(feature = "local")]
             ConnectorConfig::Local(c) => {
                 Ok(Box::new(crate::local::LocalConnector::new(name, c, base)?))
+            }
+            #[cfg(feature = "s3")]
+            ConnectorConfig::S3(c) => Ok(Box::new(crate::s3::S3Connector::new(name, c)?)),
+            #[cfg(feature = "mlflow")]
+            ConnectorConfig::Mlflow(c) => {
+                Ok(Box::new(crate::mlflow::MlflowConnector::new(name, c)?))
             }
         }
     }

@@ -55,11 +55,13 @@ pub fn parse_retry_after(value: &str, now: Timestamp) -> Option<Duration> {
 /// Full-jitter exponential backoff for attempt `attempt` (1-based): a delay drawn uniformly from
 /// `[0, min(max, base·2^(attempt-1))]`, using `unit` ∈ [0,1) as the random draw.
 pub fn backoff(policy: &RetryPolicy, attempt: u32, unit: f64) -> Duration {
-    let exp = policy
-        .base_delay
-        .saturating_mul(1u32.checked_shl(attempt.saturating_sub(1).min(20)).unwrap_or(u32::MAX));
+    let exp = policy.base_delay.saturating_mul(
+        1u32.checked_shl(attempt.saturating_sub(1).min(20))
+            .unwrap_or(u32::MAX),
+    );
     let cap = exp.min(policy.max_delay);
-    cap.mul_f64(unit.clamp(0.0, 1.0)).max(Duration::from_millis(10))
+    cap.mul_f64(unit.clamp(0.0, 1.0))
+        .max(Duration::from_millis(10))
 }
 
 /// Decide on an HTTP status after attempt `attempt`. `retry_after` is the parsed header, if any;
@@ -97,7 +99,12 @@ pub fn decide(
 }
 
 /// Decide after a transport failure (connection reset, timeout) of attempt `attempt`.
-pub fn decide_on_transport_error(policy: &RetryPolicy, attempt: u32, what: &str, unit: f64) -> Decision {
+pub fn decide_on_transport_error(
+    policy: &RetryPolicy,
+    attempt: u32,
+    what: &str,
+    unit: f64,
+) -> Decision {
     if attempt >= policy.max_attempts {
         Decision::GiveUp {
             reason: format!("{what} after {attempt} attempts"),
@@ -126,7 +133,10 @@ mod tests {
     #[test]
     fn retry_after_accepts_seconds_and_http_dates() {
         let now: Timestamp = "2026-11-22T10:00:00Z".parse().unwrap();
-        assert_eq!(parse_retry_after("120", now), Some(Duration::from_secs(120)));
+        assert_eq!(
+            parse_retry_after("120", now),
+            Some(Duration::from_secs(120))
+        );
         assert_eq!(
             parse_retry_after("Sun, 22 Nov 2026 10:00:30 GMT", now),
             Some(Duration::from_secs(30))
@@ -137,18 +147,30 @@ mod tests {
     #[test]
     fn server_errors_and_429_are_retried_until_attempts_run_out() {
         let p = policy();
-        assert!(matches!(decide(&p, 1, 503, None, 0.5), Decision::Retry { .. }));
-        assert!(matches!(decide(&p, 3, 503, None, 0.5), Decision::GiveUp { .. }));
+        assert!(matches!(
+            decide(&p, 1, 503, None, 0.5),
+            Decision::Retry { .. }
+        ));
+        assert!(matches!(
+            decide(&p, 3, 503, None, 0.5),
+            Decision::GiveUp { .. }
+        ));
         assert_eq!(
             decide(&p, 1, 429, Some(Duration::from_secs(7)), 0.5),
-            Decision::Retry { delay: Duration::from_secs(7), reason: "HTTP 429, retry 1/2".into() }
+            Decision::Retry {
+                delay: Duration::from_secs(7),
+                reason: "HTTP 429, retry 1/2".into()
+            }
         );
     }
 
     #[test]
     fn client_errors_are_not_retried_and_success_is_accepted() {
         let p = policy();
-        assert!(matches!(decide(&p, 1, 404, None, 0.5), Decision::GiveUp { .. }));
+        assert!(matches!(
+            decide(&p, 1, 404, None, 0.5),
+            Decision::GiveUp { .. }
+        ));
         assert_eq!(decide(&p, 1, 200, None, 0.5), Decision::Accept);
         assert_eq!(decide(&p, 1, 304, None, 0.5), Decision::Accept);
     }

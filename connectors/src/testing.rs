@@ -41,11 +41,13 @@ impl ItemSink for MemorySink {
         body: &mut (dyn AsyncRead + Unpin + Send),
     ) -> Result<StagedItem, SinkError> {
         let mut bytes = Vec::new();
-        body.read_to_end(&mut bytes).await.map_err(|source| SinkError::Body {
-            reference: draft.reference.clone(),
-            bytes: bytes.len() as u64,
-            source,
-        })?;
+        body.read_to_end(&mut bytes)
+            .await
+            .map_err(|source| SinkError::Body {
+                reference: draft.reference.clone(),
+                bytes: bytes.len() as u64,
+                source,
+            })?;
         let sha256 = Sha256Digest::of(&bytes);
         if let Some(e) = draft.expected_sha256.filter(|e| *e != sha256) {
             return Err(SinkError::TransferMismatch {

@@ -83,9 +83,15 @@ impl Sandbox {
     /// A copy of `examples/workspace` and `examples/agent.toml` in a fresh directory.
     pub fn with_example() -> Self {
         let dir = tempfile::tempdir().expect("a temporary directory");
-        copy_dir(&repo_root().join("examples/workspace"), &dir.path().join("workspace"));
-        std::fs::copy(repo_root().join("examples/agent.toml"), dir.path().join("agent.toml"))
-            .expect("copy the example config");
+        copy_dir(
+            &repo_root().join("examples/workspace"),
+            &dir.path().join("workspace"),
+        );
+        std::fs::copy(
+            repo_root().join("examples/agent.toml"),
+            dir.path().join("agent.toml"),
+        )
+        .expect("copy the example config");
         Self { dir }
     }
 
@@ -129,7 +135,9 @@ impl Sandbox {
 
     /// `evidence-auditor verify <archive> --json`.
     pub fn verify(&self) -> Output {
-        run(cmd("evidence-auditor").args(["verify", "--json"]).arg(self.archive()))
+        run(cmd("evidence-auditor")
+            .args(["verify", "--json"])
+            .arg(self.archive()))
     }
 }
 
@@ -149,5 +157,6 @@ pub fn copy_dir(from: &Path, to: &Path) {
 
 /// Parse stdout as one JSON object.
 pub fn json(o: &Output) -> serde_json::Value {
-    serde_json::from_slice(&o.stdout).unwrap_or_else(|e| panic!("stdout is not JSON ({e}):\n{}", text(o)))
+    serde_json::from_slice(&o.stdout)
+        .unwrap_or_else(|e| panic!("stdout is not JSON ({e}):\n{}", text(o)))
 }
