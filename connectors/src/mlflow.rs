@@ -145,9 +145,9 @@ struct MlflowCursor {
     /// Per experiment id.
     #[serde(default)]
     experiments: BTreeMap<String, ExperimentCursor>,
-    /// `name/version` → `last_updated_timestamp` of the sealed state.
+    /// `name/version` → fingerprint of the sealed state (see [`version_fingerprint`]).
     #[serde(default)]
-    model_versions: BTreeMap<String, i64>,
+    model_versions: BTreeMap<String, String>,
 }
 
 #[derive(Debug, Default, Clone, Serialize, Deserialize)]
@@ -1202,7 +1202,7 @@ impl MlflowConnector {
                         .map(str::to_owned)
                         .or_else(|| int_field(version, "version").map(|v| v.to_string()))
                         .unwrap_or_default();
-                    let updated = int_field(version, "last_updated_timestamp").unwrap_or(0);
+                    let updated = version_fingerprint(model, version, &number);
                     let key = format!("{model_name}/{number}");
                     if state.model_versions.get(&key) == Some(&updated) {
                         population.items_unchanged += 1;
@@ -1242,19 +1242,7 @@ impl MlflowConnector {
         number: &str,
         sink: &mut dyn ItemSink,
     ) -> Result<(), RunFailure> {
-        let aliases: Vec<String> = model
-            .get("aliases")
-            .and_then(Value::as_array)
-            .into_iter()
-            .flatten()
-            .filter(|a| {
-                a.get("version").map(|v| match v {
-                    Value::String(s) => s == number,
-                    other => other.to_string() == number,
-                }) == Some(true)
-            })
-            .filter_map(|a| str_field(a, "alias").map(str::to_owned))
-            .collect();
+        let aliases = aliases_of(model, number);
         let document = json!({
             "schema": "evidence-mlflow-model-version/1",
             "tracking_uri": self.base,
@@ -1352,6 +1340,37 @@ impl MlflowConnector {
             Err(e) => Err(RunFailure::Fatal(e.into())),
         }
     }
+}
+
+/// The aliases of a registered model that point at version `number`, sorted.
+fn aliases_of(model: &Value, number: &str) -> Vec<String> {
+    let mut out: Vec<String> = model
+        .get("aliases")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .filter(|a| {
+            a.get("version").map(|v| match v {
+                Value::String(s) => s == number,
+                other => other.to_string() == number,
+            }) == Some(true)
+        })
+        .filter_map(|a| str_field(a, "alias").map(str::to_owned))
+        .collect();
+    out.sort();
+    out
+}
+
+/// What makes a model version worth sealing again: its update time (stage transitions, tags,
+/// descriptions bump it), its stage, and the aliases pointing at it (setting an alias does not
+/// bump the version's update time).
+fn version_fingerprint(model: &Value, version: &Value, number: &str) -> String {
+    format!(
+        "{}|{}|{}",
+        int_field(version, "last_updated_timestamp").unwrap_or(0),
+        str_field(version, "current_stage").unwrap_or("None"),
+        aliases_of(model, number).join(",")
+    )
 }
 
 /// Why a run (or model version) was not sealed.
@@ -1485,6 +1504,19 @@ mod tests {
         assert_eq!(map["n"], "3");
         assert_eq!(map["lr"], "0.1");
         assert!(evidence_model::canonical::to_vec(&map).is_ok());
+    }
+
+    #[test]
+    fn a_new_alias_changes_a_model_versions_fingerprint() {
+        let version =
+            json!({"version": "3", "last_updated_timestamp": 10, "current_stage": "Staging"});
+        let plain = json!({"name": "m"});
+        let aliased = json!({"name": "m", "aliases": [{"alias": "champion", "version": "3"}, {"alias": "old", "version": "2"}]});
+        assert_eq!(version_fingerprint(&plain, &version, "3"), "10|Staging|");
+        assert_eq!(
+            version_fingerprint(&aliased, &version, "3"),
+            "10|Staging|champion"
+        );
     }
 
     #[test]
