@@ -6,15 +6,15 @@ use crate::config::AgentConfig;
 
 /// Probe every source; exit 0 when all are healthy, 1 otherwise.
 pub async fn check(config: &AgentConfig) -> anyhow::Result<u8> {
-    println!("config {}: valid", config.file.display());
-    println!(
+    crate::outln!("config {}: valid", config.file.display());
+    crate::outln!(
         "archive {} (origin {})",
         config.archive_dir.display(),
         config.origin
     );
     let connectors = config.connectors()?;
     let mut healthy = true;
-    println!("{:<24} {:<8} {:<6} detail", "source", "type", "status");
+    crate::outln!("{:<24} {:<8} {:<6} detail", "source", "type", "status");
     for c in &connectors {
         let (status, detail) = match c.healthcheck().await {
             Ok(h) => ("ok", h.detail),
@@ -23,7 +23,7 @@ pub async fn check(config: &AgentConfig) -> anyhow::Result<u8> {
                 ("FAIL", e.to_string())
             }
         };
-        println!(
+        crate::outln!(
             "{:<24} {:<8} {:<6} {detail}",
             c.name().as_str(),
             c.connector_type(),

@@ -140,16 +140,17 @@ fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
 
 fn print_summary(s: &RunSummary, json: bool) -> anyhow::Result<()> {
     if json {
-        println!("{}", serde_json::to_string(s)?);
+        crate::outln!("{}", serde_json::to_string(s)?);
         return Ok(());
     }
     if s.items == 0 {
-        println!(
+        crate::outln!(
             "Nothing new since the last run; sealed an empty run record as run {} of {}.",
-            s.run, s.origin
+            s.run,
+            s.origin
         );
     } else {
-        println!(
+        crate::outln!(
             "Sealed run {} of {}: {} item(s), {}.",
             s.run,
             s.origin,
@@ -157,7 +158,7 @@ fn print_summary(s: &RunSummary, json: bool) -> anyhow::Result<()> {
             HumanBytes(s.item_bytes)
         );
     }
-    println!(
+    crate::outln!(
         "  bundle:     {} ({})",
         s.bundle.display(),
         HumanBytes(s.bundle_bytes)
@@ -168,26 +169,27 @@ fn print_summary(s: &RunSummary, json: bool) -> anyhow::Result<()> {
         lines.next().unwrap_or(""),
         lines.next().unwrap_or(""),
     );
-    println!("  checkpoint: tree size {size}, root {root}");
+    crate::outln!("  checkpoint: tree size {size}, root {root}");
     for o in &s.sources {
         let status = match o.status {
             evidence_archive::run_record::SourceStatus::Ok => "ok",
             evidence_archive::run_record::SourceStatus::Partial => "partial",
             evidence_archive::run_record::SourceStatus::Failed => "FAILED",
         };
-        print!(
-            "  source {:<20} {:<8} {} new item(s), {}",
+        let gaps = if o.gaps > 0 {
+            format!(", {} gap record(s)", o.gaps)
+        } else {
+            String::new()
+        };
+        crate::outln!(
+            "  source {:<20} {:<8} {} new item(s), {}{gaps}",
             o.name,
             status,
             o.items,
             HumanBytes(o.bytes)
         );
-        if o.gaps > 0 {
-            print!(", {} gap record(s)", o.gaps);
-        }
-        println!();
         if let Some(e) = &o.error {
-            println!("    {e}");
+            crate::outln!("    {e}");
         }
     }
     Ok(())
@@ -204,21 +206,21 @@ fn print_catalogue(json: bool) -> anyhow::Result<()> {
             .kinds()
             .map(|k| serde_json::json!({"kind": k.kind, "label": k.label, "controls": k.controls, "clauses": k.clauses, "phase": k.phase}))
             .collect();
-        println!(
+        crate::outln!(
             "{}",
             serde_json::json!({"standard": cat.standard(), "controls": controls, "kinds": kinds})
         );
         return Ok(());
     }
-    println!("{} Annex A controls:", cat.standard());
+    crate::outln!("{} Annex A controls:", cat.standard());
     for c in cat.controls() {
-        println!("  {:<9} {}", c.id, c.title);
+        crate::outln!("  {:<9} {}", c.id, c.title);
     }
-    println!(
+    crate::outln!(
         "\nEvidence kinds and their default tags (override with `controls`, `clauses`, `phase`):"
     );
     for k in cat.kinds() {
-        println!(
+        crate::outln!(
             "  {:<28} {:<20} controls [{}] clauses [{}]",
             k.kind,
             k.phase,

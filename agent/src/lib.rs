@@ -7,6 +7,7 @@ pub mod clock;
 pub mod collect;
 pub mod config;
 pub mod fault;
+pub mod output;
 pub mod sink;
 pub mod state;
 pub mod ui;

@@ -17,7 +17,7 @@ use sha2::{Digest, Sha256};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWriteExt};
 
 /// Size of the copy buffer: memory per artefact in flight, whatever the artefact's size.
-const COPY_BUFFER: usize = 256 * 1024;
+const COPY_BUFFER: usize = 1024 * 1024;
 
 /// What one source contributed to the run, for the run record and the summary.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]

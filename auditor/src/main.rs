@@ -1,2 +1,7 @@
-//! evidence-auditor: verifies archives and runs the sampling cycle.
-fn main() {}
+//! evidence-auditor's entry point: parse the command line and hand over to the library.
+
+use clap::Parser;
+
+fn main() -> std::process::ExitCode {
+    evidence_auditor::cli::run(evidence_auditor::cli::Cli::parse())
+}

@@ -27,6 +27,8 @@ pub struct SourceConfig {
 pub enum ConnectorConfig {
     #[cfg(feature = "local")]
     Local(crate::local::LocalConfig),
+    #[cfg(feature = "jira")]
+    Jira(crate::jira::JiraConfig),
     #[cfg(feature = "s3")]
     S3(crate::s3::S3Config),
     #[cfg(feature = "mlflow")]
@@ -39,6 +41,8 @@ impl ConnectorConfig {
         match self {
             #[cfg(feature = "local")]
             ConnectorConfig::Local(_) => "local",
+            #[cfg(feature = "jira")]
+            ConnectorConfig::Jira(_) => "jira",
             #[cfg(feature = "s3")]
             ConnectorConfig::S3(_) => "s3",
             #[cfg(feature = "mlflow")]
@@ -64,6 +68,8 @@ impl SourceConfig {
             ConnectorConfig::Local(c) => {
                 Ok(Box::new(crate::local::LocalConnector::new(name, c, base)?))
             }
+            #[cfg(feature = "jira")]
+            ConnectorConfig::Jira(c) => Ok(Box::new(crate::jira::JiraConnector::new(name, c)?)),
             #[cfg(feature = "s3")]
             ConnectorConfig::S3(c) => Ok(Box::new(crate::s3::S3Connector::new(name, c)?)),
             #[cfg(feature = "mlflow")]

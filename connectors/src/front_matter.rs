@@ -79,7 +79,7 @@ pub fn parse(text: &str) -> Result<Option<FrontMatter>, String> {
     let end = end
         .as_ref()
         .and_then(Value::as_str)
-        .and_then(|s| parse_time_end(s));
+        .and_then(parse_time_end);
     if start.is_some() || end.is_some() {
         fm.period = Some(Period { start, end });
     }

@@ -14,6 +14,8 @@ pub mod sink;
 #[cfg(any(test, feature = "testing"))]
 pub mod testing;
 
+#[cfg(feature = "jira")]
+pub mod jira;
 #[cfg(feature = "local")]
 pub mod local;
 #[cfg(feature = "mlflow")]
@@ -23,7 +25,7 @@ pub mod s3;
 
 pub use config::{ConnectorConfig, SourceConfig};
 pub use connector::{CollectContext, Connector, ConnectorError, Cursor, Health, Progress};
-pub use rules::{Rule, RuleConfig, RuleSet};
+pub use rules::{Rule, RuleConfig, RuleSet, Tagging};
 pub use secret::Secret;
 pub use sink::{ItemDraft, ItemSink, SinkError, StagedItem};
 

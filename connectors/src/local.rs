@@ -332,13 +332,14 @@ impl Connector for LocalConnector {
                 }
             };
             let mtime = mtime_ns(&meta);
-            if let Some(prev) = state.files.get(rel) {
-                if prev.size == meta.len() && prev.mtime_ns == mtime {
-                    population.items_unchanged += 1;
-                    ctx.progress.add_items(1);
-                    ctx.progress.add_bytes(meta.len());
-                    continue;
-                }
+            if let Some(prev) = state.files.get(rel)
+                && prev.size == meta.len()
+                && prev.mtime_ns == mtime
+            {
+                population.items_unchanged += 1;
+                ctx.progress.add_items(1);
+                ctx.progress.add_bytes(meta.len());
+                continue;
             }
             ctx.progress.status(rel);
             let file_name = rel.rsplit('/').next().unwrap_or(rel).to_owned();

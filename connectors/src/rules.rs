@@ -51,14 +51,30 @@ pub fn compile_glob(glob: &str) -> Result<GlobMatcher, String> {
         .map_err(|e| format!("invalid glob {glob:?}: {e}"))
 }
 
-impl Rule {
-    /// Check and compile one rule. `at` names the rule in messages (e.g. `source "docs" rule 2`).
-    pub fn from_config(config: &RuleConfig, at: &str) -> Result<Self, String> {
-        let matcher = compile_glob(&config.glob).map_err(|e| format!("{at}: {e}"))?;
-        let kind: Kind = config.kind.parse().map_err(|e| format!("{at}: {e}"))?;
+/// An evidence kind with the controls, clauses and phase it evidences: the part of a rule that
+/// does not depend on how items are matched, shared by sources that select items by query.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Tagging {
+    pub kind: Kind,
+    pub controls: Vec<ControlId>,
+    pub clauses: Vec<ClauseId>,
+    pub phase: Phase,
+}
+
+impl Tagging {
+    /// Check a kind and its optional overrides; what is not given defaults to the catalogue's
+    /// mapping for the kind. `at` names the configuration entry in messages.
+    pub fn resolve(
+        kind: &str,
+        controls: Option<&[String]>,
+        clauses: Option<&[String]>,
+        phase: Option<&str>,
+        at: &str,
+    ) -> Result<Self, String> {
+        let kind: Kind = kind.parse().map_err(|e| format!("{at}: {e}"))?;
         let catalogue = Catalogue::iso42001();
         let (default_controls, default_clauses, default_phase) = catalogue.defaults_for(&kind);
-        let controls = match &config.controls {
+        let controls = match controls {
             Some(list) => list
                 .iter()
                 .map(|c| c.parse::<ControlId>())
@@ -66,7 +82,7 @@ impl Rule {
                 .map_err(|e| format!("{at}: {e}"))?,
             None => default_controls,
         };
-        let clauses = match &config.clauses {
+        let clauses = match clauses {
             Some(list) => list
                 .iter()
                 .map(|c| c.parse::<ClauseId>())
@@ -74,7 +90,7 @@ impl Rule {
                 .map_err(|e| format!("{at}: {e}"))?,
             None => default_clauses,
         };
-        let phase = match (&config.phase, default_phase) {
+        let phase = match (phase, default_phase) {
             (Some(p), _) => p.parse::<Phase>().map_err(|e| format!("{at}: {e}"))?,
             (None, Some(p)) => p,
             (None, None) => {
@@ -88,6 +104,31 @@ impl Rule {
                 "{at}: kind {kind} would evidence no control and no clause; give `controls` or `clauses`"
             ));
         }
+        Ok(Self {
+            kind,
+            controls,
+            clauses,
+            phase,
+        })
+    }
+}
+
+impl Rule {
+    /// Check and compile one rule. `at` names the rule in messages (e.g. `source "docs" rule 2`).
+    pub fn from_config(config: &RuleConfig, at: &str) -> Result<Self, String> {
+        let matcher = compile_glob(&config.glob).map_err(|e| format!("{at}: {e}"))?;
+        let Tagging {
+            kind,
+            controls,
+            clauses,
+            phase,
+        } = Tagging::resolve(
+            &config.kind,
+            config.controls.as_deref(),
+            config.clauses.as_deref(),
+            config.phase.as_deref(),
+            at,
+        )?;
         Ok(Self {
             glob: config.glob.clone(),
             matcher,

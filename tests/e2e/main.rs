@@ -1,4 +1,8 @@
 //! End-to-end tests: both binaries run as a user would, against real files and real outside
 //! verifiers. One test binary; one module per area.
 
+// Helpers outside `#[test]` functions are test code too.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 mod bundles;
+mod jira;

@@ -2,6 +2,8 @@
 //! binaries, the Python tools the test command installs (bagit-python), and runs commands the
 //! way a user types them.
 
+pub mod tamper;
+
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 

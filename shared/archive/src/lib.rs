@@ -10,6 +10,8 @@ pub mod merkle;
 pub mod run_record;
 pub mod seal;
 pub mod staging;
+pub mod strict_zip;
+pub mod verify;
 pub mod zip_write;
 
 pub use log::Checkpoint;

@@ -177,7 +177,8 @@ fn verify_bundle_inner(
         }
     };
     let bundle_bytes = file.metadata().map(|m| m.len()).unwrap_or(0);
-    let mut zip = match StrictZip::open(BufReader::with_capacity(1 << 20, file), Limits::default()) {
+    let mut zip = match StrictZip::open(BufReader::with_capacity(1 << 20, file), Limits::default())
+    {
         Ok(z) => z,
         Err(problems) => {
             for p in problems {
@@ -189,22 +190,32 @@ fn verify_bundle_inner(
     let entries: Vec<ZipEntry> = zip.entries().to_vec();
 
     // Layout: one top directory `run-NNNNNN/` whose number matches the file name.
-    let Some(top) = entries.first().and_then(|e| e.name.split('/').next()).map(str::to_owned) else {
+    let Some(top) = entries
+        .first()
+        .and_then(|e| e.name.split('/').next())
+        .map(str::to_owned)
+    else {
         ctx.error(None, "layout", "the bundle is empty");
         return None;
     };
     let Some(seq) = layout::parse_bag_dir(&top) else {
-        ctx.error(None, "layout", format!("top directory {top:?} is not run-NNNNNN"));
+        ctx.error(
+            None,
+            "layout",
+            format!("top directory {top:?} is not run-NNNNNN"),
+        );
         return None;
     };
-    if let Some(file_seq) = layout::parse_bundle_file_name(file_name) {
-        if file_seq != seq {
-            ctx.error(
-                None,
-                "layout",
-                format!("the file is named for run {file_seq} but holds run {seq} (renamed or reordered)"),
-            );
-        }
+    if let Some(file_seq) = layout::parse_bundle_file_name(file_name)
+        && file_seq != seq
+    {
+        ctx.error(
+            None,
+            "layout",
+            format!(
+                "the file is named for run {file_seq} but holds run {seq} (renamed or reordered)"
+            ),
+        );
     }
     let prefix = format!("{top}/");
     let mut index: BTreeMap<String, usize> = BTreeMap::new();
@@ -213,15 +224,26 @@ fn verify_bundle_inner(
             Some(rel) if !rel.is_empty() => {
                 index.insert(rel.to_owned(), i);
             }
-            _ => ctx.error(Some(&e.name), "layout", format!("entry outside the top directory {top}/")),
+            _ => ctx.error(
+                Some(&e.name),
+                "layout",
+                format!("entry outside the top directory {top}/"),
+            ),
         }
     }
 
     // Tag files, small, read by position before the payload is streamed.
     let mut tag_bytes: BTreeMap<&'static str, Vec<u8>> = BTreeMap::new();
-    for &name in layout::TAG_FILES.iter().chain([layout::TAG_MANIFEST].iter()) {
+    for &name in layout::TAG_FILES
+        .iter()
+        .chain([layout::TAG_MANIFEST].iter())
+    {
         if let Some(&i) = index.get(name) {
-            let max = if name == layout::MANIFEST { MAX_MANIFEST_BYTES } else { MAX_RECORD_BYTES };
+            let max = if name == layout::MANIFEST {
+                MAX_MANIFEST_BYTES
+            } else {
+                MAX_RECORD_BYTES
+            };
             match zip.read_small(i, max) {
                 Ok(b) => {
                     tag_bytes.insert(name, b);
@@ -258,11 +280,19 @@ fn verify_bundle_inner(
         }
     };
     if info.run != seq {
-        ctx.error(Some(layout::BAG_INFO), "layout", format!("Evidence-Run is {} but the bag is {top}", info.run));
+        ctx.error(
+            Some(layout::BAG_INFO),
+            "layout",
+            format!("Evidence-Run is {} but the bag is {top}", info.run),
+        );
     }
     match text(layout::BAGIT, ctx) {
         Some(t) if t == layout::BAGIT_TXT => {}
-        Some(_) => ctx.error(Some(layout::BAGIT), "layout", "bagit.txt is not the BagIt 1.0 declaration"),
+        Some(_) => ctx.error(
+            Some(layout::BAGIT),
+            "layout",
+            "bagit.txt is not the BagIt 1.0 declaration",
+        ),
         None => ctx.error(Some(layout::BAGIT), "layout", "bagit.txt is missing"),
     }
 
@@ -272,29 +302,56 @@ fn verify_bundle_inner(
         if rel.starts_with("data/") {
             payload_entries.push((rel.as_str(), i));
         } else if !layout::TAG_FILES.contains(&rel.as_str()) && rel != layout::TAG_MANIFEST {
-            ctx.error(Some(&entries[i].name), "layout", "unexpected file in the bag");
+            ctx.error(
+                Some(&entries[i].name),
+                "layout",
+                "unexpected file in the bag",
+            );
         }
     }
 
     // Tag manifest: lists exactly the tag files present, with their digests.
-    let tag_manifest = text(layout::TAG_MANIFEST, ctx)
-        .and_then(|t| Manifest::parse(&t, layout::TAG_MANIFEST).map_err(|e| ctx.error(Some(layout::TAG_MANIFEST), "manifest", e.to_string())).ok());
+    let tag_manifest = text(layout::TAG_MANIFEST, ctx).and_then(|t| {
+        Manifest::parse(&t, layout::TAG_MANIFEST)
+            .map_err(|e| ctx.error(Some(layout::TAG_MANIFEST), "manifest", e.to_string()))
+            .ok()
+    });
     match &tag_manifest {
-        None => ctx.error(Some(layout::TAG_MANIFEST), "manifest", "tagmanifest-sha256.txt is missing or unreadable"),
+        None => ctx.error(
+            Some(layout::TAG_MANIFEST),
+            "manifest",
+            "tagmanifest-sha256.txt is missing or unreadable",
+        ),
         Some(tm) => {
-            let present: BTreeSet<&str> = tag_bytes.keys().copied().filter(|n| *n != layout::TAG_MANIFEST).collect();
+            let present: BTreeSet<&str> = tag_bytes
+                .keys()
+                .copied()
+                .filter(|n| *n != layout::TAG_MANIFEST)
+                .collect();
             let listed: BTreeSet<&str> = tm.iter().map(|(p, _)| p).collect();
             for missing in listed.difference(&present) {
-                ctx.error(Some(missing), "manifest", "listed in the tag manifest but missing");
+                ctx.error(
+                    Some(missing),
+                    "manifest",
+                    "listed in the tag manifest but missing",
+                );
             }
             for unlisted in present.difference(&listed) {
-                ctx.error(Some(unlisted), "manifest", "tag file not listed in the tag manifest");
+                ctx.error(
+                    Some(unlisted),
+                    "manifest",
+                    "tag file not listed in the tag manifest",
+                );
             }
             for (name, bytes) in &tag_bytes {
                 if let Some(expected) = tm.get(name) {
                     let actual = Sha256Digest::of(bytes);
                     if &actual != expected {
-                        ctx.error(Some(name), "digest", format!("SHA-256 is {actual}, the tag manifest says {expected}"));
+                        ctx.error(
+                            Some(name),
+                            "digest",
+                            format!("SHA-256 is {actual}, the tag manifest says {expected}"),
+                        );
                     }
                 }
             }
@@ -303,17 +360,27 @@ fn verify_bundle_inner(
 
     // Payload manifest: lists exactly the payload files.
     let manifest_text = text(layout::MANIFEST, ctx);
-    let manifest = manifest_text
-        .as_deref()
-        .and_then(|t| Manifest::parse(t, layout::MANIFEST).map_err(|e| ctx.error(Some(layout::MANIFEST), "manifest", e.to_string())).ok());
+    let manifest = manifest_text.as_deref().and_then(|t| {
+        Manifest::parse(t, layout::MANIFEST)
+            .map_err(|e| ctx.error(Some(layout::MANIFEST), "manifest", e.to_string()))
+            .ok()
+    });
     let Some(manifest) = manifest else {
-        ctx.error(Some(layout::MANIFEST), "manifest", "manifest-sha256.txt is missing or unreadable");
+        ctx.error(
+            Some(layout::MANIFEST),
+            "manifest",
+            "manifest-sha256.txt is missing or unreadable",
+        );
         return None;
     };
     let payload_set: BTreeSet<&str> = payload_entries.iter().map(|(p, _)| *p).collect();
     for (listed, _) in manifest.iter() {
         if !payload_set.contains(listed) {
-            ctx.error(Some(listed), "manifest", "listed in the manifest but missing from the bundle");
+            ctx.error(
+                Some(listed),
+                "manifest",
+                "listed in the manifest but missing from the bundle",
+            );
         }
     }
     let payload_bytes: u64 = payload_entries.iter().map(|(_, i)| entries[*i].size).sum();
@@ -332,12 +399,28 @@ fn verify_bundle_inner(
 
     // Previous checkpoint and frontier: where this run's leaves start.
     let previous_checkpoint = text(layout::PREVIOUS_CHECKPOINT, ctx);
-    let previous_frontier = tag_bytes
-        .get(layout::PREVIOUS_FRONTIER)
-        .and_then(|b| serde_json::from_slice::<Frontier>(b).map_err(|e| ctx.error(Some(layout::PREVIOUS_FRONTIER), "log", format!("unreadable: {e}"))).ok());
+    let previous_frontier = tag_bytes.get(layout::PREVIOUS_FRONTIER).and_then(|b| {
+        serde_json::from_slice::<Frontier>(b)
+            .map_err(|e| {
+                ctx.error(
+                    Some(layout::PREVIOUS_FRONTIER),
+                    "log",
+                    format!("unreadable: {e}"),
+                )
+            })
+            .ok()
+    });
     match (seq, &previous_checkpoint) {
-        (1, Some(_)) => ctx.error(Some(layout::PREVIOUS_CHECKPOINT), "log", "the first run cannot have a previous checkpoint"),
-        (s, None) if s > 1 => ctx.error(Some(layout::PREVIOUS_CHECKPOINT), "log", "missing: a later run must name the checkpoint it continues"),
+        (1, Some(_)) => ctx.error(
+            Some(layout::PREVIOUS_CHECKPOINT),
+            "log",
+            "the first run cannot have a previous checkpoint",
+        ),
+        (s, None) if s > 1 => ctx.error(
+            Some(layout::PREVIOUS_CHECKPOINT),
+            "log",
+            "missing: a later run must name the checkpoint it continues",
+        ),
         _ => {}
     }
     let mut frontier = previous_frontier.clone().unwrap_or_else(Frontier::empty);
@@ -345,16 +428,31 @@ fn verify_bundle_inner(
         match Checkpoint::parse(prev) {
             Ok(cp) => {
                 if cp.origin != info.origin {
-                    ctx.error(Some(layout::PREVIOUS_CHECKPOINT), "log", format!("origin {:?} differs from the bag's {:?}", cp.origin, info.origin));
+                    ctx.error(
+                        Some(layout::PREVIOUS_CHECKPOINT),
+                        "log",
+                        format!(
+                            "origin {:?} differs from the bag's {:?}",
+                            cp.origin, info.origin
+                        ),
+                    );
                 }
                 if cp.size != frontier.size() || cp.root != frontier.root() {
-                    ctx.error(Some(layout::PREVIOUS_FRONTIER), "log", "the previous frontier does not reproduce the previous checkpoint");
+                    ctx.error(
+                        Some(layout::PREVIOUS_FRONTIER),
+                        "log",
+                        "the previous frontier does not reproduce the previous checkpoint",
+                    );
                 }
             }
             Err(e) => ctx.error(Some(layout::PREVIOUS_CHECKPOINT), "log", e.to_string()),
         }
     } else if frontier.size() != 0 {
-        ctx.error(Some(layout::PREVIOUS_FRONTIER), "log", "the first run's previous frontier must be empty");
+        ctx.error(
+            Some(layout::PREVIOUS_FRONTIER),
+            "log",
+            "the first run's previous frontier must be empty",
+        );
     }
     let old_frontier = frontier.clone();
 
@@ -370,11 +468,20 @@ fn verify_bundle_inner(
         let entry = &entries[i];
         let class = layout::classify_payload(rel);
         if class.is_none() {
-            ctx.error(Some(rel), "layout", "payload file outside the bundle conventions");
+            ctx.error(
+                Some(rel),
+                "layout",
+                "payload file outside the bundle conventions",
+            );
         }
         let keep = matches!(
             class,
-            Some(PayloadPath::ItemMetadata { .. } | PayloadPath::Population { .. } | PayloadPath::Gap { .. } | PayloadPath::RunRecord)
+            Some(
+                PayloadPath::ItemMetadata { .. }
+                    | PayloadPath::Population { .. }
+                    | PayloadPath::Gap { .. }
+                    | PayloadPath::RunRecord
+            )
         );
         let mut hasher = Sha256::new();
         let mut kept = Vec::new();
@@ -390,33 +497,62 @@ fn verify_bundle_inner(
             }
             Ok(())
         });
-        if let Err(e) = read {
-            ctx.error(Some(rel), "zip", e.to_string());
-            continue;
-        }
         let digest = Sha256Digest(hasher.finalize().into());
         computed.insert(rel, (digest, entry.size));
         match manifest.get(rel) {
             Some(expected) if *expected != digest => {
-                ctx.error(Some(rel), "digest", format!("SHA-256 is {digest}, the manifest says {expected}"));
+                ctx.error(
+                    Some(rel),
+                    "digest",
+                    format!("SHA-256 is {digest}, the manifest says {expected}"),
+                );
             }
-            None => ctx.error(Some(rel), "manifest", "payload file not listed in the manifest"),
+            None => ctx.error(
+                Some(rel),
+                "manifest",
+                "payload file not listed in the manifest",
+            ),
             _ => {}
         }
+        if let Err(e) = read {
+            // The bytes read are untrustworthy; keep the item's shape so that one corrupt entry
+            // gives one finding (plus the manifest's), not a cascade.
+            ctx.error(Some(rel), "zip", e.to_string());
+            if let Some(PayloadPath::ItemArtefact { id, file_name }) = class {
+                item_files
+                    .entry(id.to_owned())
+                    .or_default()
+                    .0
+                    .push(file_name.to_owned());
+            }
+            continue;
+        }
         if too_big {
-            ctx.error(Some(rel), "record", format!("record larger than {MAX_RECORD_BYTES} bytes"));
+            ctx.error(
+                Some(rel),
+                "record",
+                format!("record larger than {MAX_RECORD_BYTES} bytes"),
+            );
             continue;
         }
         match class {
             Some(PayloadPath::ItemArtefact { id, file_name }) => {
-                item_files.entry(id.to_owned()).or_default().0.push(file_name.to_owned());
+                item_files
+                    .entry(id.to_owned())
+                    .or_default()
+                    .0
+                    .push(file_name.to_owned());
             }
             Some(PayloadPath::ItemMetadata { id }) => {
                 items_seen += 1;
                 match serde_json::from_slice::<ItemMeta>(&kept) {
                     Ok(meta) if meta.schema == ITEM_SCHEMA => {
                         if meta.id.as_str() != id {
-                            ctx.error(Some(rel), "record", format!("metadata names item {} but sits in {id}", meta.id));
+                            ctx.error(
+                                Some(rel),
+                                "record",
+                                format!("metadata names item {} but sits in {id}", meta.id),
+                            );
                         }
                         for c in &meta.controls {
                             if catalogue.control(c.as_str()).is_none() {
@@ -425,26 +561,50 @@ fn verify_bundle_inner(
                         }
                         item_files.entry(id.to_owned()).or_default().1 = Some(meta);
                     }
-                    Ok(meta) => ctx.error(Some(rel), "version", format!("item schema {:?} is not {ITEM_SCHEMA}", meta.schema)),
-                    Err(e) => ctx.error(Some(rel), "record", format!("not a valid item record: {e}")),
+                    Ok(meta) => ctx.error(
+                        Some(rel),
+                        "version",
+                        format!("item schema {:?} is not {ITEM_SCHEMA}", meta.schema),
+                    ),
+                    Err(e) => {
+                        ctx.error(Some(rel), "record", format!("not a valid item record: {e}"))
+                    }
                 }
             }
-            Some(PayloadPath::Population { .. }) => match serde_json::from_slice::<PopulationRecord>(&kept) {
-                Ok(r) if r.schema == POPULATION_SCHEMA => visitor.population(seq, &r),
-                Ok(r) => ctx.error(Some(rel), "version", format!("population schema {:?} is unknown", r.schema)),
-                Err(e) => ctx.error(Some(rel), "record", format!("not a valid population record: {e}")),
-            },
+            Some(PayloadPath::Population { .. }) => {
+                match serde_json::from_slice::<PopulationRecord>(&kept) {
+                    Ok(r) if r.schema == POPULATION_SCHEMA => visitor.population(seq, &r),
+                    Ok(r) => ctx.error(
+                        Some(rel),
+                        "version",
+                        format!("population schema {:?} is unknown", r.schema),
+                    ),
+                    Err(e) => ctx.error(
+                        Some(rel),
+                        "record",
+                        format!("not a valid population record: {e}"),
+                    ),
+                }
+            }
             Some(PayloadPath::Gap { .. }) => match serde_json::from_slice::<GapRecord>(&kept) {
                 Ok(r) if r.schema == GAP_SCHEMA => {
                     gaps += 1;
                     visitor.gap(seq, &r);
                 }
-                Ok(r) => ctx.error(Some(rel), "version", format!("gap schema {:?} is unknown", r.schema)),
+                Ok(r) => ctx.error(
+                    Some(rel),
+                    "version",
+                    format!("gap schema {:?} is unknown", r.schema),
+                ),
                 Err(e) => ctx.error(Some(rel), "record", format!("not a valid gap record: {e}")),
             },
             Some(PayloadPath::RunRecord) => match serde_json::from_slice::<RunRecord>(&kept) {
                 Ok(r) if r.schema == RUN_SCHEMA => run_record = Some(r),
-                Ok(r) => ctx.error(Some(rel), "version", format!("run record schema {:?} is unknown", r.schema)),
+                Ok(r) => ctx.error(
+                    Some(rel),
+                    "version",
+                    format!("run record schema {:?} is unknown", r.schema),
+                ),
                 Err(e) => ctx.error(Some(rel), "record", format!("not a valid run record: {e}")),
             },
             None => {}
@@ -465,19 +625,36 @@ fn verify_bundle_inner(
             continue;
         };
         if artefacts.len() != 1 {
-            ctx.error(Some(&at), "record", format!("item has {} artefact files; exactly one is expected", artefacts.len()));
+            ctx.error(
+                Some(&at),
+                "record",
+                format!(
+                    "item has {} artefact files; exactly one is expected",
+                    artefacts.len()
+                ),
+            );
             continue;
         }
         let artefact_path = layout::item_artefact_path(&meta.id, &artefacts[0]);
         if meta.artefact.path != artefact_path {
-            ctx.error(Some(&at), "record", format!("metadata points at {} but the artefact is {artefact_path}", meta.artefact.path));
+            ctx.error(
+                Some(&at),
+                "record",
+                format!(
+                    "metadata points at {} but the artefact is {artefact_path}",
+                    meta.artefact.path
+                ),
+            );
         }
         match computed.get(artefact_path.as_str()) {
             Some((d, s)) if *d == meta.artefact.sha256 && *s == meta.artefact.size => {}
             Some((d, s)) => ctx.error(
                 Some(&artefact_path),
                 "record",
-                format!("metadata says sha256 {} and {} bytes; the artefact has {d} and {s} bytes", meta.artefact.sha256, meta.artefact.size),
+                format!(
+                    "metadata says sha256 {} and {} bytes; the artefact has {d} and {s} bytes",
+                    meta.artefact.sha256, meta.artefact.size
+                ),
             ),
             None => {}
         }
@@ -486,24 +663,37 @@ fn verify_bundle_inner(
     }
 
     // The log: leaves in manifest order, then the run leaf; the new root must match.
-    for (p, d) in manifest.iter() {
-        let size = computed.get(p).map_or(0, |(_, s)| *s);
-        frontier.push(payload_leaf(&format!("{top}/{p}"), d, size));
-    }
-    frontier.push(run_leaf(
+    let mut leaves: Vec<Hash> = manifest
+        .iter()
+        .map(|(p, d)| {
+            let size = computed.get(p).map_or(0, |(_, s)| *s);
+            payload_leaf(&format!("{top}/{p}"), d, size)
+        })
+        .collect();
+    leaves.push(run_leaf(
         &info.origin,
         seq,
         &Sha256Digest::of(info_text.as_bytes()),
         &Sha256Digest::of(manifest_text.as_deref().unwrap_or("").as_bytes()),
         previous_checkpoint.as_deref(),
     ));
+    if let Err(e) = frontier.extend(&leaves) {
+        ctx.error(Some(layout::PREVIOUS_FRONTIER), "log", e.to_string());
+    }
     let checkpoint_text = text(layout::CHECKPOINT, ctx);
     match checkpoint_text.as_deref().map(Checkpoint::parse) {
         None => ctx.error(Some(layout::CHECKPOINT), "log", "log/checkpoint is missing"),
         Some(Err(e)) => ctx.error(Some(layout::CHECKPOINT), "log", e.to_string()),
         Some(Ok(cp)) => {
             if cp.origin != info.origin {
-                ctx.error(Some(layout::CHECKPOINT), "log", format!("origin {:?} differs from the bag's {:?}", cp.origin, info.origin));
+                ctx.error(
+                    Some(layout::CHECKPOINT),
+                    "log",
+                    format!(
+                        "origin {:?} differs from the bag's {:?}",
+                        cp.origin, info.origin
+                    ),
+                );
             }
             if cp.size != frontier.size() || cp.root != frontier.root() {
                 ctx.error(
@@ -521,13 +711,25 @@ fn verify_bundle_inner(
                 .map(|b| serde_json::from_slice::<ConsistencyProofDoc>(b))
             {
                 None => ctx.error(Some(layout::CONSISTENCY_PROOF), "log", "missing"),
-                Some(Err(e)) => ctx.error(Some(layout::CONSISTENCY_PROOF), "log", format!("unreadable: {e}")),
+                Some(Err(e)) => ctx.error(
+                    Some(layout::CONSISTENCY_PROOF),
+                    "log",
+                    format!("unreadable: {e}"),
+                ),
                 Some(Ok(doc)) => {
-                    let hashes: Result<Vec<Hash>, _> = doc.hashes.iter().map(|h| decode_hash(h)).collect();
+                    let hashes: Result<Vec<Hash>, _> =
+                        doc.hashes.iter().map(|h| decode_hash(h)).collect();
                     let ok = hashes.ok().is_some_and(|hashes| {
                         doc.old_size == old_frontier.size()
                             && doc.new_size == cp.size
-                            && merkle::verify_consistency(doc.old_size, doc.new_size, &old_frontier.root(), &cp.root, &hashes).is_ok()
+                            && merkle::verify_consistency(
+                                doc.old_size,
+                                doc.new_size,
+                                &old_frontier.root(),
+                                &cp.root,
+                                &hashes,
+                            )
+                            .is_ok()
                     });
                     if !ok {
                         ctx.error(Some(layout::CONSISTENCY_PROOF), "log", "the consistency proof does not prove this run only appended to the previous tree");
@@ -538,10 +740,18 @@ fn verify_bundle_inner(
     }
 
     match &run_record {
-        None => ctx.error(Some(layout::RUN_RECORD), "record", "the run record data/run.json is missing"),
+        None => ctx.error(
+            Some(layout::RUN_RECORD),
+            "record",
+            "the run record data/run.json is missing",
+        ),
         Some(r) => {
             if r.seq != seq || r.origin != info.origin {
-                ctx.error(Some(layout::RUN_RECORD), "record", "the run record names another run or origin");
+                ctx.error(
+                    Some(layout::RUN_RECORD),
+                    "record",
+                    "the run record names another run or origin",
+                );
             }
             visitor.run(r);
         }
@@ -564,12 +774,22 @@ fn verify_bundle_inner(
 
 fn decode_hash(b64: &str) -> Result<Hash, ()> {
     use base64::Engine;
-    let bytes = base64::engine::general_purpose::STANDARD.decode(b64).map_err(|_| ())?;
+    let bytes = base64::engine::general_purpose::STANDARD
+        .decode(b64)
+        .map_err(|_| ())?;
     bytes.try_into().map_err(|_| ())
 }
 
 /// List the bundle files of an archive directory in sequence order, reporting other files.
-pub fn list_bundles(dir: &Path) -> io::Result<(Vec<(u64, PathBuf)>, Vec<String>)> {
+/// The files of an archive directory: bundles in sequence order, and anything else (sidecars
+/// and hidden files excluded).
+#[derive(Debug, Clone, Default)]
+pub struct Listing {
+    pub bundles: Vec<(u64, PathBuf)>,
+    pub others: Vec<String>,
+}
+
+pub fn list_bundles(dir: &Path) -> io::Result<Listing> {
     let mut bundles = Vec::new();
     let mut others = Vec::new();
     for entry in std::fs::read_dir(dir)? {
@@ -585,13 +805,15 @@ pub fn list_bundles(dir: &Path) -> io::Result<(Vec<(u64, PathBuf)>, Vec<String>)
         }
     }
     bundles.sort();
-    Ok((bundles, others))
+    Ok(Listing { bundles, others })
 }
 
 fn is_sidecar(name: &str) -> bool {
-    [".sig", ".sha256", ".tsr"]
-        .iter()
-        .any(|ext| name.strip_suffix(ext).and_then(layout::parse_bundle_file_name).is_some())
+    [".sig", ".sha256", ".tsr"].iter().any(|ext| {
+        name.strip_suffix(ext)
+            .and_then(layout::parse_bundle_file_name)
+            .is_some()
+    })
 }
 
 /// Verify every bundle of an archive directory and the chain that links them.
@@ -612,10 +834,12 @@ pub fn verify_archive(dir: &Path, visitor: &mut dyn BundleVisitor) -> ArchiveRep
         category,
         message,
     };
-    let (bundles, others) = match list_bundles(dir) {
+    let Listing { bundles, others } = match list_bundles(dir) {
         Ok(l) => l,
         Err(e) => {
-            report.problems.push(archive_problem("io", format!("cannot list {path}: {e}")));
+            report
+                .problems
+                .push(archive_problem("io", format!("cannot list {path}: {e}")));
             return report;
         }
     };
@@ -629,7 +853,10 @@ pub fn verify_archive(dir: &Path, visitor: &mut dyn BundleVisitor) -> ArchiveRep
         });
     }
     if bundles.is_empty() {
-        report.problems.push(archive_problem("chain", "no bundles (run-NNNNNN.zip) in this directory".into()));
+        report.problems.push(archive_problem(
+            "chain",
+            "no bundles (run-NNNNNN.zip) in this directory".into(),
+        ));
         return report;
     }
     for (seq, path) in &bundles {
@@ -637,7 +864,8 @@ pub fn verify_archive(dir: &Path, visitor: &mut dyn BundleVisitor) -> ArchiveRep
         report.bundles.push(verify_bundle(path, visitor));
     }
     check_chain(&mut report, &bundles, archive_problem);
-    report.valid = !report.all_problems().any(|p| p.severity == Severity::Error);
+    let has_errors = report.all_problems().any(|p| p.severity == Severity::Error);
+    report.valid = !has_errors;
     report
 }
 
@@ -673,7 +901,10 @@ fn check_chain(
             if &s.origin != origin {
                 report.problems.push(archive_problem(
                     "chain",
-                    format!("{} belongs to origin {:?}, the archive to {origin:?}", b.file, s.origin),
+                    format!(
+                        "{} belongs to origin {:?}, the archive to {origin:?}",
+                        b.file, s.origin
+                    ),
                 ));
             }
         } else {
@@ -695,7 +926,10 @@ fn check_chain(
                 }
             }
         }
-        if b.is_valid() && unbroken {
+        if !b.is_valid() {
+            unbroken = false;
+        }
+        if unbroken {
             report.latest_checkpoint = Some(s.checkpoint.clone());
         }
         previous = Some(s);

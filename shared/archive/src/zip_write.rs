@@ -73,7 +73,7 @@ pub fn write_zip<W: Write + Seek>(
 ) -> Result<W, ZipWriteError> {
     let mut zip = ZipWriter::new(out);
     let mut previous: Option<String> = None;
-    let mut buf = vec![0u8; 256 * 1024];
+    let mut buf = vec![0u8; 1024 * 1024];
     for mut entry in entries {
         if previous
             .as_deref()

@@ -1,0 +1,82 @@
+//! Command-line interface: argument definitions, dispatch, and the documented exit codes.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+/// Exit code: success (the archive verifies; the command did what was asked).
+pub const EXIT_OK: u8 = 0;
+/// Exit code: verification failed (or an evaluation does not support reliance).
+pub const EXIT_FAILED: u8 = 1;
+/// Exit code: usage or IO error; nothing was concluded.
+pub const EXIT_ERROR: u8 = 2;
+
+const AFTER_HELP: &str = "\
+Exit codes:
+  0  success: the archive verifies / the command did what was asked
+  1  verification failed (every problem found is listed)
+  2  usage or IO error; nothing was concluded";
+
+/// Verifies ISO/IEC 42001 evidence archives and runs the audit sampling cycle over them.
+#[derive(Debug, Parser)]
+#[command(name = "evidence-auditor", version, after_help = AFTER_HELP)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+    /// More detail in the logs (-v debug, -vv trace); RUST_LOG overrides.
+    #[arg(short, long, global = true, action = clap::ArgAction::Count)]
+    pub verbose: u8,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Verify an archive directory (every bundle and the chain between them) or one bundle file.
+    /// Reads untrusted input: nothing is extracted, every problem is reported.
+    Verify {
+        /// An archive directory or a `run-NNNNNN.zip` bundle.
+        path: PathBuf,
+        /// Print one JSON object instead of the human report.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Plan an attribute-sampling sample size (exact; reproduces the AICPA tables).
+    Plan(crate::stats_cmd::PlanArgs),
+    /// Evaluate a tested sample: upper deviation limit, most likely rate, p-value, decision.
+    Evaluate(crate::stats_cmd::EvaluateArgs),
+    /// Draw a reproducible sample with the Rivest 2011 SHA-256 sampler.
+    Draw(crate::stats_cmd::DrawArgs),
+    /// How many sites of a multi-site organisation to audit (IAF MD 1).
+    Sites(crate::stats_cmd::SitesArgs),
+}
+
+/// Run the parsed command and map the outcome to an exit code.
+pub fn run(cli: Cli) -> ExitCode {
+    let filter = match cli.verbose {
+        0 => "warn",
+        1 => "info",
+        _ => "debug",
+    };
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(filter)),
+        )
+        .with_writer(std::io::stderr)
+        .with_target(false)
+        .try_init();
+    let result = match cli.command {
+        Command::Verify { path, json } => crate::verify_cmd::verify(&path, json),
+        Command::Plan(a) => crate::stats_cmd::run_plan(&a),
+        Command::Evaluate(a) => crate::stats_cmd::run_evaluate(&a),
+        Command::Draw(a) => crate::stats_cmd::run_draw(&a),
+        Command::Sites(a) => crate::stats_cmd::run_sites(&a),
+    };
+    match result {
+        Ok(code) => ExitCode::from(code),
+        Err(e) => {
+            eprintln!("evidence-auditor: error: {e:#}");
+            ExitCode::from(EXIT_ERROR)
+        }
+    }
+}

@@ -1,0 +1,7 @@
+//! evidence-auditor: run by certification bodies and internal auditors on an archive they did
+//! not write. Verifies it, and runs the sampling cycle over the evidence it holds.
+
+pub mod cli;
+pub mod output;
+pub mod stats_cmd;
+pub mod verify_cmd;
