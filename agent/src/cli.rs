@@ -15,7 +15,8 @@ use crate::ui::{LogFormat, Ui};
 
 /// Exit code: success.
 pub const EXIT_OK: u8 = 0;
-/// Exit code: the run sealed a bundle, but at least one source failed or recorded a gap
+/// Exit code: the run sealed a bundle, but at least one source failed or recorded a gap, or a
+/// bundle still waits for its upload to the S3 archive
 /// (or `check` found a source unhealthy).
 pub const EXIT_GAPS: u8 = 1;
 /// Exit code: usage, configuration, state or IO error, or another agent holds the archive;
@@ -25,7 +26,8 @@ pub const EXIT_ERROR: u8 = 2;
 const AFTER_HELP: &str = "\
 Exit codes:
   0  success
-  1  a bundle was sealed, but a source failed or recorded a gap (see the summary), or
+  1  a bundle was sealed, but a source failed or recorded a gap (see the summary), or a
+     bundle is still waiting for its upload to the S3 archive (retried next run), or
      `check` found a source unhealthy
   2  usage, configuration, state or IO error, or another agent holds the archive;
      nothing was sealed
@@ -190,6 +192,22 @@ fn print_summary(s: &RunSummary, json: bool) -> anyhow::Result<()> {
         );
         if let Some(e) = &o.error {
             crate::outln!("    {e}");
+        }
+    }
+    if let Some(u) = &s.upload {
+        for r in &u.uploaded {
+            crate::outln!(
+                "  uploaded:   {}/{} ({})",
+                u.location,
+                r.key.rsplit('/').next().unwrap_or(&r.key),
+                HumanBytes(r.size)
+            );
+        }
+        if let Some(e) = &u.error {
+            crate::outln!(
+                "  UPLOAD PENDING: {} bundle(s) stay local and are retried next run: {e}",
+                u.pending.len()
+            );
         }
     }
     Ok(())

@@ -75,12 +75,17 @@ pub struct RunSummary {
     pub payload_files: u64,
     pub checkpoint: String,
     pub sources: Vec<SourceOutcome>,
+    /// Uploads to the S3 archive, when `[archive] path` is one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub upload: Option<crate::upload::UploadSummary>,
 }
 
 impl RunSummary {
-    /// True when any source failed or recorded a gap.
+    /// True when any source failed or recorded a gap, or a bundle is still waiting for its
+    /// upload to the S3 archive.
     pub fn has_gaps(&self) -> bool {
         self.sources.iter().any(|s| s.status != SourceStatus::Ok)
+            || self.upload.as_ref().is_some_and(|u| !u.is_complete())
     }
 }
 
@@ -211,7 +216,14 @@ pub async fn collect(
         payload_files: sealed.payload_files,
         checkpoint: sealed.head.checkpoint.clone(),
         sources: outcomes,
+        upload: None,
     };
+    let mut summary = summary;
+    // Only now, with the bundle durable and the state advanced, does anything leave the machine.
+    if let Some(remote) = &config.remote {
+        summary.upload =
+            Some(crate::upload::upload_pending(remote, &config.archive_dir, &config.origin).await);
+    }
     tracing::info!(
         run = seq,
         items,

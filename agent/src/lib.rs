@@ -11,3 +11,4 @@ pub mod output;
 pub mod sink;
 pub mod state;
 pub mod ui;
+pub mod upload;

@@ -31,14 +31,17 @@ pub struct Cli {
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
-    /// Verify an archive directory (every bundle and the chain between them) or one bundle file.
+    /// Verify an archive directory (every bundle and the chain between them), one bundle file,
+    /// or every origin's archive under an S3 location (`s3://bucket/prefix`).
     /// Reads untrusted input: nothing is extracted, every problem is reported.
     Verify {
-        /// An archive directory or a `run-NNNNNN.zip` bundle.
+        /// An archive directory, a `run-NNNNNN.zip` bundle, or `s3://bucket/prefix`.
         path: PathBuf,
         /// Print one JSON object instead of the human report.
         #[arg(long)]
         json: bool,
+        #[command(flatten)]
+        s3: crate::remote_cmd::S3Args,
     },
     /// Plan an attribute-sampling sample size (exact; reproduces the AICPA tables).
     Plan(crate::stats_cmd::PlanArgs),
@@ -66,7 +69,12 @@ pub fn run(cli: Cli) -> ExitCode {
         .with_target(false)
         .try_init();
     let result = match cli.command {
-        Command::Verify { path, json } => crate::verify_cmd::verify(&path, json),
+        Command::Verify { path, json, s3 } => match path.to_str() {
+            Some(p) if evidence_store::ArchiveLocation::is_s3(p) => {
+                crate::remote_cmd::run_verify(p, &s3, json)
+            }
+            _ => crate::verify_cmd::verify(&path, json),
+        },
         Command::Plan(a) => crate::stats_cmd::run_plan(&a),
         Command::Evaluate(a) => crate::stats_cmd::run_evaluate(&a),
         Command::Draw(a) => crate::stats_cmd::run_draw(&a),

@@ -3,5 +3,6 @@
 
 pub mod cli;
 pub mod output;
+pub mod remote_cmd;
 pub mod stats_cmd;
 pub mod verify_cmd;

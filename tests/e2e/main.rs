@@ -6,3 +6,5 @@
 
 mod bundles;
 mod jira;
+mod mlflow;
+mod s3;

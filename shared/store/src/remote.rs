@@ -213,6 +213,22 @@ pub async fn sha256_file(path: &Path) -> Result<(Sha256Digest, u64), StoreError>
     Ok((Sha256Digest(hasher.finalize().into()), size))
 }
 
+/// An error and its sources, `: `-separated (the SDK puts the useful part, such as a checksum
+/// mismatch, in a source).
+fn error_chain(e: &(dyn std::error::Error + 'static)) -> String {
+    let mut text = e.to_string();
+    let mut source = e.source();
+    while let Some(s) = source {
+        let next = s.to_string();
+        if !text.contains(&next) {
+            text.push_str(": ");
+            text.push_str(&next);
+        }
+        source = s.source();
+    }
+    text
+}
+
 fn to_base64(d: &Sha256Digest) -> String {
     base64::engine::general_purpose::STANDARD.encode(d.as_bytes())
 }
@@ -552,7 +568,10 @@ impl RemoteArchive {
                 .await
                 .map_err(|e| StoreError::Integrity {
                     key: resource.clone(),
-                    detail: format!("the download failed after {size} bytes: {e}"),
+                    detail: format!(
+                        "the download failed after {size} bytes: {}",
+                        error_chain(&e)
+                    ),
                 })?;
             if n == 0 {
                 break;
