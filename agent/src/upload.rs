@@ -187,6 +187,23 @@ mod tests {
     }
 
     #[test]
+    fn the_shipped_s3_and_mlflow_examples_load() {
+        let examples = Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples");
+        let s3 = crate::config::AgentConfig::load(&examples.join("s3.toml")).unwrap();
+        let remote = s3.remote.expect("an S3 archive");
+        assert_eq!(
+            remote.location.to_string(),
+            "s3://acme-audit-evidence/iso42001"
+        );
+        assert_eq!(remote.options.retention_days, Some(2555));
+        assert!(s3.archive_dir.ends_with("outbox"));
+        assert_eq!(s3.state_dir, s3.archive_dir.join(".agent"));
+        let mlflow = crate::config::AgentConfig::load(&examples.join("mlflow.toml")).unwrap();
+        assert!(mlflow.remote.is_none());
+        assert_eq!(mlflow.sources[0].connector.type_name(), "mlflow");
+    }
+
+    #[test]
     fn s3_settings_only_go_with_an_s3_path() {
         let opts = StoreOptions::default();
         assert_eq!(
