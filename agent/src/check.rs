@@ -12,8 +12,17 @@ pub async fn check(config: &AgentConfig) -> anyhow::Result<u8> {
         config.archive_dir.display(),
         config.origin
     );
-    let connectors = config.connectors()?;
     let mut healthy = true;
+    if let Some(remote) = &config.remote {
+        match crate::upload::probe(remote).await {
+            Ok(detail) => crate::outln!("remote archive: ok: {detail}"),
+            Err(e) => {
+                healthy = false;
+                crate::outln!("remote archive {}: FAIL: {e}", remote.location);
+            }
+        }
+    }
+    let connectors = config.connectors()?;
     crate::outln!("{:<24} {:<8} {:<6} detail", "source", "type", "status");
     for c in &connectors {
         let (status, detail) = match c.healthcheck().await {

@@ -52,6 +52,26 @@ pub fn remote_from_config(
     Ok(Some(RemoteConfig { location, options }))
 }
 
+/// Probe the S3 archive for `evidence-agent check`: one line for a person, or why it failed.
+pub async fn probe(remote: &RemoteConfig) -> Result<String, String> {
+    let archive = RemoteArchive::connect(remote.location.clone(), remote.options.clone()).await;
+    let lock = archive.healthcheck().await.map_err(|e| e.to_string())?;
+    let retention = match (lock, remote.options.retention_days) {
+        (evidence_store::ObjectLock::Enabled, Some(days)) => {
+            format!("Object Lock on: bundles kept {days} days in COMPLIANCE mode")
+        }
+        (evidence_store::ObjectLock::Enabled, None) => {
+            "Object Lock on, but no retention_days: the bucket's default retention applies".into()
+        }
+        (_, Some(_)) if remote.options.require_object_lock => {
+            return Err("the bucket has no Object Lock, and require_object_lock is set".into());
+        }
+        (_, Some(_)) => "no Object Lock on the bucket: bundles are stored without retention".into(),
+        (_, None) => "no retention requested".into(),
+    };
+    Ok(format!("{} is reachable; {retention}", remote.location))
+}
+
 /// `run-000042.uploaded.json`: the receipt left in place of an uploaded bundle.
 pub fn receipt_file_name(seq: u64) -> String {
     format!("{}.uploaded.json", layout::bag_dir(seq))

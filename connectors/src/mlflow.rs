@@ -1352,7 +1352,7 @@ fn aliases_of(model: &Value, number: &str) -> Vec<String> {
         .filter(|a| {
             a.get("version").map(|v| match v {
                 Value::String(s) => s == number,
-                other => other.to_string() == number,
+                other => other.as_u64().is_some() && other.as_u64() == number.parse().ok(),
             }) == Some(true)
         })
         .filter_map(|a| str_field(a, "alias").map(str::to_owned))

@@ -320,6 +320,20 @@ impl RemoteArchive {
         }
     }
 
+    /// Check that the location can be listed, and whether the bucket enforces Object Lock.
+    pub async fn healthcheck(&self) -> Result<ObjectLock, StoreError> {
+        let prefix = self.location.key_prefix();
+        self.client
+            .list_objects_v2()
+            .bucket(&self.location.bucket)
+            .prefix(&prefix)
+            .max_keys(1)
+            .send()
+            .await
+            .map_err(|e| classify(&e, &self.location.to_string()))?;
+        self.object_lock().await
+    }
+
     /// Upload sealed bundle `seq` of `origin` from `file`, and confirm it is stored intact.
     /// Idempotent: when the identical bundle is already stored (a retried upload), it is
     /// confirmed, not written again. A different bundle for the same run is a conflict, and
