@@ -202,3 +202,30 @@ async fn the_healthcheck_names_a_missing_bucket() {
         .expect_err("the bucket does not exist");
     assert!(err.to_string().contains(BUCKET), "{err}");
 }
+
+#[tokio::test]
+async fn indexed_listings_page_exactly_like_the_file_system_listing() {
+    // The benchmark serves listings from an index; it must page as s3s-fs (and S3) do.
+    let server = S3Server::start(&[BUCKET]);
+    for i in 0..250 {
+        server.seed_file(BUCKET, &format!("m/{:02}/{i:04}.md", i % 7), |f| {
+            f.write_all(b"# card").expect("write")
+        });
+    }
+    server.seed_file(BUCKET, "other/x.md", |f| {
+        f.write_all(b"# x").expect("write")
+    });
+    let c = connector(&server, "prefixes = [\"m/\"]\npage_size_keys = 40");
+    let plain = collect(&c, &mut Cursor::default()).await;
+    server.index_listings(BUCKET);
+    let indexed = collect(&c, &mut Cursor::default()).await;
+    let keys = |s: &MemorySink| {
+        s.drafts()
+            .map(|d| d.natural_key.clone())
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(keys(&plain).len(), 250);
+    assert_eq!(keys(&plain), keys(&indexed));
+    assert_eq!(indexed.populations[0].pages_walked, 7);
+    assert_eq!(plain.populations[0].pages_walked, 7);
+}

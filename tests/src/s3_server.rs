@@ -26,8 +26,13 @@ pub struct Retention {
     pub retain_until: String,
 }
 
+/// A bucket's keys, sorted, with size and modification time: listings served from it cost
+/// O(page) as on S3, where s3s-fs walks the whole bucket for every page.
+type Index = Vec<(String, u64, std::time::SystemTime)>;
+
 #[derive(Debug, Default)]
 struct Hooks {
+    indexes: BTreeMap<String, Arc<Index>>,
     denied_prefixes: Vec<(String, String)>,
     locked_buckets: Vec<String>,
     retention: BTreeMap<(String, String), Retention>,
@@ -72,7 +77,19 @@ impl S3 for TestS3 {
         if self.denied(&req.input.bucket, &prefix) {
             return Err(s3_error!(AccessDenied, "test policy denies this prefix"));
         }
-        self.fs.list_objects_v2(req).await
+        let index = self
+            .hooks
+            .lock()
+            .expect("hooks lock")
+            .indexes
+            .get(&req.input.bucket)
+            .cloned();
+        match index {
+            Some(index) if req.input.delimiter.is_none() => {
+                Ok(S3Response::new(list_from_index(&index, req.input)))
+            }
+            _ => self.fs.list_objects_v2(req).await,
+        }
     }
 
     async fn get_object(
@@ -155,6 +172,52 @@ impl S3 for TestS3 {
                 rule: None,
             }),
         }))
+    }
+}
+
+/// One ListObjectsV2 page from an index: keys after the continuation token (or start-after)
+/// that start with the prefix, at most `max-keys` of them.
+fn list_from_index(index: &Index, input: ListObjectsV2Input) -> ListObjectsV2Output {
+    let prefix = input.prefix.clone().unwrap_or_default();
+    let after = match (&input.continuation_token, &input.start_after) {
+        (Some(t), Some(s)) => Some(t.max(s).clone()),
+        (t, s) => t.clone().or_else(|| s.clone()),
+    };
+    let start = match &after {
+        Some(a) => index.partition_point(|(k, _, _)| k <= a),
+        None => index.partition_point(|(k, _, _)| k.as_str() < prefix.as_str()),
+    };
+    let max = usize::try_from(input.max_keys.unwrap_or(1000).clamp(0, 1000)).unwrap_or(1000);
+    let mut contents = Vec::new();
+    let mut last = None;
+    let mut rest = index[start..]
+        .iter()
+        .filter(|(k, _, _)| k.starts_with(&prefix))
+        .peekable();
+    while contents.len() < max {
+        let Some((key, size, modified)) = rest.next() else {
+            break;
+        };
+        last = Some(key.clone());
+        contents.push(Object {
+            key: Some(key.clone()),
+            size: i64::try_from(*size).ok(),
+            last_modified: Some(Timestamp::from(*modified)),
+            ..Default::default()
+        });
+    }
+    let truncated = rest.peek().is_some();
+    ListObjectsV2Output {
+        key_count: i32::try_from(contents.len()).ok(),
+        max_keys: input.max_keys,
+        is_truncated: Some(truncated),
+        contents: Some(contents),
+        continuation_token: input.continuation_token,
+        next_continuation_token: if truncated { last } else { None },
+        name: Some(input.bucket),
+        prefix: input.prefix,
+        start_after: input.start_after,
+        ..Default::default()
     }
 }
 
@@ -257,6 +320,33 @@ impl S3Server {
             .expect("hooks lock")
             .denied_prefixes
             .push((bucket.to_owned(), prefix.to_owned()));
+    }
+
+    /// Serve listings of `bucket` from a sorted index of the keys present now (for benchmarks
+    /// over many keys; keys written later are not listed).
+    pub fn index_listings(&self, bucket: &str) {
+        let root = self.bucket_dir(bucket);
+        let mut index = Index::new();
+        let mut dirs = vec![root.clone()];
+        while let Some(dir) = dirs.pop() {
+            for entry in std::fs::read_dir(&dir).expect("read bucket folder") {
+                let entry = entry.expect("dir entry");
+                let meta = entry.metadata().expect("metadata");
+                if meta.is_dir() {
+                    dirs.push(entry.path());
+                } else if let Ok(rel) = entry.path().strip_prefix(&root) {
+                    let key = rel.to_string_lossy().replace('\\', "/");
+                    let modified = meta.modified().expect("modification time");
+                    index.push((key, meta.len(), modified));
+                }
+            }
+        }
+        index.sort();
+        self.hooks
+            .lock()
+            .expect("hooks lock")
+            .indexes
+            .insert(bucket.to_owned(), Arc::new(index));
     }
 
     /// Make `bucket` report Object Lock as enabled.
