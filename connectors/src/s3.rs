@@ -217,6 +217,7 @@ fn category_for(code: Option<&str>, status: Option<u16>) -> GapCategory {
 fn classify<E>(
     e: &SdkError<E, aws_sdk_s3::config::http::HttpResponse>,
     resource: &str,
+    timeout: Duration,
 ) -> ConnectorError
 where
     E: ProvideErrorMetadata + std::error::Error + 'static,
@@ -225,11 +226,11 @@ where
     match e {
         SdkError::TimeoutError(_) => ConnectorError::Timeout {
             resource: resource.to_owned(),
-            timeout: Duration::ZERO,
+            timeout,
         },
         SdkError::DispatchFailure(d) if d.is_timeout() => ConnectorError::Timeout {
             resource: resource.to_owned(),
-            timeout: Duration::ZERO,
+            timeout,
         },
         SdkError::DispatchFailure(_) => ConnectorError::Unreachable {
             resource: resource.to_owned(),
@@ -465,7 +466,11 @@ impl S3Connector {
             let page = match page {
                 Ok(p) => p,
                 Err(e) => {
-                    failed = Some(classify(&e, &format!("listing {scope}")));
+                    failed = Some(classify(
+                        &e,
+                        &format!("listing {scope}"),
+                        self.settings.read_timeout,
+                    ));
                     break 'pages;
                 }
             };
@@ -504,7 +509,17 @@ impl S3Connector {
                     continue;
                 }
                 match self
-                    .collect_object(client, &listed, rule, prefix, state, sink, ctx)
+                    .collect_object(
+                        client,
+                        Candidate {
+                            listed: &listed,
+                            rule,
+                            prefix,
+                        },
+                        state,
+                        sink,
+                        ctx,
+                    )
                     .await
                 {
                     Ok(true) => population.items_sealed += 1,
@@ -596,17 +611,19 @@ impl S3Connector {
 
     /// Fetch one object and stage it. `Ok(true)` when sealed, `Ok(false)` when its content
     /// turned out to equal the version sealed earlier.
-    #[allow(clippy::too_many_arguments)]
     async fn collect_object(
         &self,
         client: &Client,
-        listed: &Listed,
-        rule: &Rule,
-        prefix: &str,
+        candidate: Candidate<'_>,
         state: &mut S3Cursor,
         sink: &mut dyn ItemSink,
         ctx: &CollectContext<'_>,
     ) -> Result<bool, ObjectFailure> {
+        let Candidate {
+            listed,
+            rule,
+            prefix,
+        } = candidate;
         let key = &listed.key;
         let uri = format!("s3://{}/{key}", self.bucket);
         ctx.progress.status(key);
@@ -623,7 +640,7 @@ impl S3Connector {
         let object = match request.send().await {
             Ok(o) => o,
             Err(e) => {
-                let err = classify(&e, &uri);
+                let err = classify(&e, &uri, self.settings.read_timeout);
                 let message = if matches!(e.raw_response().map(|r| r.status().as_u16()), Some(412))
                 {
                     format!("{uri} changed between listing and download; it is collected next run")
@@ -753,6 +770,14 @@ impl S3Connector {
     }
 }
 
+/// A listed object a rule selected, under the prefix being walked.
+#[derive(Clone, Copy)]
+struct Candidate<'a> {
+    listed: &'a Listed,
+    rule: &'a Rule,
+    prefix: &'a str,
+}
+
 /// Why one object was not staged.
 enum ObjectFailure {
     /// Record this gap and carry on.
@@ -836,7 +861,7 @@ impl Connector for S3Connector {
             .bucket(&self.bucket)
             .send()
             .await
-            .map_err(|e| classify(&e, &resource))?;
+            .map_err(|e| classify(&e, &resource, self.settings.connect_timeout))?;
         let mut denied = Vec::new();
         for prefix in &self.prefixes {
             let probe = client
@@ -847,7 +872,10 @@ impl Connector for S3Connector {
                 .send()
                 .await;
             if let Err(e) = probe {
-                denied.push(format!("{prefix:?}: {}", classify(&e, "listing")));
+                denied.push(format!(
+                    "{prefix:?}: {}",
+                    classify(&e, "listing", self.settings.read_timeout)
+                ));
             }
         }
         if !denied.is_empty() {

@@ -152,6 +152,27 @@ impl RemoteListing {
     }
 }
 
+/// The bundle an upload is about.
+#[derive(Debug, Clone, Copy)]
+struct Outgoing<'a> {
+    key: &'a str,
+    origin: &'a str,
+    seq: u64,
+    sha256: Sha256Digest,
+    size: u64,
+}
+
+/// How the bundle came to be stored.
+#[derive(Debug, Clone, Copy)]
+enum Stored {
+    /// This upload wrote it, with this retention.
+    Written {
+        retain_until: Option<jiff::Timestamp>,
+    },
+    /// An earlier attempt had stored it already.
+    AlreadyPresent,
+}
+
 /// An S3 archive location with a client.
 #[derive(Debug, Clone)]
 pub struct RemoteArchive {
@@ -352,6 +373,13 @@ impl RemoteArchive {
         };
         let key = bundle.to_key(&self.location);
         let resource = format!("s3://{}/{key}", self.location.bucket);
+        let outgoing = Outgoing {
+            key: &key,
+            origin,
+            seq,
+            sha256,
+            size,
+        };
 
         // Another bundle for this run, under a different digest, means a forked log.
         let existing = self
@@ -366,9 +394,7 @@ impl RemoteArchive {
             });
         }
         if existing.iter().any(|(k, _)| *k == key) {
-            return self
-                .confirm(&key, origin, seq, sha256, size, None, true)
-                .await;
+            return self.confirm(&outgoing, Stored::AlreadyPresent).await;
         }
         if size > MAX_SINGLE_PUT_BYTES {
             return Err(StoreError::Config(format!(
@@ -431,7 +457,7 @@ impl RemoteArchive {
             Ok(out) => {
                 let version = out.version_id().map(str::to_owned);
                 let mut receipt = self
-                    .confirm(&key, origin, seq, sha256, size, retain_until, false)
+                    .confirm(&outgoing, Stored::Written { retain_until })
                     .await?;
                 receipt.version_id = receipt.version_id.or(version);
                 Ok(receipt)
@@ -439,25 +465,29 @@ impl RemoteArchive {
             // Someone stored this key first (a concurrent retry): it is ours only if intact.
             Err(e) if matches!(status_of(&e), Some(412)) => {
                 tracing::info!(%key, "the bundle was already stored; confirming it");
-                self.confirm(&key, origin, seq, sha256, size, None, true)
-                    .await
+                self.confirm(&outgoing, Stored::AlreadyPresent).await
             }
             Err(e) => Err(classify(&e, &resource)),
         }
     }
 
     /// HEAD the key and check its size (and checksum, when the store reports one).
-    #[allow(clippy::too_many_arguments)]
     async fn confirm(
         &self,
-        key: &str,
-        origin: &str,
-        seq: u64,
-        sha256: Sha256Digest,
-        size: u64,
-        retain_until: Option<jiff::Timestamp>,
-        already_present: bool,
+        bundle: &Outgoing<'_>,
+        how: Stored,
     ) -> Result<UploadReceipt, StoreError> {
+        let Outgoing {
+            key,
+            origin,
+            seq,
+            sha256,
+            size,
+        } = *bundle;
+        let (retain_until, already_present) = match how {
+            Stored::Written { retain_until } => (retain_until, false),
+            Stored::AlreadyPresent => (None, true),
+        };
         let resource = format!("s3://{}/{key}", self.location.bucket);
         let head = self
             .client
