@@ -31,6 +31,10 @@ Exit codes:
      `check` found a source unhealthy
   2  usage, configuration, state or IO error, or another agent holds the archive;
      nothing was sealed
+  130, 143  a second SIGINT or SIGTERM quit at once (the archive stays valid)
+
+`run` exits 0 when stopped by SIGTERM or SIGINT (after sealing the run in progress), and 2
+when it cannot start or the state needs a person.
 
 Secrets are read from the environment, never from the config file.
 SOURCE_DATE_EPOCH pins every time a bundle records, for byte-identical bundles.";
@@ -56,6 +60,9 @@ pub struct Cli {
 pub enum Command {
     /// Run every configured source once and seal the result as the next bundle.
     Collect(CollectArgs),
+    /// Run as a daemon: seal a bundle whenever sources are due by their cron schedules, until
+    /// SIGTERM or SIGINT.
+    Run(ConfigArg),
     /// Check the config without side effects and probe each source (credentials, reachability).
     Check(ConfigArg),
     /// List the ISO/IEC 42001 Annex A controls and the evidence kinds with their default tags.
@@ -64,6 +71,12 @@ pub enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Create an Ed25519 signing key (OpenSSH format, mode 0600) and print its allowed_signers
+    /// line.
+    Keygen(crate::cosign::KeygenArgs),
+    /// Co-sign a run's checkpoint as a person (e.g. the AIMS owner after a review); writes a
+    /// sidecar `run-NNNNNN.zip.cosig.<label>.sig`, never modifying the bundle.
+    Cosign(crate::cosign::CosignArgs),
 }
 
 #[derive(Debug, Args)]
@@ -101,27 +114,24 @@ fn dispatch(cli: Cli, ui: &Ui) -> anyhow::Result<u8> {
             print_catalogue(json)?;
             Ok(EXIT_OK)
         }
+        Command::Keygen(args) => crate::cosign::keygen(&args),
+        Command::Cosign(args) => crate::cosign::cosign(&args),
         Command::Check(args) => {
             let config = AgentConfig::load(&args.config)?;
             runtime()?.block_on(crate::check::check(&config))
         }
+        Command::Run(args) => run_daemon(&args, ui),
         Command::Collect(args) => {
             let config = AgentConfig::load(&args.config.config)?;
             let rt = runtime()?;
             let shutdown = CancellationToken::new();
             let summary = rt.block_on(async {
-                let token = shutdown.clone();
-                tokio::spawn(async move {
-                    if tokio::signal::ctrl_c().await.is_ok() {
-                        tracing::warn!("interrupted: finishing the current items and sealing what was collected (press Ctrl-C again to quit at once)");
-                        token.cancel();
-                        if tokio::signal::ctrl_c().await.is_ok() {
-                            eprintln!("evidence-agent: quitting; nothing was sealed by this run");
-                            std::process::exit(130);
-                        }
-                    }
-                });
-                collect(&config, ui, shutdown).await
+                crate::signals::watch(
+                    shutdown.clone(),
+                    "finishing the current items and sealing what was collected",
+                )
+                .context("cannot listen for signals")?;
+                anyhow::Ok(collect(&config, ui, shutdown).await?)
             })?;
             print_summary(&summary, args.json)?;
             Ok(if summary.has_gaps() {
@@ -131,6 +141,22 @@ fn dispatch(cli: Cli, ui: &Ui) -> anyhow::Result<u8> {
             })
         }
     }
+}
+
+/// `evidence-agent run`: exit 0 after a requested stop; errors (lock, state) exit 2.
+fn run_daemon(args: &ConfigArg, ui: &Ui) -> anyhow::Result<u8> {
+    let config = AgentConfig::load(&args.config)?;
+    let rt = runtime()?;
+    let shutdown = CancellationToken::new();
+    rt.block_on(async {
+        crate::signals::watch(
+            shutdown.clone(),
+            "the run in progress, if any, seals what its sources staged",
+        )
+        .context("cannot listen for signals")?;
+        anyhow::Ok(crate::run::run(&config, ui, shutdown).await?)
+    })?;
+    Ok(EXIT_OK)
 }
 
 fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
@@ -172,6 +198,9 @@ fn print_summary(s: &RunSummary, json: bool) -> anyhow::Result<()> {
         lines.next().unwrap_or(""),
     );
     crate::outln!("  checkpoint: tree size {size}, root {root}");
+    if let Some(sig) = &s.signing {
+        print_signing(sig);
+    }
     for o in &s.sources {
         let status = match o.status {
             evidence_archive::run_record::SourceStatus::Ok => "ok",
@@ -211,6 +240,30 @@ fn print_summary(s: &RunSummary, json: bool) -> anyhow::Result<()> {
         }
     }
     Ok(())
+}
+
+fn print_signing(sig: &crate::signing::SigningOutcome) {
+    use crate::signing::TimestampOutcome;
+    if let Some(p) = &sig.repaired {
+        crate::outln!(
+            "  repaired:   signed the previous run's bundle: {}",
+            p.display()
+        );
+    }
+    match (&sig.bundle_signature, &sig.bundle_signature_error) {
+        (Some(p), _) => crate::outln!("  signature:  {} (key {})", p.display(), sig.key),
+        (None, Some(e)) => crate::outln!("  signature:  MISSING ({e}); the next run writes it"),
+        (None, None) => crate::outln!("  signature:  MISSING"),
+    }
+    match &sig.timestamp {
+        TimestampOutcome::NotConfigured => {}
+        TimestampOutcome::Stamped { time, url } => {
+            crate::outln!("  time stamp: {time} from {url}")
+        }
+        TimestampOutcome::Untimestamped { attempts, reason } => crate::outln!(
+            "  time stamp: NONE after {attempts} attempt(s) ({reason}); sealed untimestamped, see the gap record"
+        ),
+    }
 }
 
 fn print_catalogue(json: bool) -> anyhow::Result<()> {

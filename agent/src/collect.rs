@@ -1,9 +1,12 @@
-//! One collection run: take the archive's lock, reconcile state, run every source into a fresh
-//! staging area, seal the bundle durably, then advance the state. Sources that fail become gap
-//! records; the others still seal. The state advances only after the bundle is durable.
+//! One collection run: take the archive's lock, reconcile state, run every source (or the ones
+//! that are due) into a fresh staging area, seal the bundle durably, then advance the state.
+//! Sources that fail become gap records; the others still seal. The state advances only after
+//! the bundle is durable. On shutdown, sources get a deadline to stop; what was staged seals.
 
+use std::collections::BTreeSet;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use evidence_archive::run_record::{RUN_SCHEMA, RunRecord, SourceStatus, SourceSummary};
 use evidence_archive::{SealInput, Staging};
@@ -13,6 +16,7 @@ use serde::Serialize;
 use tokio_util::sync::CancellationToken;
 
 use crate::config::{AgentConfig, ConfigError};
+use crate::signing::{RunSigner, SigningError, SigningOutcome};
 use crate::sink::StagingSink;
 use crate::state::{AgentState, SourceState, StateDir, StateError};
 use crate::ui::Ui;
@@ -48,6 +52,8 @@ pub enum CollectError {
     },
     #[error(transparent)]
     Seal(#[from] evidence_archive::SealError),
+    #[error(transparent)]
+    Signing(#[from] SigningError),
 }
 
 /// How one source fared, for the summary.
@@ -63,6 +69,32 @@ pub struct SourceOutcome {
     pub error: Option<String>,
 }
 
+/// What a run collects and how it stops.
+#[derive(Debug, Clone)]
+pub struct RunOptions {
+    /// The sources to run, by name; `None` runs every configured source. Sources left out are
+    /// not run: they are absent from the run record and keep their cursors untouched.
+    pub sources: Option<BTreeSet<String>>,
+    /// Cancelled when the agent is asked to stop (SIGTERM, SIGINT): connectors stop after the
+    /// item in hand and the run seals what was staged.
+    pub shutdown: CancellationToken,
+    /// How long after `shutdown` a source may take to stop. A source still running then is
+    /// abandoned: its items of this run are taken out again, its cursor stays where it was,
+    /// and an `interrupted` gap record says so.
+    pub shutdown_deadline: Duration,
+}
+
+impl RunOptions {
+    /// Every configured source, with the config's shutdown deadline.
+    pub fn every_source(config: &AgentConfig, shutdown: CancellationToken) -> Self {
+        Self {
+            sources: None,
+            shutdown,
+            shutdown_deadline: config.agent.shutdown_deadline,
+        }
+    }
+}
+
 /// What a run sealed.
 #[derive(Debug, Clone, Serialize)]
 pub struct RunSummary {
@@ -75,16 +107,26 @@ pub struct RunSummary {
     pub payload_files: u64,
     pub checkpoint: String,
     pub sources: Vec<SourceOutcome>,
+    /// Signatures and time stamp, with `[signing]`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub signing: Option<SigningOutcome>,
+    /// Configured sources this run did not run (not due), by name.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub not_run: Vec<String>,
     /// Uploads to the S3 archive, when `[archive] path` is one.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub upload: Option<crate::upload::UploadSummary>,
 }
 
 impl RunSummary {
-    /// True when any source failed or recorded a gap, or a bundle is still waiting for its
-    /// upload to the S3 archive.
+    /// True when any source failed or recorded a gap, the run is not fully signed and
+    /// time-stamped as configured, or a bundle still waits for its upload to the S3 archive.
     pub fn has_gaps(&self) -> bool {
         self.sources.iter().any(|s| s.status != SourceStatus::Ok)
+            || self
+                .signing
+                .as_ref()
+                .is_some_and(SigningOutcome::is_degraded)
             || self.upload.as_ref().is_some_and(|u| !u.is_complete())
     }
 }
@@ -95,16 +137,56 @@ pub async fn collect(
     ui: &Ui,
     shutdown: CancellationToken,
 ) -> Result<RunSummary, CollectError> {
-    let (collected_at, pinned) = clock::now().map_err(CollectError::Clock)?;
+    let state_dir = take_run_lock(config)?;
+    collect_locked(
+        config,
+        &state_dir,
+        ui,
+        &RunOptions::every_source(config, shutdown),
+    )
+    .await
+}
+
+/// Take the archive's run lock: one agent per archive. `collect` holds it for one run, `run`
+/// for its lifetime. This is where an archive that lives elsewhere adds its own lease (an S3
+/// archive: a conditional-put lock object beside the bundles) before any run may start.
+pub fn take_run_lock(config: &AgentConfig) -> Result<StateDir, CollectError> {
     std::fs::create_dir_all(&config.archive_dir).map_err(|source| CollectError::ArchiveDir {
         path: config.archive_dir.clone(),
         source,
     })?;
-    let state_dir = StateDir::lock(&config.state_dir)?;
+    Ok(StateDir::lock(&config.state_dir)?)
+}
+
+/// Run the sources `options` names into the next bundle, holding the run lock `state_dir`.
+pub async fn collect_locked(
+    config: &AgentConfig,
+    state_dir: &StateDir,
+    ui: &Ui,
+    options: &RunOptions,
+) -> Result<RunSummary, CollectError> {
+    let (collected_at, pinned) = clock::now().map_err(CollectError::Clock)?;
+    let wall_started = Instant::now();
+    let started_at = clock::whole_seconds(Timestamp::now());
+    std::fs::create_dir_all(&config.archive_dir).map_err(|source| CollectError::ArchiveDir {
+        path: config.archive_dir.clone(),
+        source,
+    })?;
     let state = state_dir.reconcile(&config.origin, &config.archive_dir)?;
+    let signer = RunSigner::from_config(config)?;
+    let mut signing = signer.as_ref().map(RunSigner::outcome);
+    if let (Some(s), Some(o)) = (&signer, &mut signing) {
+        o.repaired = s.repair(&config.archive_dir, state.head.as_ref())?;
+    }
     let seq = state.last_seq() + 1;
-    let connectors = config.connectors()?;
-    tracing::info!(run = seq, sources = connectors.len(), archive = %config.archive_dir.display(), "collecting");
+    let (connectors, not_run): (Vec<_>, Vec<_>) = config.connectors()?.into_iter().partition(|c| {
+        options
+            .sources
+            .as_ref()
+            .is_none_or(|due| due.contains(c.name().as_str()))
+    });
+    let not_run: Vec<String> = not_run.iter().map(|c| c.name().to_string()).collect();
+    tracing::info!(run = seq, sources = connectors.len(), not_due = not_run.len(), archive = %config.archive_dir.display(), "collecting");
 
     let staging = Arc::new(Mutex::new(Staging::create(&state_dir.staging_dir())?));
     let agent = agent_name();
@@ -116,7 +198,7 @@ pub async fn collect(
             ui,
             &agent,
             collected_at,
-            shutdown.clone(),
+            options,
         )
     });
     let results = futures::future::join_all(runs).await;
@@ -133,6 +215,7 @@ pub async fn collect(
             SourceState {
                 connector: outcome.connector.clone(),
                 cursor,
+                last_run_at: Some(started_at),
             },
         );
         outcomes.push(outcome);
@@ -175,17 +258,29 @@ pub async fn collect(
     staging.set_run_record(&record)?;
     fault::point("staged");
 
+    let staged_bytes: u64 = staging.files().values().map(|f| f.size).sum();
+    let spinner = ui.spinner(format!(
+        "sealing run {seq}: {} files, {}",
+        staging.files().len(),
+        indicatif::HumanBytes(staged_bytes)
+    ));
+    let input = SealInput {
+        origin: &config.origin,
+        seq,
+        collected_at,
+        software_agent: &agent,
+        previous: state.head.as_ref(),
+    };
+    let prepared = match (&signer, &mut signing) {
+        (Some(s), Some(o)) => s
+            .prepare(&mut staging, &input, &options.shutdown, o)
+            .await
+            .map_err(CollectError::from),
+        _ => tokio::task::block_in_place(|| evidence_archive::prepare(&staging, &input))
+            .map_err(CollectError::from),
+    };
     let sealed = tokio::task::block_in_place(|| {
-        let prepared = evidence_archive::prepare(
-            &staging,
-            &SealInput {
-                origin: &config.origin,
-                seq,
-                collected_at,
-                software_agent: &agent,
-                previous: state.head.as_ref(),
-            },
-        )?;
+        let prepared = prepared?;
         next.head = Some(prepared.head.clone());
         let sealed = prepared.write(&config.archive_dir, |_| {
             fault::point("bundle-synced");
@@ -199,14 +294,19 @@ pub async fn collect(
         state_dir.commit(&next)?;
         fault::point("state-committed");
         Ok::<_, CollectError>(sealed)
-    })?;
+    });
+    spinner.finish_and_clear();
+    let sealed = sealed?;
+    if let (Some(s), Some(o)) = (&signer, &mut signing) {
+        s.sign_bundle(&sealed.path, o);
+    }
     if let Err(e) = staging.remove() {
         tracing::warn!("could not remove the staging area: {e}");
     }
 
     let items = outcomes.iter().map(|o| o.items).sum();
     let item_bytes = outcomes.iter().map(|o| o.bytes).sum();
-    let summary = RunSummary {
+    let mut summary = RunSummary {
         origin: config.origin.clone(),
         run: seq,
         bundle: sealed.path.clone(),
@@ -216,23 +316,38 @@ pub async fn collect(
         payload_files: sealed.payload_files,
         checkpoint: sealed.head.checkpoint.clone(),
         sources: outcomes,
+        signing,
+        not_run,
         upload: None,
     };
-    let mut summary = summary;
-    // Only now, with the bundle durable and the state advanced, does anything leave the machine.
+    // Only now, with the bundle durable, signed and the state advanced, does anything leave
+    // the machine.
     if let Some(remote) = &config.remote {
         summary.upload =
             Some(crate::upload::upload_pending(remote, &config.archive_dir, &config.origin).await);
     }
+    log_summary(&summary, wall_started.elapsed());
+    Ok(summary)
+}
+
+/// The run's one summary line: every figure a log collector needs, in one `info` event.
+fn log_summary(s: &RunSummary, took: Duration) {
+    let count = |status: SourceStatus| s.sources.iter().filter(|o| o.status == status).count();
     tracing::info!(
-        run = seq,
-        items,
-        bytes = item_bytes,
-        bundle = %sealed.path.display(),
-        gaps = summary.has_gaps(),
+        run = s.run,
+        items = s.items,
+        bytes = s.item_bytes,
+        bundle = %s.bundle.display(),
+        bundle_bytes = s.bundle_bytes,
+        sources_ok = count(SourceStatus::Ok),
+        sources_partial = count(SourceStatus::Partial),
+        sources_failed = count(SourceStatus::Failed),
+        gap_records = s.sources.iter().map(|o| o.gaps).sum::<u64>(),
+        not_due = s.not_run.len(),
+        duration_ms = u64::try_from(took.as_millis()).unwrap_or(u64::MAX),
+        gaps = s.has_gaps(),
         "run sealed"
     );
-    Ok(summary)
 }
 
 async fn run_source(
@@ -242,11 +357,11 @@ async fn run_source(
     ui: &Ui,
     agent: &str,
     collected_at: Timestamp,
-    shutdown: CancellationToken,
+    options: &RunOptions,
 ) -> Result<(SourceOutcome, Cursor), CollectError> {
     let name = connector.name().clone();
     let kind = connector.connector_type();
-    let mut cursor = match state.sources.get(name.as_str()) {
+    let cursor_before = match state.sources.get(name.as_str()) {
         Some(s) if s.connector == kind => s.cursor.clone(),
         Some(s) => {
             tracing::warn!(source = %name, "source changed type from {} to {kind}; starting it from scratch", s.connector);
@@ -254,14 +369,44 @@ async fn run_source(
         }
         None => Cursor::default(),
     };
+    let mut cursor = cursor_before.clone();
     let progress = ui.source(name.as_str());
     let mut sink = StagingSink::new(staging, name.clone(), kind, agent.to_owned(), collected_at);
     let ctx = CollectContext {
-        shutdown,
+        shutdown: options.shutdown.clone(),
         progress: &progress,
         agent: agent.to_owned(),
     };
-    let result = connector.collect(&mut cursor, &mut sink, &ctx).await;
+    let deadline = options.shutdown_deadline;
+    let stopped_by_deadline = async {
+        options.shutdown.cancelled().await;
+        tokio::time::sleep(deadline).await;
+    };
+    let result = tokio::select! {
+        r = connector.collect(&mut cursor, &mut sink, &ctx) => Some(r),
+        () = stopped_by_deadline => None,
+    };
+    let fatal = |e: evidence_connectors::SinkError| CollectError::Fatal {
+        source_name: name.to_string(),
+        message: e.to_string(),
+    };
+    let result = match result {
+        Some(r) => {
+            sink.flush_populations().map_err(fatal)?;
+            r
+        }
+        None => {
+            tracing::warn!(source = %name, deadline_secs = deadline.as_secs(), "the source did not stop within the shutdown deadline; abandoning it");
+            sink.abandon().map_err(fatal)?;
+            cursor = cursor_before;
+            Err(evidence_connectors::ConnectorError::Interrupted {
+                resource: format!(
+                    "source {name}, which did not stop within the shutdown deadline of {}s; what it had staged in this run was left out and its cursor did not move, so the next run collects it",
+                    deadline.as_secs()
+                ),
+            })
+        }
+    };
     let mut error = None;
     if let Err(e) = result {
         if e.is_fatal() {
@@ -306,4 +451,132 @@ async fn run_source(
         },
         cursor,
     ))
+}
+
+#[cfg(test)]
+mod tests {
+    use std::path::Path;
+
+    use async_trait::async_trait;
+    use evidence_connectors::local::{LocalConfig, LocalConnector};
+    use evidence_connectors::{Health, ItemSink};
+    use evidence_model::SourceName;
+
+    use super::*;
+
+    /// A local folder that, once it has staged everything, ignores the shutdown request: the
+    /// kind of source the deadline exists for.
+    struct Stubborn(LocalConnector);
+
+    #[async_trait]
+    impl Connector for Stubborn {
+        fn connector_type(&self) -> &'static str {
+            "local"
+        }
+        fn name(&self) -> &SourceName {
+            self.0.name()
+        }
+        async fn healthcheck(&self) -> Result<Health, evidence_connectors::ConnectorError> {
+            self.0.healthcheck().await
+        }
+        async fn collect(
+            &self,
+            cursor: &mut Cursor,
+            sink: &mut dyn ItemSink,
+            ctx: &CollectContext<'_>,
+        ) -> Result<(), evidence_connectors::ConnectorError> {
+            self.0.collect(cursor, sink, ctx).await?;
+            std::future::pending::<()>().await;
+            Ok(())
+        }
+    }
+
+    fn local(dir: &Path) -> LocalConnector {
+        std::fs::create_dir_all(dir.join("docs")).unwrap();
+        std::fs::write(dir.join("docs/a.md"), "# A\n").unwrap();
+        std::fs::write(dir.join("docs/b.md"), "# B\n").unwrap();
+        let config: LocalConfig =
+            toml::from_str("path = \"docs\"\n[[rule]]\nglob = \"**\"\nkind = \"ai_policy\"\n")
+                .unwrap();
+        LocalConnector::new("docs".parse().unwrap(), &config, dir).unwrap()
+    }
+
+    fn options(shutdown: &CancellationToken) -> RunOptions {
+        RunOptions {
+            sources: None,
+            shutdown: shutdown.clone(),
+            shutdown_deadline: Duration::from_millis(200),
+        }
+    }
+
+    fn staged_paths(staging: &Arc<Mutex<Staging>>) -> Vec<String> {
+        staging.lock().unwrap().files().keys().cloned().collect()
+    }
+
+    #[tokio::test]
+    async fn a_source_that_ignores_the_shutdown_is_abandoned_at_the_deadline_leaving_only_a_gap() {
+        let dir = tempfile::tempdir().unwrap();
+        let connector = Stubborn(local(dir.path()));
+        let staging = Arc::new(Mutex::new(
+            Staging::create(&dir.path().join("staging")).unwrap(),
+        ));
+        let state = AgentState::empty("o");
+        let shutdown = CancellationToken::new();
+        let trigger = shutdown.clone();
+        tokio::spawn(async move {
+            tokio::time::sleep(Duration::from_millis(100)).await;
+            trigger.cancel();
+        });
+        let started = std::time::Instant::now();
+        let (outcome, cursor) = run_source(
+            &connector,
+            &state,
+            Arc::clone(&staging),
+            &Ui::new(true),
+            "evidence-agent test",
+            Timestamp::UNIX_EPOCH,
+            &options(&shutdown),
+        )
+        .await
+        .unwrap();
+        assert!(started.elapsed() < Duration::from_secs(5));
+        assert_eq!(outcome.status, SourceStatus::Failed);
+        assert_eq!((outcome.items, outcome.gaps), (0, 1));
+        let error = outcome.error.unwrap();
+        assert!(error.contains("shutdown deadline of 0s"), "{error}");
+        assert_eq!(cursor, Cursor::default(), "the cursor must not move");
+        assert_eq!(staged_paths(&staging), ["data/gaps/docs/0001.json"]);
+    }
+
+    #[tokio::test]
+    async fn a_source_that_stops_when_asked_keeps_what_it_staged_and_its_population() {
+        let dir = tempfile::tempdir().unwrap();
+        let connector = local(dir.path());
+        let staging = Arc::new(Mutex::new(
+            Staging::create(&dir.path().join("staging")).unwrap(),
+        ));
+        let shutdown = CancellationToken::new();
+        shutdown.cancel();
+        let (outcome, cursor) = run_source(
+            &connector,
+            &AgentState::empty("o"),
+            Arc::clone(&staging),
+            &Ui::new(true),
+            "evidence-agent test",
+            Timestamp::UNIX_EPOCH,
+            &options(&shutdown),
+        )
+        .await
+        .unwrap();
+        // Cancelled before the first file: nothing staged, but the walk's population record
+        // and an `interrupted` gap are sealed, and the cursor describes what was staged.
+        assert_eq!(outcome.status, SourceStatus::Failed);
+        let paths = staged_paths(&staging);
+        assert!(
+            paths.contains(&"data/populations/docs/0001.json".to_owned())
+                && paths.contains(&"data/gaps/docs/0001.json".to_owned()),
+            "{paths:?}"
+        );
+        assert_ne!(cursor, Cursor::default());
+    }
 }

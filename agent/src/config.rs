@@ -1,13 +1,29 @@
-//! The agent's TOML configuration: where the archive lives, the log's origin, and the sources.
-//! Loading is pure apart from reading the file; every connector's config is checked (controls,
-//! globs, names) before anything runs.
+//! The agent's TOML configuration: where the archive lives, the log's origin, how the daemon
+//! schedules and stops (`[agent]`), the sources, and optionally the signing key (`[signing]`)
+//! and the time-stamp authority (`[timestamp]`). Loading is pure apart from reading the file
+//! (and the time-zone database); every connector's config and every schedule is checked
+//! (controls, globs, names, cron fields) before anything runs.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 use evidence_archive::layout;
 use evidence_connectors::{Connector, SourceConfig};
+use jiff::tz::TimeZone;
 use serde::Deserialize;
+
+use crate::schedule::{self, Schedule};
+
+/// The default `[agent] schedule`: daily at 02:00 in the agent's time zone.
+pub const DEFAULT_SCHEDULE: &str = "0 2 * * *";
+/// The default `[agent] shutdown_deadline_secs`: below the 30 s a Kubernetes pod and most
+/// service managers allow before they kill, so the run still seals in time.
+pub const DEFAULT_SHUTDOWN_DEADLINE_SECS: u64 = 20;
+/// The largest `[agent] jitter_secs`: one day.
+pub const MAX_JITTER_SECS: u64 = 86_400;
+/// The largest `[agent] shutdown_deadline_secs`: one hour.
+pub const MAX_SHUTDOWN_DEADLINE_SECS: u64 = 3_600;
 
 /// A configuration problem, naming the file.
 #[derive(Debug, thiserror::Error)]
@@ -44,10 +60,128 @@ pub struct ArchiveConfig {
     pub s3: Option<evidence_store::StoreOptions>,
 }
 
+/// `[signing]`: sign every sealed bundle and its checkpoint (SSHSIG, as `ssh-keygen -Y sign`).
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct SigningConfig {
+    /// OpenSSH Ed25519 private key (`evidence-agent keygen`), relative to the config file unless
+    /// absolute; readable by its owner only (mode 0600), without a passphrase.
+    pub key: PathBuf,
+    /// SSHSIG namespace (`ssh-keygen -n`); default `evidence-archive`.
+    #[serde(default = "default_namespace")]
+    pub namespace: String,
+}
+
+fn default_namespace() -> String {
+    evidence_archive::sshsig::DEFAULT_NAMESPACE.to_owned()
+}
+
+/// `[timestamp]`: obtain an RFC 3161 time stamp over each checkpoint signature.
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct TimestampConfig {
+    /// The time-stamp authority's URL (HTTP POST of `application/timestamp-query`).
+    pub url: String,
+    /// Optional PEM file of the TSA's root certificates: each token is verified against it
+    /// before it is stored; relative to the config file unless absolute.
+    #[serde(default)]
+    pub roots: Option<PathBuf>,
+    /// Attempts in total before the run is sealed untimestamped; default 3.
+    #[serde(default = "default_attempts")]
+    pub attempts: u32,
+    /// Timeout of one attempt, in seconds; default 10.
+    #[serde(default = "default_timeout_secs")]
+    pub timeout_secs: u64,
+    /// First backoff delay between attempts, in milliseconds (doubles, with jitter); default
+    /// 1000.
+    #[serde(default = "default_retry_delay_ms")]
+    pub retry_delay_ms: u64,
+}
+
+fn default_attempts() -> u32 {
+    3
+}
+fn default_timeout_secs() -> u64 {
+    10
+}
+fn default_retry_delay_ms() -> u64 {
+    1000
+}
+
+/// `[agent]`: how `evidence-agent run` schedules runs and how every run stops. All keys are
+/// optional.
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct AgentTable {
+    /// Cron expression (5 fields) for sources without their own `schedule`.
+    #[serde(default = "default_schedule")]
+    pub schedule: String,
+    /// IANA time zone the cron fields are read in (default `UTC`).
+    #[serde(default = "default_timezone")]
+    pub timezone: String,
+    /// Largest delay added to every scheduled time, seconds (default 0). The delay is fixed
+    /// per origin, so restarts keep it and different agents spread out.
+    #[serde(default)]
+    pub jitter_secs: u64,
+    /// After SIGTERM or SIGINT, how long sources get to stop before they are abandoned and
+    /// the run seals what the others staged, seconds (default 20).
+    #[serde(default = "default_shutdown_deadline_secs")]
+    pub shutdown_deadline_secs: u64,
+    /// At start, run a source once if a scheduled time passed while the agent was down or it
+    /// has never run (default true), like a systemd timer with `Persistent=true`.
+    #[serde(default = "default_catch_up")]
+    pub catch_up: bool,
+}
+
+fn default_schedule() -> String {
+    DEFAULT_SCHEDULE.to_owned()
+}
+fn default_timezone() -> String {
+    "UTC".to_owned()
+}
+fn default_shutdown_deadline_secs() -> u64 {
+    DEFAULT_SHUTDOWN_DEADLINE_SECS
+}
+fn default_catch_up() -> bool {
+    true
+}
+
+impl Default for AgentTable {
+    fn default() -> Self {
+        Self {
+            schedule: default_schedule(),
+            timezone: default_timezone(),
+            jitter_secs: 0,
+            shutdown_deadline_secs: DEFAULT_SHUTDOWN_DEADLINE_SECS,
+            catch_up: true,
+        }
+    }
+}
+
+/// The checked `[agent]` settings.
+#[derive(Debug, Clone)]
+pub struct AgentSettings {
+    /// The default schedule.
+    pub schedule: Schedule,
+    pub time_zone_name: String,
+    pub time_zone: TimeZone,
+    pub jitter_secs: u64,
+    /// This origin's fixed share of the jitter, seconds.
+    pub jitter_offset_secs: u64,
+    pub shutdown_deadline: Duration,
+    pub catch_up: bool,
+}
+
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct RawConfig {
     archive: ArchiveConfig,
+    #[serde(default)]
+    signing: Option<SigningConfig>,
+    #[serde(default)]
+    timestamp: Option<TimestampConfig>,
+    #[serde(default)]
+    agent: AgentTable,
     #[serde(rename = "source", default)]
     sources: Vec<SourceConfig>,
 }
@@ -60,7 +194,15 @@ pub struct AgentConfig {
     pub archive_dir: PathBuf,
     pub state_dir: PathBuf,
     pub origin: String,
+    /// `[agent]`.
+    pub agent: AgentSettings,
     pub sources: Vec<SourceConfig>,
+    /// `[signing]`, with `key` resolved against the config file's directory.
+    pub signing: Option<SigningConfig>,
+    /// `[timestamp]`, with `roots` resolved against the config file's directory.
+    pub timestamp: Option<TimestampConfig>,
+    /// Each source's effective schedule (its own, or the `[agent]` default), by name.
+    schedules: BTreeMap<String, Schedule>,
     /// Where sealed bundles are uploaded, when `[archive] path` is an S3 location.
     pub remote: Option<crate::upload::RemoteConfig>,
     base: PathBuf,
@@ -97,13 +239,56 @@ impl AgentConfig {
             .filter(|p| !p.as_os_str().is_empty())
             .unwrap_or(Path::new("."))
             .to_owned();
+        let agent = check_agent_table(&raw.agent, &raw.archive.origin).map_err(invalid)?;
         let mut names = BTreeSet::new();
+        let mut schedules = BTreeMap::new();
         for source in &raw.sources {
             source.source_name().map_err(invalid)?;
             if !names.insert(source.name.clone()) {
                 return Err(invalid(format!("two sources are named {:?}", source.name)));
             }
             source.build(&base).map_err(invalid)?;
+            let schedule = match &source.schedule {
+                Some(expr) => Schedule::parse(expr)
+                    .map_err(|e| invalid(format!("source {:?}: {e}", source.name)))?,
+                None => agent.schedule.clone(),
+            };
+            schedules.insert(source.name.clone(), schedule);
+        }
+        let signing = raw.signing.map(|mut s| {
+            s.key = base.join(&s.key);
+            s
+        });
+        if let Some(s) = &signing
+            && (s.namespace.is_empty() || !s.namespace.bytes().all(|b| b.is_ascii_graphic()))
+        {
+            return Err(invalid(format!(
+                "[signing] namespace {:?} must be printable ASCII without spaces",
+                s.namespace
+            )));
+        }
+        let timestamp = raw.timestamp.map(|mut t| {
+            t.roots = t.roots.map(|r| base.join(r));
+            t
+        });
+        if let Some(t) = &timestamp {
+            if signing.is_none() {
+                return Err(invalid(
+                    "[timestamp] needs [signing]: the time stamp is over the checkpoint signature"
+                        .into(),
+                ));
+            }
+            if !(t.url.starts_with("http://") || t.url.starts_with("https://")) {
+                return Err(invalid(format!(
+                    "[timestamp] url {:?} must be an http:// or https:// URL",
+                    t.url
+                )));
+            }
+            if t.attempts == 0 || t.timeout_secs == 0 {
+                return Err(invalid(
+                    "[timestamp] attempts and timeout_secs must be at least 1".into(),
+                ));
+            }
         }
         let remote = crate::upload::remote_from_config(
             &raw.archive.path,
@@ -125,10 +310,19 @@ impl AgentConfig {
             archive_dir,
             state_dir,
             origin: raw.archive.origin,
+            agent,
             sources: raw.sources,
+            signing,
+            timestamp,
+            schedules,
             remote,
             base,
         })
+    }
+
+    /// The schedule of the source named `name` (its own, or the `[agent]` default).
+    pub fn schedule_of(&self, name: &str) -> &Schedule {
+        self.schedules.get(name).unwrap_or(&self.agent.schedule)
     }
 
     /// Build every configured connector (already checked by `load`).
@@ -143,6 +337,37 @@ impl AgentConfig {
             })
             .collect()
     }
+}
+
+fn check_agent_table(table: &AgentTable, origin: &str) -> Result<AgentSettings, String> {
+    let schedule = Schedule::parse(&table.schedule).map_err(|e| format!("[agent] {e}"))?;
+    let time_zone = TimeZone::get(&table.timezone).map_err(|_| {
+        format!(
+            "[agent] timezone {:?} is not a known IANA time zone, e.g. \"UTC\" or \"Europe/Berlin\"",
+            table.timezone
+        )
+    })?;
+    if table.jitter_secs > MAX_JITTER_SECS {
+        return Err(format!(
+            "[agent] jitter_secs = {} is more than a day ({MAX_JITTER_SECS})",
+            table.jitter_secs
+        ));
+    }
+    if table.shutdown_deadline_secs > MAX_SHUTDOWN_DEADLINE_SECS {
+        return Err(format!(
+            "[agent] shutdown_deadline_secs = {} is more than an hour ({MAX_SHUTDOWN_DEADLINE_SECS})",
+            table.shutdown_deadline_secs
+        ));
+    }
+    Ok(AgentSettings {
+        schedule,
+        time_zone_name: table.timezone.clone(),
+        time_zone,
+        jitter_secs: table.jitter_secs,
+        jitter_offset_secs: schedule::jitter_offset_secs(origin, table.jitter_secs),
+        shutdown_deadline: Duration::from_secs(table.shutdown_deadline_secs),
+        catch_up: table.catch_up,
+    })
 }
 
 #[cfg(test)]
@@ -207,11 +432,108 @@ phase = "cross_lifecycle"
     }
 
     #[test]
+    fn signing_and_timestamp_sections_resolve_paths_and_are_checked() {
+        let text = format!(
+            "[signing]\nkey = \"keys/agent\"\n[timestamp]\nurl = \"http://127.0.0.1:1/\"\nroots = \"roots.pem\"\n{GOOD}"
+        );
+        let c = parse(&text).unwrap();
+        let s = c.signing.unwrap();
+        assert_eq!(s.key, Path::new("conf/keys/agent"));
+        assert_eq!(s.namespace, "evidence-archive");
+        let t = c.timestamp.unwrap();
+        assert_eq!(t.roots.as_deref(), Some(Path::new("conf/roots.pem")));
+        assert_eq!((t.attempts, t.timeout_secs), (3, 10));
+
+        let no_signing = format!("[timestamp]\nurl = \"http://127.0.0.1:1/\"\n{GOOD}");
+        assert!(
+            parse(&no_signing)
+                .unwrap_err()
+                .to_string()
+                .contains("needs [signing]")
+        );
+        let bad_url = text.replace("http://127.0.0.1:1/", "ftp://x");
+        assert!(parse(&bad_url).unwrap_err().to_string().contains("url"));
+        let bad_ns = text.replace("key = \"keys/agent\"", "key = \"k\"\nnamespace = \"a b\"");
+        assert!(
+            parse(&bad_ns)
+                .unwrap_err()
+                .to_string()
+                .contains("namespace")
+        );
+    }
+
+    #[test]
     fn duplicate_source_names_and_bad_origins_are_refused() {
         let dup = format!(
             "{GOOD}\n[[source]]\ntype = \"local\"\nname = \"governance-docs\"\npath = \"x\"\n[[source.rule]]\nglob = \"**\"\nkind = \"ai_policy\"\n"
         );
         assert!(parse(&dup).unwrap_err().to_string().contains("two sources"));
         assert!(parse(&GOOD.replace("example.org/ai", "my origin")).is_err());
+    }
+
+    #[test]
+    fn the_agent_table_is_optional_and_has_documented_defaults() {
+        let c = parse(GOOD).unwrap();
+        assert_eq!(c.agent.schedule.as_str(), DEFAULT_SCHEDULE);
+        assert_eq!(c.agent.time_zone_name, "UTC");
+        assert_eq!(c.agent.jitter_secs, 0);
+        assert_eq!(c.agent.jitter_offset_secs, 0);
+        assert_eq!(c.agent.shutdown_deadline, Duration::from_secs(20));
+        assert!(c.agent.catch_up);
+        assert_eq!(c.schedule_of("governance-docs").as_str(), DEFAULT_SCHEDULE);
+    }
+
+    #[test]
+    fn a_source_schedule_overrides_the_agent_default() {
+        let text = GOOD
+            .replace(
+                "[[source]]",
+                "[agent]\nschedule = \"@hourly\"\ntimezone = \"Europe/Berlin\"\njitter_secs = 300\nshutdown_deadline_secs = 5\ncatch_up = false\n\n[[source]]",
+            )
+            .replace("path = \"workspace\"", "path = \"workspace\"\nschedule = \"*/15 * * * *\"");
+        let c = parse(&text).unwrap();
+        assert_eq!(c.agent.schedule.as_str(), "@hourly");
+        assert_eq!(c.agent.time_zone_name, "Europe/Berlin");
+        assert!(c.agent.jitter_offset_secs <= 300);
+        assert_eq!(c.agent.shutdown_deadline, Duration::from_secs(5));
+        assert!(!c.agent.catch_up);
+        assert_eq!(c.schedule_of("governance-docs").as_str(), "*/15 * * * *");
+    }
+
+    #[test]
+    fn bad_schedules_time_zones_and_limits_are_errors_naming_the_key() {
+        for (agent, source_schedule, expect) in [
+            (
+                "schedule = \"* * *\"",
+                None,
+                "[agent] schedule \"* * *\" must have five fields",
+            ),
+            ("timezone = \"Mars/Olympus\"", None, "Mars/Olympus"),
+            ("jitter_secs = 100000", None, "jitter_secs"),
+            (
+                "shutdown_deadline_secs = 7200",
+                None,
+                "shutdown_deadline_secs",
+            ),
+            (
+                "",
+                Some("0 2 * *"),
+                "source \"governance-docs\": schedule \"0 2 * *\"",
+            ),
+            ("", Some("0 25 * * *"), "not a valid cron expression"),
+        ] {
+            let mut text = GOOD.replace("[[source]]", &format!("[agent]\n{agent}\n\n[[source]]"));
+            if let Some(s) = source_schedule {
+                text = text.replace(
+                    "path = \"workspace\"",
+                    &format!("path = \"workspace\"\nschedule = \"{s}\""),
+                );
+            }
+            let err = parse(&text).unwrap_err().to_string();
+            assert!(
+                err.contains(expect) && err.contains("conf/agent.toml"),
+                "{expect}: {err}"
+            );
+        }
     }
 }

@@ -35,6 +35,7 @@ pub struct StagingSink {
     agent: String,
     collected_at: Timestamp,
     staged: Vec<(ItemId, u64)>,
+    populations: Vec<PopulationRecord>,
     gaps: u64,
 }
 
@@ -57,6 +58,7 @@ impl StagingSink {
             agent,
             collected_at,
             staged: Vec::new(),
+            populations: Vec::new(),
             gaps: 0,
         }
     }
@@ -68,6 +70,28 @@ impl StagingSink {
             bytes: self.staged.iter().map(|(_, b)| b).sum(),
             gaps: self.gaps,
         }
+    }
+
+    /// Stage the population records the connector reported, in order. Called once the
+    /// connector has returned.
+    pub fn flush_populations(&mut self) -> Result<(), SinkError> {
+        for record in std::mem::take(&mut self.populations) {
+            self.with_staging(|s| s.add_population(&record))?
+                .map_err(staging_failed)?;
+        }
+        Ok(())
+    }
+
+    /// Take back everything this source staged in the run (items and population records;
+    /// gap records stay): used when the source did not stop by the shutdown deadline, so that
+    /// what it staged is collected again, once, by the next run from the unchanged cursor.
+    pub fn abandon(&mut self) -> Result<(), SinkError> {
+        self.populations.clear();
+        for (id, _) in std::mem::take(&mut self.staged) {
+            self.with_staging(|s| s.discard_item(&id))?
+                .map_err(staging_failed)?;
+        }
+        Ok(())
     }
 
     fn with_staging<T>(&self, f: impl FnOnce(&mut Staging) -> T) -> Result<T, SinkError> {
@@ -212,8 +236,8 @@ impl ItemSink for StagingSink {
     }
 
     async fn population(&mut self, record: PopulationRecord) -> Result<(), SinkError> {
-        self.with_staging(|s| s.add_population(&record))?
-            .map_err(staging_failed)
+        self.populations.push(record);
+        Ok(())
     }
 
     async fn gap(&mut self, record: GapRecord) -> Result<(), SinkError> {

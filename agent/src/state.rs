@@ -50,6 +50,11 @@ pub enum StateError {
 pub struct SourceState {
     pub connector: String,
     pub cursor: Cursor,
+    /// When the last sealed run that included this source started (the machine's clock, not
+    /// `SOURCE_DATE_EPOCH`); `evidence-agent run` schedules from it. Absent in state written
+    /// before scheduling existed, which reads as "never ran".
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_run_at: Option<evidence_model::Timestamp>,
 }
 
 /// The state file.
@@ -77,6 +82,57 @@ impl AgentState {
     /// The sequence number of the last sealed run (0 before the first).
     pub fn last_seq(&self) -> u64 {
         self.head.as_ref().map_or(0, |h| h.seq)
+    }
+}
+
+/// Whether another process holds an archive's run lock, as `check` reports it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LockStatus {
+    /// No state directory or lock file yet: no agent has run here.
+    Absent,
+    /// Nobody holds it.
+    Free,
+    /// A running agent holds it.
+    Held,
+}
+
+/// What `check` can tell about the state without taking the lock or writing anything.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StateReport {
+    /// The committed state, if any.
+    pub state: Option<AgentState>,
+    /// A run was interrupted between publishing its bundle and committing its state; the
+    /// next run completes or discards that commit.
+    pub pending: bool,
+    /// The highest bundle sequence number in the archive.
+    pub archive_last: u64,
+}
+
+/// Read the state beside an archive without locking or writing: the same checks a run makes
+/// (corrupt, future version, other origin), for `check`.
+pub fn inspect(dir: &Path, origin: &str, archive_dir: &Path) -> Result<StateReport, StateError> {
+    let state = read_state(&dir.join("state.json"), origin)?;
+    let pending = read_state(&dir.join("pending.json"), origin)?.is_some();
+    Ok(StateReport {
+        state,
+        pending,
+        archive_last: last_bundle_seq(archive_dir)?,
+    })
+}
+
+/// Whether a running agent holds the lock in `dir`. Probes with a shared lock released at
+/// once, and creates nothing.
+pub fn lock_status(dir: &Path) -> Result<LockStatus, StateError> {
+    let path = dir.join("lock");
+    let file = match File::open(&path) {
+        Ok(f) => f,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(LockStatus::Absent),
+        Err(source) => return Err(StateError::Io { path, source }),
+    };
+    match file.try_lock_shared() {
+        Ok(()) => Ok(LockStatus::Free),
+        Err(fs::TryLockError::WouldBlock) => Ok(LockStatus::Held),
+        Err(fs::TryLockError::Error(source)) => Err(StateError::Io { path, source }),
     }
 }
 
@@ -319,6 +375,41 @@ mod tests {
             matches!(err, StateError::FutureVersion { found: 99, .. }),
             "{err}"
         );
+    }
+
+    #[test]
+    fn state_written_before_scheduling_existed_reads_as_never_run() {
+        let old = r#"{"version": 1, "origin": "o", "head": null,
+            "sources": {"docs": {"connector": "local", "cursor": null}}}"#;
+        let s: AgentState = serde_json::from_str(old).unwrap();
+        assert_eq!(s.sources["docs"].last_run_at, None);
+        let written = serde_json::to_string(&s).unwrap();
+        assert!(!written.contains("last_run_at"), "{written}");
+    }
+
+    #[test]
+    fn inspecting_reports_the_lock_and_state_without_creating_anything() {
+        let dir = tempfile::tempdir().unwrap();
+        let state = dir.path().join("state");
+        assert_eq!(lock_status(&state).unwrap(), LockStatus::Absent);
+        assert!(!state.exists());
+        let report = inspect(&state, "o", &dir.path().join("archive")).unwrap();
+        assert_eq!(report.state, None);
+        assert!(!report.pending);
+        {
+            let _held = StateDir::lock(&state).unwrap();
+            assert_eq!(lock_status(&state).unwrap(), LockStatus::Held);
+        }
+        assert_eq!(lock_status(&state).unwrap(), LockStatus::Free);
+        fs::write(
+            state.join("state.json"),
+            br#"{"version": 7, "origin": "o"}"#,
+        )
+        .unwrap();
+        assert!(matches!(
+            inspect(&state, "o", dir.path()),
+            Err(StateError::FutureVersion { found: 7, .. })
+        ));
     }
 
     #[test]

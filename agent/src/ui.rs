@@ -65,6 +65,21 @@ impl Ui {
         };
     }
 
+    /// A spinner with a message, for a step without a measurable length (sealing).
+    pub fn spinner(&self, message: String) -> ProgressBar {
+        if !self.enabled {
+            return ProgressBar::hidden();
+        }
+        let bar = self.multi.add(ProgressBar::new_spinner());
+        bar.set_style(
+            ProgressStyle::with_template("{spinner:.green} {msg} ({elapsed})")
+                .unwrap_or_else(|_| ProgressStyle::default_spinner()),
+        );
+        bar.set_message(message);
+        bar.enable_steady_tick(Duration::from_millis(120));
+        bar
+    }
+
     /// A progress line for one source.
     pub fn source(&self, name: &str) -> SourceProgress {
         let bar = if self.enabled {

@@ -167,6 +167,24 @@ pub async fn upload_pending(
     summary
 }
 
+/// The sidecars of bundle `seq` in `archive_dir` (its `.sig` signature): (suffix, path).
+fn local_sidecars(archive_dir: &Path, seq: u64) -> std::io::Result<Vec<(String, PathBuf)>> {
+    let stem = format!("{}.", layout::bundle_file_name(seq));
+    let mut out = Vec::new();
+    for entry in std::fs::read_dir(archive_dir)? {
+        let entry = entry?;
+        let name = entry.file_name().to_string_lossy().into_owned();
+        if let Some(suffix) = name.strip_prefix(&stem)
+            && layout::is_sidecar_file_name(&name)
+            && entry.file_type()?.is_file()
+        {
+            out.push((suffix.to_owned(), entry.path()));
+        }
+    }
+    out.sort();
+    Ok(out)
+}
+
 async fn upload_one(
     archive: &RemoteArchive,
     archive_dir: &Path,
@@ -174,19 +192,31 @@ async fn upload_one(
     seq: u64,
     path: &Path,
 ) -> Result<UploadReceipt, String> {
-    let receipt = archive
+    let sidecars =
+        local_sidecars(archive_dir, seq).map_err(|e| format!("{}: {e}", archive_dir.display()))?;
+    let mut receipt = archive
         .upload(origin, seq, path)
         .await
         .map_err(|e| e.to_string())?;
+    for (suffix, file) in &sidecars {
+        let key = archive
+            .upload_sidecar(&receipt.key, suffix, file)
+            .await
+            .map_err(|e| e.to_string())?;
+        receipt.sidecars.push(key);
+    }
     let bytes = serde_json::to_vec_pretty(&receipt).map_err(|e| e.to_string())?;
     let receipt_path = archive_dir.join(receipt_file_name(seq));
-    let path = path.to_owned();
+    let mut local: Vec<PathBuf> = sidecars.into_iter().map(|(_, p)| p).collect();
+    local.push(path.to_owned());
     tokio::task::spawn_blocking(move || {
         durable::write_replace(&receipt_path, &bytes)
             .map_err(|e| format!("{}: {e}", receipt_path.display()))?;
-        std::fs::remove_file(&path).map_err(|e| format!("{}: {e}", path.display()))?;
-        durable::sync_dir(path.parent().unwrap_or(Path::new(".")))
-            .map_err(|e| format!("{}: {e}", path.display()))
+        for file in &local {
+            std::fs::remove_file(file).map_err(|e| format!("{}: {e}", file.display()))?;
+        }
+        durable::sync_dir(receipt_path.parent().unwrap_or(Path::new(".")))
+            .map_err(|e| format!("{}: {e}", receipt_path.display()))
     })
     .await
     .map_err(|e| e.to_string())??;

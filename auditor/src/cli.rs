@@ -41,8 +41,15 @@ pub enum Command {
         #[arg(long)]
         json: bool,
         #[command(flatten)]
+        trust: crate::verify_cmd::VerifyArgs,
+        #[command(flatten)]
         s3: crate::remote_cmd::S3Args,
     },
+    /// Export one item (artefact and metadata) with its inclusion proof, the run's signed
+    /// checkpoint and its time stamp into a directory anyone can check offline.
+    Prove(crate::proof_cmd::ProveArgs),
+    /// Check a directory written by `prove`, offline, with nothing else.
+    CheckProof(crate::proof_cmd::CheckProofArgs),
     /// Plan an attribute-sampling sample size (exact; reproduces the AICPA tables).
     Plan(crate::stats_cmd::PlanArgs),
     /// Evaluate a tested sample: upper deviation limit, most likely rate, p-value, decision.
@@ -69,12 +76,19 @@ pub fn run(cli: Cli) -> ExitCode {
         .with_target(false)
         .try_init();
     let result = match cli.command {
-        Command::Verify { path, json, s3 } => match path.to_str() {
+        Command::Verify {
+            path,
+            json,
+            trust,
+            s3,
+        } => match path.to_str() {
             Some(p) if evidence_store::ArchiveLocation::is_s3(p) => {
-                crate::remote_cmd::run_verify(p, &s3, json)
+                crate::remote_cmd::run_verify(p, &s3, &trust, json)
             }
-            _ => crate::verify_cmd::verify(&path, json),
+            _ => crate::verify_cmd::verify_with(&path, json, &trust),
         },
+        Command::Prove(a) => crate::proof_cmd::prove(&a),
+        Command::CheckProof(a) => crate::proof_cmd::check_proof(&a),
         Command::Plan(a) => crate::stats_cmd::run_plan(&a),
         Command::Evaluate(a) => crate::stats_cmd::run_evaluate(&a),
         Command::Draw(a) => crate::stats_cmd::run_draw(&a),

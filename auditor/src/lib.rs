@@ -3,6 +3,8 @@
 
 pub mod cli;
 pub mod output;
+pub mod proof_cmd;
 pub mod remote_cmd;
 pub mod stats_cmd;
+pub mod trust_cmd;
 pub mod verify_cmd;

@@ -6,9 +6,10 @@
 use std::collections::BTreeMap;
 
 use anyhow::Context;
+use evidence_archive::trust::VerifyOptions;
 use evidence_archive::verify::{
     ArchiveReport, BundleReport, BundleVisitor, Problem, Severity, assemble_archive_report,
-    verify_bundle,
+    verify_bundle_with,
 };
 use evidence_store::{ArchiveLocation, RemoteArchive, RemoteBundle, StoreOptions};
 use serde::Serialize;
@@ -54,6 +55,7 @@ pub struct RemoteReport {
 pub async fn verify_remote(
     location: &ArchiveLocation,
     args: &S3Args,
+    options: &VerifyOptions,
     visitor: &mut dyn BundleVisitor,
 ) -> anyhow::Result<RemoteReport> {
     let archive = RemoteArchive::connect(location.clone(), args.options()).await;
@@ -106,15 +108,34 @@ pub async fn verify_remote(
             let file = scratch
                 .path()
                 .join(evidence_archive::layout::bundle_file_name(b.bundle.seq));
-            let mut report = match archive.download(b, &file).await {
+            let mut sidecar_files = Vec::new();
+            let mut fetched = archive.download(b, &file).await;
+            for (suffix, key) in &b.sidecars {
+                if fetched.is_err() {
+                    break;
+                }
+                let name = format!(
+                    "{}.{suffix}",
+                    evidence_archive::layout::bundle_file_name(b.bundle.seq)
+                );
+                let dest = scratch.path().join(name);
+                fetched = archive.download_sidecar(key, &dest).await;
+                sidecar_files.push(dest);
+            }
+            let mut report = match fetched {
                 Ok(()) => {
-                    let r = tokio::task::block_in_place(|| verify_bundle(&file, visitor));
+                    let r =
+                        tokio::task::block_in_place(|| verify_bundle_with(&file, options, visitor));
                     let _ = std::fs::remove_file(&file);
+                    for f in &sidecar_files {
+                        let _ = std::fs::remove_file(f);
+                    }
                     r
                 }
                 Err(e) => BundleReport {
                     file: b.key.clone(),
                     summary: None,
+                    trust: None,
                     problems: vec![Problem {
                         severity: Severity::Error,
                         file: b.key.clone(),
@@ -155,8 +176,19 @@ pub async fn verify_remote(
 }
 
 /// `evidence-auditor verify s3://…`: verify and print, for a person or as one JSON object.
-pub fn run_verify(location: &str, args: &S3Args, json: bool) -> anyhow::Result<u8> {
+pub fn run_verify(
+    location: &str,
+    args: &S3Args,
+    trust: &crate::verify_cmd::VerifyArgs,
+    json: bool,
+) -> anyhow::Result<u8> {
     let location: ArchiveLocation = location.parse()?;
+    if trust.expect_checkpoint.is_some() || trust.save_checkpoint.is_some() {
+        anyhow::bail!(
+            "--expect-checkpoint and --save-checkpoint work on local archives; download the bucket first (aws s3 sync) or verify without them"
+        );
+    }
+    let options = trust.trust.load()?.options;
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
@@ -165,6 +197,7 @@ pub fn run_verify(location: &str, args: &S3Args, json: bool) -> anyhow::Result<u
     let report = rt.block_on(verify_remote(
         &location,
         args,
+        &options,
         &mut evidence_archive::verify::NoVisitor,
     ))?;
     if json {

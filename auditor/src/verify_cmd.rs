@@ -1,22 +1,98 @@
 //! `evidence-auditor verify`: verify an archive directory or one bundle and print the report,
-//! for a person or as one JSON object.
+//! for a person or as one JSON object. With trust anchors it also checks signatures, time
+//! stamps and co-signatures, and an archive against a checkpoint pinned at an earlier audit.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use anyhow::{Context, bail};
+use std::io::IsTerminal;
+
+use clap::Args;
+use evidence_archive::Checkpoint;
 use evidence_archive::verify::{
-    ArchiveReport, BundleReport, NoVisitor, Problem, Severity, verify_archive, verify_bundle,
+    ArchiveReport, BundleReport, BundleVisitor, Problem, Severity, verify_archive_with,
+    verify_bundle_with,
 };
-use indicatif::HumanBytes;
+use indicatif::{HumanBytes, ProgressBar, ProgressDrawTarget, ProgressStyle};
+
+/// A byte-count progress bar on stderr, drawn only on a terminal.
+struct ProgressVisitor {
+    bar: ProgressBar,
+}
+
+impl ProgressVisitor {
+    fn new(total: u64) -> Self {
+        let bar = ProgressBar::with_draw_target(
+            Some(total),
+            if std::io::stderr().is_terminal() {
+                ProgressDrawTarget::stderr()
+            } else {
+                ProgressDrawTarget::hidden()
+            },
+        );
+        bar.set_style(
+            ProgressStyle::with_template(
+                "verifying [{bar:30.cyan/blue}] {bytes}/{total_bytes} {bytes_per_sec} {eta}",
+            )
+            .unwrap_or_else(|_| ProgressStyle::default_bar())
+            .progress_chars("=> "),
+        );
+        Self { bar }
+    }
+}
+
+impl BundleVisitor for ProgressVisitor {
+    fn bytes_read(&mut self, bytes: u64) {
+        self.bar.inc(bytes);
+    }
+}
 
 use crate::cli::{EXIT_FAILED, EXIT_OK};
+use crate::trust_cmd::{TrustArgs, print_pin, print_trust};
+
+/// `verify`'s options beyond the path.
+#[derive(Debug, Clone, Default, Args)]
+pub struct VerifyArgs {
+    #[command(flatten)]
+    pub trust: TrustArgs,
+    /// A checkpoint kept from an earlier audit (`origin`, size and root lines, as --save-checkpoint
+    /// writes it): the archive must extend it, or it was rolled back, truncated or forked.
+    #[arg(long, value_name = "FILE")]
+    pub expect_checkpoint: Option<PathBuf>,
+    /// Write the latest verified checkpoint to FILE, to pin it at the next audit.
+    #[arg(long, value_name = "FILE")]
+    pub save_checkpoint: Option<PathBuf>,
+}
 
 /// Verify `path` and print the result; the exit code says whether it verified.
 pub fn verify(path: &Path, json: bool) -> anyhow::Result<u8> {
+    verify_with(path, json, &VerifyArgs::default())
+}
+
+/// Verify `path` with trust anchors and a pinned checkpoint as `args` say.
+pub fn verify_with(path: &Path, json: bool, args: &VerifyArgs) -> anyhow::Result<u8> {
+    let mut options = args.trust.load()?.options;
+    if let Some(pin) = &args.expect_checkpoint {
+        let text = std::fs::read_to_string(pin)
+            .with_context(|| format!("cannot read {}", pin.display()))?;
+        options.expected_checkpoint =
+            Some(Checkpoint::parse(&text).with_context(|| format!("{}", pin.display()))?);
+    }
     let meta =
         std::fs::metadata(path).with_context(|| format!("cannot read {}", path.display()))?;
     if meta.is_dir() {
-        let report = verify_archive(path, &mut NoVisitor);
+        let total: u64 = evidence_archive::verify::list_bundles(path)
+            .map(|l| {
+                l.bundles
+                    .iter()
+                    .filter_map(|(_, p)| std::fs::metadata(p).ok())
+                    .map(|m| m.len())
+                    .sum()
+            })
+            .unwrap_or(0);
+        let mut progress = ProgressVisitor::new(total);
+        let report = verify_archive_with(path, &options, &mut progress);
+        progress.bar.finish_and_clear();
         if report.bundles.is_empty() && report.problems.iter().any(|p| p.category == "io") {
             bail!("{}", report.problems[0].message);
         }
@@ -25,9 +101,26 @@ pub fn verify(path: &Path, json: bool) -> anyhow::Result<u8> {
         } else {
             print_archive(&report);
         }
+        if let (Some(file), Some(cp), true) = (
+            &args.save_checkpoint,
+            &report.latest_checkpoint,
+            report.valid,
+        ) {
+            std::fs::write(file, cp).with_context(|| format!("cannot write {}", file.display()))?;
+            if !json {
+                crate::outln!("Saved the latest checkpoint to {}.", file.display());
+            }
+        }
         Ok(if report.valid { EXIT_OK } else { EXIT_FAILED })
     } else {
-        let report = verify_bundle(path, &mut NoVisitor);
+        if args.expect_checkpoint.is_some() || args.save_checkpoint.is_some() {
+            bail!(
+                "--expect-checkpoint and --save-checkpoint need an archive directory, not one bundle"
+            );
+        }
+        let mut progress = ProgressVisitor::new(meta.len());
+        let report = verify_bundle_with(path, &options, &mut progress);
+        progress.bar.finish_and_clear();
         let valid = report.is_valid();
         if json {
             let mut v = serde_json::to_value(&report)?;
@@ -84,6 +177,9 @@ fn print_bundle(b: &BundleReport) {
         }
         None => crate::outln!("  {:<16} FAILED  (unreadable)", b.file),
     }
+    if let Some(t) = &b.trust {
+        print_trust(t, "      ");
+    }
     for p in &b.problems {
         print_problem(p, "      ");
     }
@@ -104,6 +200,9 @@ pub(crate) fn print_archive(r: &ArchiveReport) {
         for p in &r.problems {
             print_problem(p, "      ");
         }
+    }
+    if let Some(pin) = &r.pin {
+        print_pin(pin);
     }
     crate::outln!();
     let total = r

@@ -27,6 +27,8 @@ pub struct SourceConfig {
 pub enum ConnectorConfig {
     #[cfg(feature = "local")]
     Local(crate::local::LocalConfig),
+    #[cfg(feature = "github")]
+    Github(Box<crate::github::GithubConfig>),
     #[cfg(feature = "jira")]
     Jira(crate::jira::JiraConfig),
     #[cfg(feature = "s3")]
@@ -41,6 +43,8 @@ impl ConnectorConfig {
         match self {
             #[cfg(feature = "local")]
             ConnectorConfig::Local(_) => "local",
+            #[cfg(feature = "github")]
+            ConnectorConfig::Github(_) => "github",
             #[cfg(feature = "jira")]
             ConnectorConfig::Jira(_) => "jira",
             #[cfg(feature = "s3")]
@@ -67,6 +71,10 @@ impl SourceConfig {
             #[cfg(feature = "local")]
             ConnectorConfig::Local(c) => {
                 Ok(Box::new(crate::local::LocalConnector::new(name, c, base)?))
+            }
+            #[cfg(feature = "github")]
+            ConnectorConfig::Github(c) => {
+                Ok(Box::new(crate::github::GithubConnector::new(name, c)?))
             }
             #[cfg(feature = "jira")]
             ConnectorConfig::Jira(c) => Ok(Box::new(crate::jira::JiraConnector::new(name, c)?)),

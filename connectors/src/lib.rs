@@ -14,6 +14,8 @@ pub mod sink;
 #[cfg(any(test, feature = "testing"))]
 pub mod testing;
 
+#[cfg(feature = "github")]
+pub mod github;
 #[cfg(feature = "jira")]
 pub mod jira;
 #[cfg(feature = "local")]

@@ -5,6 +5,10 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod bundles;
+mod daemon;
+mod github;
 mod jira;
 mod mlflow;
+mod reliability;
 mod s3;
+mod trust;

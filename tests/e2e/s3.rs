@@ -238,3 +238,55 @@ fn two_sites_share_a_bucket_and_a_tampered_object_fails_verification() {
         "{message}"
     );
 }
+
+#[test]
+fn a_signed_bundle_travels_with_its_signature_and_verifies_against_allowed_signers() {
+    let server = seeded_server();
+    let s = Sandbox::empty();
+    std::fs::create_dir_all(s.path().join("keys")).unwrap();
+    let o = run(cmd("evidence-agent")
+        .args(["keygen", "--principal", "agent@example.org", "--out"])
+        .arg(s.path().join("keys/agent")));
+    assert!(o.status.success(), "{}", text(&o));
+    let allowed = s.path().join("allowed_signers");
+    std::fs::write(&allowed, &o.stdout).unwrap();
+    s.write(
+        "agent.toml",
+        format!(
+            "[signing]\nkey = \"keys/agent\"\n{}",
+            config(&server.endpoint, "example.org/ai", &server.endpoint)
+        ),
+    );
+    let o = collect(&s, &server, EPOCH);
+    let summary = json(&o);
+    let receipt = &summary["upload"]["uploaded"][0];
+    let sidecar = receipt["sidecars"][0]
+        .as_str()
+        .unwrap_or_else(|| panic!("{summary:#}"));
+    assert!(sidecar.ends_with(".zip.sig"), "{sidecar}");
+    assert_eq!(
+        files(&s.path().join("outbox")),
+        ["run-000001.uploaded.json"]
+    );
+
+    let verify_signed = |allowed: &Path| {
+        let mut c = cmd("evidence-auditor");
+        c.args(["verify", "--json", &format!("s3://{ARCHIVE}/iso42001")])
+            .args(["--s3-endpoint", &server.endpoint, "--allowed-signers"])
+            .arg(allowed)
+            .envs(server.env());
+        let o = run(&mut c);
+        (o.status.code().unwrap_or(-1), json(&o))
+    };
+    let (code, report) = verify_signed(&allowed);
+    assert_eq!(code, 0, "{report:#}");
+
+    // Someone else's key: the signature no longer authenticates the bundle.
+    let other = s.path().join("other_signers");
+    let o = run(cmd("evidence-agent")
+        .args(["keygen", "--principal", "someone@example.org", "--out"])
+        .arg(s.path().join("keys/other")));
+    std::fs::write(&other, &o.stdout).unwrap();
+    let (code, report) = verify_signed(&other);
+    assert_eq!(code, 1, "{report:#}");
+}

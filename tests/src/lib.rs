@@ -1,8 +1,14 @@
 //! Harness for the end-to-end tests: finds the built `evidence-agent` and `evidence-auditor`
 //! binaries, the Python tools the test command installs (bagit-python), and runs commands the
-//! way a user types them.
+//! way a user types them. `tsa` runs a local RFC 3161 time-stamp authority.
 
+pub mod background;
+pub mod inventory;
+pub mod mock_jira;
+pub mod rng;
 pub mod tamper;
+pub mod tmpfs;
+pub mod tsa;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
@@ -40,6 +46,7 @@ pub fn cmd(name: &str) -> Command {
     let mut c = Command::new(bin(name));
     c.env_remove("SOURCE_DATE_EPOCH")
         .env_remove("EVIDENCE_AGENT_CRASH_AT")
+        .env_remove("EVIDENCE_AGENT_STALL_AT")
         .env_remove("EVIDENCE_AGENT_CONFIG")
         .env("NO_COLOR", "1");
     c

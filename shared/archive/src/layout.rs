@@ -3,10 +3,14 @@
 
 use evidence_model::{ItemId, SourceName};
 
-/// The format version this crate writes (`Evidence-Format-Version` in bag-info.txt).
+/// The format version this crate writes for unsigned bundles (`Evidence-Format-Version` in
+/// bag-info.txt).
 pub const FORMAT_VERSION: &str = "1.0";
+/// The format version of signed bundles: 1.0 plus the signature tag files (`log/checkpoint.sig`,
+/// required; `log/checkpoint.sig.tsr`, optional). Readers of 1.0 refuse it with a clear message.
+pub const FORMAT_VERSION_SIGNED: &str = "1.1";
 /// Format versions this crate can read.
-pub const READABLE_VERSIONS: &[&str] = &["1.0"];
+pub const READABLE_VERSIONS: &[&str] = &["1.0", "1.1"];
 
 /// `bagit.txt`, byte for byte.
 pub const BAGIT_TXT: &str = "BagIt-Version: 1.0\nTag-File-Character-Encoding: UTF-8\n";
@@ -19,6 +23,10 @@ pub const CHECKPOINT: &str = "log/checkpoint";
 pub const PREVIOUS_CHECKPOINT: &str = "log/previous-checkpoint";
 pub const PREVIOUS_FRONTIER: &str = "log/previous-frontier.json";
 pub const CONSISTENCY_PROOF: &str = "log/consistency-proof.json";
+/// SSHSIG signature over the exact bytes of `log/checkpoint` (format 1.1).
+pub const CHECKPOINT_SIG: &str = "log/checkpoint.sig";
+/// RFC 3161 time-stamp response over the exact bytes of `log/checkpoint.sig` (format 1.1).
+pub const CHECKPOINT_TSR: &str = "log/checkpoint.sig.tsr";
 /// The run record, a payload file.
 pub const RUN_RECORD: &str = "data/run.json";
 
@@ -109,11 +117,54 @@ pub const TAG_FILES: &[&str] = &[
     BAGIT,
     BAG_INFO,
     CHECKPOINT,
+    CHECKPOINT_SIG,
+    CHECKPOINT_TSR,
     CONSISTENCY_PROOF,
     PREVIOUS_CHECKPOINT,
     PREVIOUS_FRONTIER,
     MANIFEST,
 ];
+
+/// The tag files only a signed bundle (format 1.1) may hold.
+pub const SIGNATURE_TAG_FILES: &[&str] = &[CHECKPOINT_SIG, CHECKPOINT_TSR];
+
+/// Sidecar of bundle `seq` holding the agent's SSHSIG signature over the bundle's exact bytes.
+pub fn bundle_signature_file_name(seq: u64) -> String {
+    format!("{}.sig", bundle_file_name(seq))
+}
+
+/// Sidecar of bundle `seq` holding a person's co-signature over the run's checkpoint:
+/// `run-NNNNNN.zip.cosig.<label>.sig`.
+pub fn cosignature_file_name(seq: u64, label: &str) -> String {
+    format!("{}.cosig.{label}.sig", bundle_file_name(seq))
+}
+
+/// The run and label of a co-signature file name, when `name` is one.
+pub fn parse_cosignature_file_name(name: &str) -> Option<(u64, &str)> {
+    let rest = name.strip_suffix(".sig")?;
+    let (bundle, label) = rest.split_once(".cosig.")?;
+    let seq = parse_bundle_file_name(bundle)?;
+    is_valid_label(label).then_some((seq, label))
+}
+
+/// A co-signature label: 1–64 of `[A-Za-z0-9_-]`, e.g. `aims-owner`.
+pub fn is_valid_label(label: &str) -> bool {
+    !label.is_empty()
+        && label.len() <= 64
+        && label
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
+}
+
+/// True for a sidecar file of some bundle: `run-NNNNNN.zip.<suffix>` where the suffix is one or
+/// more dot-separated parts of `[A-Za-z0-9_-]` (`.sig`, `.sha256`, `.tsr`, `.cosig.<label>.sig`).
+pub fn is_sidecar_file_name(name: &str) -> bool {
+    let Some((bundle, suffix)) = name.split_once(".zip.") else {
+        return false;
+    };
+    parse_bundle_file_name(&format!("{bundle}.zip")).is_some()
+        && suffix.split('.').all(is_valid_label)
+}
 
 /// A file name safe for a payload path: `[A-Za-z0-9._-]`, not starting with `.`, at most 100
 /// characters, keeping the extension where it can. Other characters become `_`.
@@ -172,6 +223,45 @@ mod tests {
         ] {
             assert_eq!(parse_bundle_file_name(bad), None, "{bad}");
         }
+    }
+
+    #[test]
+    fn sidecar_names_are_recognised_and_odd_ones_are_not() {
+        assert_eq!(bundle_signature_file_name(3), "run-000003.zip.sig");
+        assert_eq!(
+            cosignature_file_name(3, "aims-owner"),
+            "run-000003.zip.cosig.aims-owner.sig"
+        );
+        assert_eq!(
+            parse_cosignature_file_name("run-000003.zip.cosig.aims-owner.sig"),
+            Some((3, "aims-owner"))
+        );
+        for ok in [
+            "run-000001.zip.sig",
+            "run-000001.zip.sha256",
+            "run-000001.zip.tsr",
+            "run-000001.zip.cosig.a_b-1.sig",
+        ] {
+            assert!(is_sidecar_file_name(ok), "{ok}");
+        }
+        for bad in [
+            "run-000001.zip",
+            "run-1.zip.sig",
+            "run-000001.zip.",
+            "run-000001.zip..sig",
+            "run-000001.zip.cosig.a b.sig",
+            "notes.txt",
+        ] {
+            assert!(!is_sidecar_file_name(bad), "{bad}");
+        }
+        assert_eq!(
+            parse_cosignature_file_name("run-000001.zip.cosig..sig"),
+            None
+        );
+        assert_eq!(
+            parse_cosignature_file_name("run-000001.zip.cosig.a.b.sig"),
+            None
+        );
     }
 
     #[test]

@@ -2,18 +2,23 @@
 //! deterministic ZIP holding one BagIt bag per collection run; the runs of one origin form an
 //! append-only RFC 6962 Merkle log whose checkpoint every bundle carries.
 
+pub mod allowed_signers;
 pub mod bag;
 pub mod durable;
 pub mod layout;
 pub mod log;
 pub mod merkle;
+pub mod proof;
 pub mod run_record;
 pub mod seal;
+pub mod sshsig;
 pub mod staging;
 pub mod strict_zip;
+pub mod trust;
+pub mod tsp;
 pub mod verify;
 pub mod zip_write;
 
 pub use log::Checkpoint;
-pub use seal::{ChainHead, PreparedBundle, SealError, SealInput, Sealed, prepare};
+pub use seal::{ChainHead, PreparedBundle, SealError, SealInput, Sealed, prepare, prepare_signed};
 pub use staging::{Staging, StagingError};

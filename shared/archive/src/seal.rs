@@ -2,6 +2,11 @@
 //! files, the new Merkle leaves, checkpoint, frontier and consistency proof (`prepare`, pure
 //! apart from reading sizes), then write the deterministic ZIP durably (`write`): temporary
 //! file, fsync, link into place without overwriting, fsync the directory.
+//!
+//! A signed bundle (format 1.1, [`prepare_signed`]) also carries the agent's SSHSIG signature
+//! over its checkpoint and, when one was obtained, an RFC 3161 time stamp over that signature;
+//! both are tag files, so they are set before the ZIP is written. The signature over the
+//! bundle's bytes is a sidecar written after the bundle is durable ([`write_bundle_signature`]).
 
 use std::fs::{self, File};
 use std::io::{self, BufWriter, Write};
@@ -12,10 +17,12 @@ use serde::{Deserialize, Serialize};
 
 use crate::bag::{BagInfo, Manifest};
 use crate::durable;
-use crate::layout::{self, FORMAT_VERSION};
+use crate::layout::{self, FORMAT_VERSION, FORMAT_VERSION_SIGNED};
 use crate::log::{Checkpoint, payload_leaf, run_leaf};
 use crate::merkle::{self, Frontier, Hash};
+use crate::sshsig::{self, SshSignature};
 use crate::staging::Staging;
+use crate::tsp::{self, TimeStampInfo};
 use crate::zip_write::{EntryToWrite, write_zip, zip_time};
 
 /// The log's state after a sealed bundle: what the next bundle continues from.
@@ -66,6 +73,14 @@ pub enum SealError {
     InvalidOrigin(String),
     #[error("the previous checkpoint is for origin {found:?}, not {expected:?}")]
     OriginMismatch { expected: String, found: String },
+    #[error("the staging area has no run record ({})", layout::RUN_RECORD)]
+    MissingRunRecord,
+    #[error("the staged run record is for {found}, not run {seq} of {origin}")]
+    RunRecordMismatch {
+        origin: String,
+        seq: u64,
+        found: String,
+    },
     #[error("the previous head is inconsistent: {0}")]
     BadPreviousHead(String),
     #[error("{path} already exists; a sealed bundle is never overwritten")]
@@ -84,6 +99,12 @@ pub enum SealError {
     },
     #[error(transparent)]
     Canonical(#[from] canonical::CanonicalError),
+    #[error("the checkpoint signature is not acceptable: {0}")]
+    Signature(String),
+    #[error("the time stamp is not acceptable: {0}")]
+    TimeStamp(String),
+    #[error("a signed bundle needs its checkpoint signature before it is written")]
+    Unsigned,
 }
 
 /// A bundle computed and ready to write.
@@ -95,8 +116,12 @@ pub struct PreparedBundle {
     pub payload_files: u64,
     pub payload_bytes: u64,
     collected_at: Timestamp,
-    /// (name inside the ZIP, content)
-    tag_files: Vec<(String, Vec<u8>)>,
+    /// The bag's top directory.
+    bag: String,
+    /// Format 1.1: the checkpoint signature is required.
+    signed: bool,
+    /// (name inside the bag, content), without the tag manifest, which is computed on writing.
+    tags: Vec<(&'static str, Vec<u8>)>,
     /// (name inside the ZIP, staged path, digest, size)
     payload: Vec<(String, PathBuf, Sha256Digest, u64)>,
 }
@@ -121,8 +146,43 @@ pub fn hashes_to_base64(hashes: &[Hash]) -> Vec<String> {
         .collect()
 }
 
-/// Compute everything about the bundle for the staged run.
+fn check_run_record(staging: &Staging, input: &SealInput<'_>) -> Result<(), SealError> {
+    if !staging.files().contains_key(layout::RUN_RECORD) {
+        return Err(SealError::MissingRunRecord);
+    }
+    let path = staging.file_path(layout::RUN_RECORD);
+    let bytes = fs::read(&path).map_err(|source| SealError::Io { path, source })?;
+    let record: crate::run_record::RunRecord =
+        serde_json::from_slice(&bytes).map_err(|_| SealError::MissingRunRecord)?;
+    if record.seq != input.seq || record.origin != input.origin {
+        return Err(SealError::RunRecordMismatch {
+            origin: input.origin.to_owned(),
+            seq: input.seq,
+            found: format!("run {} of {}", record.seq, record.origin),
+        });
+    }
+    Ok(())
+}
+
+/// Compute everything about the bundle for the staged run (format 1.0, unsigned).
 pub fn prepare(staging: &Staging, input: &SealInput<'_>) -> Result<PreparedBundle, SealError> {
+    prepare_inner(staging, input, false)
+}
+
+/// Like [`prepare`], for a signed bundle (format 1.1): set its checkpoint signature with
+/// [`PreparedBundle::set_checkpoint_signature`] before writing it.
+pub fn prepare_signed(
+    staging: &Staging,
+    input: &SealInput<'_>,
+) -> Result<PreparedBundle, SealError> {
+    prepare_inner(staging, input, true)
+}
+
+fn prepare_inner(
+    staging: &Staging,
+    input: &SealInput<'_>,
+    signed: bool,
+) -> Result<PreparedBundle, SealError> {
     if !layout::is_valid_origin(input.origin) {
         return Err(SealError::InvalidOrigin(input.origin.to_owned()));
     }
@@ -153,6 +213,7 @@ pub fn prepare(staging: &Staging, input: &SealInput<'_>) -> Result<PreparedBundl
         }
         None => None,
     };
+    check_run_record(staging, input)?;
     let bag = layout::bag_dir(input.seq);
 
     let mut manifest = Manifest::new();
@@ -171,7 +232,12 @@ pub fn prepare(staging: &Staging, input: &SealInput<'_>) -> Result<PreparedBundl
     let info = BagInfo {
         software_agent: input.software_agent.to_owned(),
         collected_at: input.collected_at,
-        format_version: FORMAT_VERSION.to_owned(),
+        format_version: if signed {
+            FORMAT_VERSION_SIGNED
+        } else {
+            FORMAT_VERSION
+        }
+        .to_owned(),
         origin: input.origin.to_owned(),
         run: input.seq,
         payload_bytes,
@@ -212,7 +278,7 @@ pub fn prepare(staging: &Staging, input: &SealInput<'_>) -> Result<PreparedBundl
         hashes: hashes_to_base64(&proof),
     };
 
-    let mut tags: Vec<(&str, Vec<u8>)> = vec![
+    let mut tags: Vec<(&'static str, Vec<u8>)> = vec![
         (layout::BAGIT, layout::BAGIT_TXT.as_bytes().to_vec()),
         (layout::BAG_INFO, bag_info.into_bytes()),
         (layout::MANIFEST, manifest_text.into_bytes()),
@@ -223,15 +289,6 @@ pub fn prepare(staging: &Staging, input: &SealInput<'_>) -> Result<PreparedBundl
     if let Some(prev) = &previous_checkpoint {
         tags.push((layout::PREVIOUS_CHECKPOINT, prev.clone().into_bytes()));
     }
-    let mut tag_manifest = Manifest::new();
-    for (name, bytes) in &tags {
-        tag_manifest.insert((*name).to_owned(), Sha256Digest::of(bytes));
-    }
-    tags.push((layout::TAG_MANIFEST, tag_manifest.to_text().into_bytes()));
-    let tag_files = tags
-        .into_iter()
-        .map(|(name, bytes)| (format!("{bag}/{name}"), bytes))
-        .collect();
 
     Ok(PreparedBundle {
         seq: input.seq,
@@ -243,12 +300,90 @@ pub fn prepare(staging: &Staging, input: &SealInput<'_>) -> Result<PreparedBundl
         payload_files: payload.len() as u64,
         payload_bytes,
         collected_at: input.collected_at,
-        tag_files,
+        bag,
+        signed,
+        tags,
         payload,
     })
 }
 
 impl PreparedBundle {
+    /// The exact bytes of `log/checkpoint`: what the checkpoint signature signs.
+    pub fn checkpoint_text(&self) -> &str {
+        &self.head.checkpoint
+    }
+
+    /// True for a signed bundle (format 1.1).
+    pub fn is_signed(&self) -> bool {
+        self.signed
+    }
+
+    fn tag(&self, name: &str) -> Option<&[u8]> {
+        self.tags
+            .iter()
+            .find(|(n, _)| *n == name)
+            .map(|(_, b)| b.as_slice())
+    }
+
+    fn set_tag(&mut self, name: &'static str, bytes: Vec<u8>) {
+        self.tags.retain(|(n, _)| *n != name);
+        self.tags.push((name, bytes));
+    }
+
+    /// The armored checkpoint signature, once set.
+    pub fn checkpoint_signature(&self) -> Option<&[u8]> {
+        self.tag(layout::CHECKPOINT_SIG)
+    }
+
+    /// Store the SSHSIG signature (armored, as `ssh-keygen -Y sign` writes it) over
+    /// [`Self::checkpoint_text`] as `log/checkpoint.sig`. It must verify, in `namespace`, with
+    /// the key it names. A time stamp set before is dropped: it was over another signature.
+    pub fn set_checkpoint_signature(
+        &mut self,
+        armored: &[u8],
+        namespace: &str,
+    ) -> Result<(), SealError> {
+        if !self.signed {
+            return Err(SealError::Signature(
+                "the bundle was prepared unsigned (format 1.0)".into(),
+            ));
+        }
+        let sig = SshSignature::parse(armored).map_err(|e| SealError::Signature(e.to_string()))?;
+        sig.verify(namespace, self.head.checkpoint.as_bytes())
+            .map_err(|e| SealError::Signature(e.to_string()))?;
+        self.tags.retain(|(n, _)| *n != layout::CHECKPOINT_TSR);
+        self.set_tag(layout::CHECKPOINT_SIG, armored.to_vec());
+        Ok(())
+    }
+
+    /// Store an RFC 3161 time-stamp response over the checkpoint signature as
+    /// `log/checkpoint.sig.tsr`. It must be a granted response over exactly those bytes (its
+    /// signature is the verifier's business: the agent may check it against configured roots).
+    pub fn set_checkpoint_timestamp(
+        &mut self,
+        response: &[u8],
+    ) -> Result<TimeStampInfo, SealError> {
+        let sig = self.checkpoint_signature().ok_or(SealError::Unsigned)?;
+        let info = tsp::inspect_response(response, sig, None)
+            .map_err(|e| SealError::TimeStamp(e.to_string()))?;
+        self.set_tag(layout::CHECKPOINT_TSR, response.to_vec());
+        Ok(info)
+    }
+
+    /// Every tag file with its full ZIP name, the tag manifest last.
+    fn tag_files(&self) -> Vec<(String, Vec<u8>)> {
+        let mut tag_manifest = Manifest::new();
+        for (name, bytes) in &self.tags {
+            tag_manifest.insert((*name).to_owned(), Sha256Digest::of(bytes));
+        }
+        self.tags
+            .iter()
+            .map(|(name, bytes)| (*name, bytes.clone()))
+            .chain([(layout::TAG_MANIFEST, tag_manifest.to_text().into_bytes())])
+            .map(|(name, bytes)| (format!("{}/{name}", self.bag), bytes))
+            .collect()
+    }
+
     /// Write the bundle into `archive_dir` durably and publish it under its final name.
     /// `before_publish` runs after the temporary file is synced and before it gets its name
     /// (the agent records its pending state there).
@@ -257,6 +392,9 @@ impl PreparedBundle {
         archive_dir: &Path,
         before_publish: impl FnOnce(&Path) -> io::Result<()>,
     ) -> Result<Sealed, SealError> {
+        if self.signed && self.checkpoint_signature().is_none() {
+            return Err(SealError::Unsigned);
+        }
         let target = archive_dir.join(layout::bundle_file_name(self.seq));
         if target.exists() {
             return Err(SealError::AlreadyExists { path: target });
@@ -300,8 +438,9 @@ impl PreparedBundle {
             source,
         };
         let file = File::create(tmp).map_err(io_err)?;
+        let tag_files = self.tag_files();
         let mut entries: Vec<EntryToWrite<'_>> = Vec::new();
-        for (name, bytes) in &self.tag_files {
+        for (name, bytes) in &tag_files {
             entries.push(EntryToWrite {
                 name: name.clone(),
                 size: bytes.len() as u64,
@@ -310,15 +449,13 @@ impl PreparedBundle {
             });
         }
         for (name, path, digest, size) in &self.payload {
-            let f = File::open(path).map_err(|source| SealError::Io {
-                path: path.clone(),
-                source,
-            })?;
+            // Opened when the writer reaches the entry and closed at its end: a run of tens of
+            // thousands of items must not hold a descriptor per payload file.
             entries.push(EntryToWrite {
                 name: name.clone(),
                 size: *size,
                 sha256: *digest,
-                content: Box::new(f),
+                content: Box::new(LazyFile::new(path)),
             });
         }
         entries.sort_by(|a, b| a.name.cmp(&b.name));
@@ -337,5 +474,213 @@ impl PreparedBundle {
         let mut f = file;
         f.flush().map_err(io_err)?;
         Ok(len)
+    }
+}
+
+/// Sign the exact bytes of the published bundle at `bundle` and write the signature as its
+/// sidecar `run-NNNNNN.zip.sig`, durably (temporary file, fsync, link, fsync the directory),
+/// never replacing an existing sidecar. Streams the bundle: memory does not grow with it.
+pub fn write_bundle_signature(
+    bundle: &Path,
+    key: &ssh_key::PrivateKey,
+    namespace: &str,
+) -> Result<PathBuf, SealError> {
+    let io_err = |path: &Path| {
+        let path = path.to_owned();
+        move |source| SealError::Io { path, source }
+    };
+    let file = File::open(bundle).map_err(io_err(bundle))?;
+    let sig = sshsig::sign_reader(key, namespace, io::BufReader::with_capacity(1 << 20, file))
+        .map_err(|e| SealError::Signature(e.to_string()))?;
+    let armored = sig
+        .to_armored()
+        .map_err(|e| SealError::Signature(e.to_string()))?;
+    let mut name = bundle.as_os_str().to_owned();
+    name.push(".sig");
+    let target = PathBuf::from(name);
+    write_new_durably(&target, armored.as_bytes())?;
+    Ok(target)
+}
+
+/// Write `bytes` as the new file `target` durably, refusing to replace an existing file.
+pub fn write_new_durably(target: &Path, bytes: &[u8]) -> Result<(), SealError> {
+    if target.exists() {
+        return Err(SealError::AlreadyExists {
+            path: target.to_owned(),
+        });
+    }
+    let tmp = durable::temp_path_for(target);
+    let result = (|| {
+        let mut f = File::create(&tmp)?;
+        f.write_all(bytes)?;
+        f.sync_all()?;
+        durable::publish_new(&tmp, target)
+    })();
+    result.map_err(|source| {
+        let _ = fs::remove_file(&tmp);
+        match source.kind() {
+            io::ErrorKind::AlreadyExists => SealError::AlreadyExists {
+                path: target.to_owned(),
+            },
+            _ => SealError::Io {
+                path: target.to_owned(),
+                source,
+            },
+        }
+    })
+}
+
+/// A payload file opened on its first read and closed once read to the end.
+struct LazyFile<'a> {
+    path: &'a Path,
+    file: Option<File>,
+    done: bool,
+}
+
+impl<'a> LazyFile<'a> {
+    fn new(path: &'a Path) -> Self {
+        Self {
+            path,
+            file: None,
+            done: false,
+        }
+    }
+}
+
+impl io::Read for LazyFile<'_> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        if self.done {
+            return Ok(0);
+        }
+        let file =
+            match &mut self.file {
+                Some(f) => f,
+                None => self.file.insert(File::open(self.path).map_err(|e| {
+                    io::Error::new(e.kind(), format!("{}: {e}", self.path.display()))
+                })?),
+            };
+        let n = file.read(buf)?;
+        if n == 0 && !buf.is_empty() {
+            self.file = None;
+            self.done = true;
+        }
+        Ok(n)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::run_record::{RUN_SCHEMA, RunRecord};
+    use crate::verify::{NoVisitor, verify_archive};
+    use evidence_model::{PopulationRecord, SourceName};
+
+    fn staged(dir: &Path, seq: u64) -> Staging {
+        let mut s = Staging::create(&dir.join("staging")).unwrap();
+        let source: SourceName = "docs".parse().unwrap();
+        s.add_population(&PopulationRecord::new("local", source, ".", "walk"))
+            .unwrap();
+        let t = Timestamp::from_second(1_767_225_600).unwrap();
+        s.set_run_record(&RunRecord {
+            schema: RUN_SCHEMA.into(),
+            origin: "example.org/ai".into(),
+            seq,
+            started_at: t,
+            finished_at: t,
+            agent: "test".into(),
+            sources: Vec::new(),
+        })
+        .unwrap();
+        s
+    }
+
+    fn input<'a>(seq: u64, previous: Option<&'a ChainHead>) -> SealInput<'a> {
+        SealInput {
+            origin: "example.org/ai",
+            seq,
+            collected_at: Timestamp::from_second(1_767_225_600).unwrap(),
+            software_agent: "evidence-agent test",
+            previous,
+        }
+    }
+
+    #[test]
+    fn three_sealed_runs_form_an_archive_that_verifies() {
+        let dir = tempfile::tempdir().unwrap();
+        let archive = dir.path().join("archive");
+        fs::create_dir_all(&archive).unwrap();
+        let mut head: Option<ChainHead> = None;
+        for seq in 1..=3 {
+            let staging = staged(dir.path(), seq);
+            let prepared = prepare(&staging, &input(seq, head.as_ref())).unwrap();
+            let sealed = prepared.write(&archive, |_| Ok(())).unwrap();
+            head = Some(sealed.head);
+        }
+        let report = verify_archive(&archive, &mut NoVisitor);
+        assert!(report.valid, "{report:#?}");
+        assert_eq!(report.latest_checkpoint, head.map(|h| h.checkpoint));
+    }
+
+    #[test]
+    fn a_staging_area_without_a_run_record_is_not_sealed() {
+        let dir = tempfile::tempdir().unwrap();
+        let staging = Staging::create(&dir.path().join("s")).unwrap();
+        assert!(matches!(
+            prepare(&staging, &input(1, None)),
+            Err(SealError::MissingRunRecord)
+        ));
+    }
+
+    #[test]
+    fn runs_must_be_consecutive_and_of_one_origin() {
+        let dir = tempfile::tempdir().unwrap();
+        let staging = staged(dir.path(), 1);
+        assert!(matches!(
+            prepare(&staging, &input(2, None)),
+            Err(SealError::OutOfSequence {
+                seq: 2,
+                previous: 0
+            })
+        ));
+        let first = prepare(&staging, &input(1, None)).unwrap().head;
+        let staging = staged(dir.path(), 2);
+        let mut other = input(2, Some(&first));
+        other.origin = "other.example/ai";
+        assert!(matches!(
+            prepare(&staging, &other),
+            Err(SealError::OriginMismatch { .. })
+        ));
+    }
+
+    #[test]
+    fn a_previous_head_whose_frontier_does_not_match_its_checkpoint_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let staging = staged(dir.path(), 1);
+        let mut head = prepare(&staging, &input(1, None)).unwrap().head;
+        head.frontier = Frontier::empty();
+        let staging = staged(dir.path(), 2);
+        assert!(matches!(
+            prepare(&staging, &input(2, Some(&head))),
+            Err(SealError::BadPreviousHead(_))
+        ));
+    }
+
+    #[test]
+    fn an_existing_bundle_is_never_overwritten() {
+        let dir = tempfile::tempdir().unwrap();
+        let archive = dir.path().join("archive");
+        fs::create_dir_all(&archive).unwrap();
+        fs::write(archive.join("run-000001.zip"), b"sealed earlier").unwrap();
+        let staging = staged(dir.path(), 1);
+        let prepared = prepare(&staging, &input(1, None)).unwrap();
+        assert!(matches!(
+            prepared.write(&archive, |_| Ok(())),
+            Err(SealError::AlreadyExists { .. })
+        ));
+        assert_eq!(
+            fs::read(archive.join("run-000001.zip")).unwrap(),
+            b"sealed earlier"
+        );
+        assert!(!archive.join(".run-000001.zip.tmp").exists());
     }
 }

@@ -2,6 +2,11 @@
 //! ZIP reader first; then only the exact layout the writer produces is accepted; then every
 //! digest, the bag's manifests, the item records and the Merkle log are recomputed. Every
 //! problem found is reported, not only the first; memory does not grow with artefact size.
+//!
+//! With [`VerifyOptions`] (`verify_*_with`), signatures come first: a bundle whose bytes are not
+//! signed by a key in the allowed signers is not parsed at all. Then the checkpoint signature,
+//! its time stamp and any co-signatures are checked ([`crate::trust`]), and an archive is
+//! checked against a checkpoint the verifier pinned earlier.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fs::File;
@@ -21,6 +26,7 @@ use crate::merkle::{self, Frontier, Hash};
 use crate::run_record::{RUN_SCHEMA, RunRecord};
 use crate::seal::ConsistencyProofDoc;
 use crate::strict_zip::{Limits, StrictZip, ZipEntry};
+use crate::trust::{self, PinReport, TrustReport, VerifyOptions};
 
 /// Largest tag file or JSON record read into memory.
 const MAX_RECORD_BYTES: usize = 16 * 1024 * 1024;
@@ -47,7 +53,7 @@ pub struct Problem {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub entry: Option<String>,
     /// A short category, stable for scripts: `zip`, `layout`, `digest`, `manifest`, `record`,
-    /// `log`, `chain`, `version`, `io`.
+    /// `log`, `chain`, `version`, `io`, `signature`, `timestamp`, `pin`.
     pub category: &'static str,
     pub message: String,
 }
@@ -67,6 +73,8 @@ pub struct BundleSummary {
     pub payload_bytes: u64,
     pub gaps: u64,
     pub bundle_bytes: u64,
+    /// `Evidence-Format-Version`: 1.0, or 1.1 for a signed bundle.
+    pub format_version: String,
 }
 
 /// Receives the records of a bundle as they are verified (the auditor's ingest uses this).
@@ -77,6 +85,8 @@ pub trait BundleVisitor {
     fn population(&mut self, _bundle_seq: u64, _record: &PopulationRecord) {}
     fn gap(&mut self, _bundle_seq: u64, _record: &GapRecord) {}
     fn run(&mut self, _record: &RunRecord) {}
+    /// `bytes` more of the bundle's payload were read (for progress displays).
+    fn bytes_read(&mut self, _bytes: u64) {}
 }
 
 /// A visitor that ignores everything.
@@ -91,6 +101,9 @@ pub struct BundleReport {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub summary: Option<BundleSummary>,
     pub problems: Vec<Problem>,
+    /// Signatures, time stamp and co-signatures, when the bundle has any or they were checked.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub trust: Option<TrustReport>,
 }
 
 impl BundleReport {
@@ -113,6 +126,9 @@ pub struct ArchiveReport {
     pub bundles: Vec<BundleReport>,
     /// Chain and directory problems (bundle problems are in `bundles`).
     pub problems: Vec<Problem>,
+    /// How the archive relates to a checkpoint pinned by the verifier, when one was given.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub pin: Option<PinReport>,
 }
 
 impl ArchiveReport {
@@ -124,13 +140,40 @@ impl ArchiveReport {
     }
 }
 
-struct Ctx {
+pub(crate) struct Ctx {
     file: String,
-    problems: Vec<Problem>,
+    pub(crate) problems: Vec<Problem>,
 }
 
 impl Ctx {
-    fn error(&mut self, entry: Option<&str>, category: &'static str, message: impl Into<String>) {
+    pub(crate) fn new(file: &str) -> Self {
+        Self {
+            file: file.to_owned(),
+            problems: Vec::new(),
+        }
+    }
+
+    pub(crate) fn warning(
+        &mut self,
+        entry: Option<&str>,
+        category: &'static str,
+        message: impl Into<String>,
+    ) {
+        self.problems.push(Problem {
+            severity: Severity::Warning,
+            file: self.file.clone(),
+            entry: entry.map(str::to_owned),
+            category,
+            message: message.into(),
+        });
+    }
+
+    pub(crate) fn error(
+        &mut self,
+        entry: Option<&str>,
+        category: &'static str,
+        message: impl Into<String>,
+    ) {
         self.problems.push(Problem {
             severity: Severity::Error,
             file: self.file.clone(),
@@ -142,40 +185,91 @@ impl Ctx {
 }
 
 /// Verify one bundle file on its own: bytes, layout, manifests, records and its log segment.
+/// A checkpoint signature it carries is checked with the key it names; nothing is checked
+/// against allowed signers or time-stamp roots (see [`verify_bundle_with`]).
 pub fn verify_bundle(path: &Path, visitor: &mut dyn BundleVisitor) -> BundleReport {
+    verify_bundle_with(path, &VerifyOptions::default(), visitor)
+}
+
+/// Verify one bundle file as [`verify_bundle`] does, and its signatures, time stamp and
+/// co-signatures as `options` ask. With allowed signers, the bundle's bytes are authenticated
+/// against its `.sig` sidecar before anything in it is parsed.
+pub fn verify_bundle_with(
+    path: &Path,
+    options: &VerifyOptions,
+    visitor: &mut dyn BundleVisitor,
+) -> BundleReport {
+    verify_bundle_full(path, options, visitor).0
+}
+
+/// A bundle's report and, when its log segment was read, the leaves it appends.
+pub(crate) fn verify_bundle_full(
+    path: &Path,
+    options: &VerifyOptions,
+    visitor: &mut dyn BundleVisitor,
+) -> (BundleReport, Option<Vec<Hash>>) {
     let file_name = path
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_else(|| path.display().to_string());
-    let mut ctx = Ctx {
-        file: file_name.clone(),
-        problems: Vec::new(),
+    let mut ctx = Ctx::new(&file_name);
+    let mut report_trust = None;
+    let mut leaves = None;
+    let summary = match File::open(path) {
+        Err(e) => {
+            ctx.error(None, "io", format!("cannot open {}: {e}", path.display()));
+            None
+        }
+        Ok(mut file) => {
+            let bundle_sig = trust::authenticate_bundle(path, &mut file, options, &mut ctx);
+            match bundle_sig {
+                Err(()) => None,
+                Ok(bundle_sig) => {
+                    let mut tv = trust::GapWatch::new(visitor);
+                    let inner = verify_bundle_inner(file, &file_name, &mut ctx, &mut tv);
+                    let untimestamped = tv.untimestamped();
+                    inner.map(|inner| {
+                        report_trust = trust::check_bundle_trust(
+                            path,
+                            &inner,
+                            bundle_sig,
+                            untimestamped,
+                            options,
+                            &mut ctx,
+                        );
+                        leaves = Some(inner.leaves);
+                        inner.summary
+                    })
+                }
+            }
+        }
     };
-    let summary = verify_bundle_inner(path, &file_name, &mut ctx, visitor);
-    BundleReport {
-        file: file_name,
-        summary: if ctx.problems.iter().any(|p| p.severity == Severity::Error) {
-            summary.map(|s| BundleSummary { ..s })
-        } else {
-            summary
+    (
+        BundleReport {
+            file: file_name,
+            summary,
+            problems: ctx.problems,
+            trust: report_trust,
         },
-        problems: ctx.problems,
-    }
+        leaves,
+    )
+}
+
+/// What parsing a bundle yields besides findings.
+pub(crate) struct Inner {
+    pub(crate) summary: BundleSummary,
+    /// The leaves this run appends to the log, in order.
+    pub(crate) leaves: Vec<Hash>,
+    /// The tag files read, by bag-relative name.
+    pub(crate) tags: BTreeMap<&'static str, Vec<u8>>,
 }
 
 fn verify_bundle_inner(
-    path: &Path,
+    file: File,
     file_name: &str,
     ctx: &mut Ctx,
     visitor: &mut dyn BundleVisitor,
-) -> Option<BundleSummary> {
-    let file = match File::open(path) {
-        Ok(f) => f,
-        Err(e) => {
-            ctx.error(None, "io", format!("cannot open {}: {e}", path.display()));
-            return None;
-        }
-    };
+) -> Option<Inner> {
     let bundle_bytes = file.metadata().map(|m| m.len()).unwrap_or(0);
     let mut zip = match StrictZip::open(BufReader::with_capacity(1 << 20, file), Limits::default())
     {
@@ -284,6 +378,30 @@ fn verify_bundle_inner(
             Some(layout::BAG_INFO),
             "layout",
             format!("Evidence-Run is {} but the bag is {top}", info.run),
+        );
+    }
+    let signed = info.format_version == layout::FORMAT_VERSION_SIGNED;
+    for name in layout::SIGNATURE_TAG_FILES {
+        if !signed && index.contains_key(*name) {
+            ctx.error(
+                Some(name),
+                "layout",
+                format!(
+                    "signature files belong to format {}; this bundle says {}",
+                    layout::FORMAT_VERSION_SIGNED,
+                    info.format_version
+                ),
+            );
+        }
+    }
+    if signed && !index.contains_key(layout::CHECKPOINT_SIG) {
+        ctx.error(
+            Some(layout::CHECKPOINT_SIG),
+            "signature",
+            format!(
+                "missing: a format {} bundle carries its checkpoint signature",
+                layout::FORMAT_VERSION_SIGNED
+            ),
         );
     }
     match text(layout::BAGIT, ctx) {
@@ -488,6 +606,7 @@ fn verify_bundle_inner(
         let mut too_big = false;
         let read = zip.read_entry(i, &mut |chunk: &[u8]| {
             hasher.update(chunk);
+            visitor.bytes_read(chunk.len() as u64);
             if keep {
                 if kept.len() + chunk.len() > MAX_RECORD_BYTES {
                     too_big = true;
@@ -757,7 +876,7 @@ fn verify_bundle_inner(
         }
     }
 
-    Some(BundleSummary {
+    let summary = BundleSummary {
         file: file_name.to_owned(),
         seq,
         origin: info.origin.clone(),
@@ -769,6 +888,12 @@ fn verify_bundle_inner(
         payload_bytes,
         gaps,
         bundle_bytes,
+        format_version: info.format_version.clone(),
+    };
+    Some(Inner {
+        summary,
+        leaves,
+        tags: tag_bytes,
     })
 }
 
@@ -780,7 +905,6 @@ fn decode_hash(b64: &str) -> Result<Hash, ()> {
     bytes.try_into().map_err(|_| ())
 }
 
-/// List the bundle files of an archive directory in sequence order, reporting other files.
 /// The files of an archive directory: bundles in sequence order, and anything else (sidecars
 /// and hidden files excluded).
 #[derive(Debug, Clone, Default)]
@@ -789,6 +913,8 @@ pub struct Listing {
     pub others: Vec<String>,
 }
 
+/// The bundle files of an archive directory in sequence order; other files, except sidecars
+/// and hidden files, are listed in `others`.
 pub fn list_bundles(dir: &Path) -> io::Result<Listing> {
     let mut bundles = Vec::new();
     let mut others = Vec::new();
@@ -809,15 +935,30 @@ pub fn list_bundles(dir: &Path) -> io::Result<Listing> {
 }
 
 fn is_sidecar(name: &str) -> bool {
-    [".sig", ".sha256", ".tsr"].iter().any(|ext| {
-        name.strip_suffix(ext)
-            .and_then(layout::parse_bundle_file_name)
-            .is_some()
-    })
+    layout::is_sidecar_file_name(name)
 }
 
 /// Verify every bundle of an archive directory and the chain that links them.
 pub fn verify_archive(dir: &Path, visitor: &mut dyn BundleVisitor) -> ArchiveReport {
+    verify_archive_with(dir, &VerifyOptions::default(), visitor)
+}
+
+/// Verify an archive as [`verify_archive`] does, each bundle as [`verify_bundle_with`] does,
+/// and, with a pinned checkpoint in `options`, that the archive extends it.
+pub fn verify_archive_with(
+    dir: &Path,
+    options: &VerifyOptions,
+    visitor: &mut dyn BundleVisitor,
+) -> ArchiveReport {
+    verify_archive_full(dir, options, visitor).0
+}
+
+/// An archive's report and the leaves of its whole log, when every bundle's were read.
+pub(crate) fn verify_archive_full(
+    dir: &Path,
+    options: &VerifyOptions,
+    visitor: &mut dyn BundleVisitor,
+) -> (ArchiveReport, Option<Vec<Hash>>) {
     let path = dir.display().to_string();
     let mut report = ArchiveReport {
         path: path.clone(),
@@ -826,6 +967,7 @@ pub fn verify_archive(dir: &Path, visitor: &mut dyn BundleVisitor) -> ArchiveRep
         latest_checkpoint: None,
         bundles: Vec::new(),
         problems: Vec::new(),
+        pin: None,
     };
     let archive_problem = |category: &'static str, message: String| Problem {
         severity: Severity::Error,
@@ -840,7 +982,7 @@ pub fn verify_archive(dir: &Path, visitor: &mut dyn BundleVisitor) -> ArchiveRep
             report
                 .problems
                 .push(archive_problem("io", format!("cannot list {path}: {e}")));
-            return report;
+            return (report, None);
         }
     };
     for other in others {
@@ -857,16 +999,33 @@ pub fn verify_archive(dir: &Path, visitor: &mut dyn BundleVisitor) -> ArchiveRep
             "chain",
             "no bundles (run-NNNNNN.zip) in this directory".into(),
         ));
-        return report;
+        return (report, None);
     }
-    for (seq, path) in &bundles {
-        let _ = seq;
-        report.bundles.push(verify_bundle(path, visitor));
+    let mut all_leaves = Some(Vec::new());
+    for (_, path) in &bundles {
+        let (bundle, leaves) = verify_bundle_full(path, options, visitor);
+        report.bundles.push(bundle);
+        match (&mut all_leaves, leaves) {
+            (Some(all), Some(l)) => all.extend(l),
+            _ => all_leaves = None,
+        }
     }
-    check_chain(&mut report, &bundles, archive_problem);
+    check_chain(&mut report, &bundles, &archive_problem);
+    if report.all_problems().any(|p| p.severity == Severity::Error) {
+        all_leaves = None;
+    }
+    if let Some(pinned) = &options.expected_checkpoint {
+        let (pin, problems) = trust::check_pin(pinned, &report, all_leaves.as_deref());
+        report.pin = Some(pin);
+        report.problems.extend(
+            problems
+                .into_iter()
+                .map(|message| archive_problem("pin", message)),
+        );
+    }
     let has_errors = report.all_problems().any(|p| p.severity == Severity::Error);
     report.valid = !has_errors;
-    report
+    (report, all_leaves)
 }
 
 /// Assemble the report of an archive whose bundles were verified one at a time elsewhere (for
@@ -885,6 +1044,7 @@ pub fn assemble_archive_report(
         latest_checkpoint: None,
         bundles: Vec::new(),
         problems,
+        pin: None,
     };
     let label = path.to_owned();
     let archive_problem = |category: &'static str, message: String| Problem {
@@ -906,7 +1066,7 @@ pub fn assemble_archive_report(
         .map(|(seq, b)| (*seq, PathBuf::from(&b.file)))
         .collect();
     report.bundles = bundles.into_iter().map(|(_, b)| b).collect();
-    check_chain(&mut report, &seqs, archive_problem);
+    check_chain(&mut report, &seqs, &archive_problem);
     let has_errors = report.all_problems().any(|p| p.severity == Severity::Error);
     report.valid = !has_errors;
     report
@@ -915,7 +1075,7 @@ pub fn assemble_archive_report(
 fn check_chain(
     report: &mut ArchiveReport,
     bundles: &[(u64, PathBuf)],
-    archive_problem: impl Fn(&'static str, String) -> Problem,
+    archive_problem: &impl Fn(&'static str, String) -> Problem,
 ) {
     let mut expected = 1u64;
     for (seq, _) in bundles {

@@ -116,6 +116,9 @@ pub struct UploadReceipt {
     pub retain_until: Option<jiff::Timestamp>,
     /// True when this upload found the identical bundle already stored (a retried upload).
     pub already_present: bool,
+    /// Keys of the sidecars stored beside the bundle (its `.sig` signature).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub sidecars: Vec<String>,
     pub confirmed_at: jiff::Timestamp,
 }
 
@@ -128,6 +131,8 @@ pub struct RemoteBundle {
     pub key: String,
     pub bundle: BundleKey,
     pub size: u64,
+    /// Sidecars stored beside it: (suffix such as `sig`, key).
+    pub sidecars: Vec<(String, String)>,
 }
 
 /// Everything under an archive location.
@@ -211,6 +216,17 @@ where
 
 fn status_of<E>(e: &SdkError<E, aws_sdk_s3::config::http::HttpResponse>) -> Option<u16> {
     e.raw_response().map(|r| r.status().as_u16())
+}
+
+/// A sidecar key `<bundle key>.<suffix>`: the bundle key and the suffix.
+fn sidecar_of(key: &str) -> Option<(&str, &str)> {
+    let at = key.rfind(".zip.")?;
+    let (bundle, suffix) = (&key[..at + 4], &key[at + 5..]);
+    let ok = !suffix.is_empty()
+        && suffix
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'));
+    ok.then_some((bundle, suffix))
 }
 
 /// SHA-256 and size of a file, read in bounded memory.
@@ -530,6 +546,7 @@ impl RemoteArchive {
             version_id: head.version_id().map(str::to_owned),
             retain_until,
             already_present,
+            sidecars: Vec::new(),
             confirmed_at: jiff::Timestamp::now(),
         })
     }
@@ -566,14 +583,119 @@ impl RemoteArchive {
     /// not bundles.
     pub async fn list(&self) -> Result<RemoteListing, StoreError> {
         let mut listing = RemoteListing::default();
+        let mut sidecars = Vec::new();
         for (key, size) in self.list_keys(&self.location.key_prefix()).await? {
-            match BundleKey::parse(&self.location, &key) {
-                Some(bundle) => listing.bundles.push(RemoteBundle { key, bundle, size }),
+            if let Some(bundle) = BundleKey::parse(&self.location, &key) {
+                listing.bundles.push(RemoteBundle {
+                    key,
+                    bundle,
+                    size,
+                    sidecars: Vec::new(),
+                });
+            } else if let Some((bundle_key, suffix)) = sidecar_of(&key) {
+                sidecars.push((bundle_key.to_owned(), suffix.to_owned(), key.clone()));
+            } else {
+                listing.foreign_keys.push(key);
+            }
+        }
+        for (bundle_key, suffix, key) in sidecars {
+            match listing.bundles.iter_mut().find(|b| b.key == bundle_key) {
+                Some(b) => b.sidecars.push((suffix, key)),
                 None => listing.foreign_keys.push(key),
             }
         }
         listing.bundles.sort_by(|a, b| a.bundle.cmp(&b.bundle));
         Ok(listing)
+    }
+
+    /// Store a sidecar of an uploaded bundle (its `.sig` signature) as `<bundle key>.<suffix>`,
+    /// write-once: an identical sidecar already stored is confirmed, a different one is a
+    /// conflict. Returns the sidecar's key.
+    pub async fn upload_sidecar(
+        &self,
+        bundle_key: &str,
+        suffix: &str,
+        file: &Path,
+    ) -> Result<String, StoreError> {
+        if suffix.is_empty()
+            || !suffix
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'))
+        {
+            return Err(StoreError::Config(format!(
+                "sidecar suffix {suffix:?} is not allowed"
+            )));
+        }
+        let key = format!("{bundle_key}.{suffix}");
+        let resource = format!("s3://{}/{key}", self.location.bucket);
+        let bytes = tokio::fs::read(file)
+            .await
+            .map_err(|source| StoreError::Io {
+                path: file.to_owned(),
+                source,
+            })?;
+        let sha256 = Sha256Digest::of(&bytes);
+        let put = self
+            .client
+            .put_object()
+            .bucket(&self.location.bucket)
+            .key(&key)
+            .body(ByteStream::from(bytes.clone()))
+            .if_none_match("*")
+            .checksum_sha256(to_base64(&sha256))
+            .send()
+            .await;
+        match put {
+            Ok(_) => Ok(key),
+            Err(e) if matches!(status_of(&e), Some(412)) => {
+                let stored = self.get_small(&key).await?;
+                if stored == bytes {
+                    Ok(key)
+                } else {
+                    Err(StoreError::Conflict {
+                        key: resource,
+                        detail: "a different sidecar is already stored".into(),
+                    })
+                }
+            }
+            Err(e) => Err(classify(&e, &resource)),
+        }
+    }
+
+    /// The bytes of a small object (a sidecar), at most 1 MiB.
+    async fn get_small(&self, key: &str) -> Result<Vec<u8>, StoreError> {
+        let resource = format!("s3://{}/{key}", self.location.bucket);
+        let object = self
+            .client
+            .get_object()
+            .bucket(&self.location.bucket)
+            .key(key)
+            .send()
+            .await
+            .map_err(|e| classify(&e, &resource))?;
+        let mut out = Vec::new();
+        object
+            .body
+            .into_async_read()
+            .take(1 << 20)
+            .read_to_end(&mut out)
+            .await
+            .map_err(|e| StoreError::Integrity {
+                key: resource,
+                detail: error_chain(&e),
+            })?;
+        Ok(out)
+    }
+
+    /// Download a bundle's sidecar (at most 1 MiB) to `dest`. The verifier authenticates it.
+    pub async fn download_sidecar(&self, key: &str, dest: &Path) -> Result<(), StoreError> {
+        let bytes = self.get_small(key).await?;
+        tokio::fs::write(dest, bytes)
+            .await
+            .map_err(|source| StoreError::Io {
+                path: dest.to_owned(),
+                source,
+            })
     }
 
     /// Download `bundle` to `dest` in bounded memory, check its SHA-256 against the key, and
@@ -665,6 +787,20 @@ mod tests {
     }
 
     #[test]
+    fn sidecar_keys_name_their_bundle_and_suffix() {
+        assert_eq!(
+            sidecar_of("p/o/run-000001-ab.zip.sig"),
+            Some(("p/o/run-000001-ab.zip", "sig"))
+        );
+        assert_eq!(
+            sidecar_of("p/o/run-000001-ab.zip.cosig.ops.sig"),
+            Some(("p/o/run-000001-ab.zip", "cosig.ops.sig"))
+        );
+        assert_eq!(sidecar_of("p/o/run-000001-ab.zip"), None);
+        assert_eq!(sidecar_of("p/o/run-000001-ab.zip.s g"), None);
+    }
+
+    #[test]
     fn receipts_refuse_unknown_fields() {
         let r = UploadReceipt {
             schema: RECEIPT_SCHEMA.into(),
@@ -678,6 +814,7 @@ mod tests {
             version_id: None,
             retain_until: None,
             already_present: false,
+            sidecars: Vec::new(),
             confirmed_at: jiff::Timestamp::UNIX_EPOCH,
         };
         let mut v = serde_json::to_value(&r).unwrap();

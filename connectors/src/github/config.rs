@@ -1,0 +1,578 @@
+//! `[[source]] type = "github"`: the documented configuration and its pure check into the
+//! settings a collection runs with (compiled globs, kinds with their controls, retry policy).
+
+use std::time::Duration;
+
+use evidence_model::Timestamp;
+use globset::GlobMatcher;
+use serde::Deserialize;
+
+use crate::http::RetryPolicy;
+use crate::rules::compile_glob;
+
+/// The public GitHub API; GitHub Enterprise Server uses `https://HOST/api/v3`.
+pub const DEFAULT_API_URL: &str = "https://api.github.com";
+
+/// `[[source]] type = "github"`.
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct GithubConfig {
+    /// REST API base URL: `https://api.github.com` (default) or `https://HOST/api/v3` for
+    /// GitHub Enterprise Server.
+    #[serde(default)]
+    pub api_url: Option<String>,
+    /// Collect every repository of this organisation (filtered by `include` and `exclude`).
+    #[serde(default)]
+    pub org: Option<String>,
+    /// Collect these repositories, as `owner/name` (alone or together with `org`).
+    #[serde(default)]
+    pub repos: Vec<String>,
+    /// Globs over `owner/name`; when given, only matching repositories are collected.
+    #[serde(default)]
+    pub include: Vec<String>,
+    /// Globs over `owner/name` of repositories to leave out.
+    #[serde(default)]
+    pub exclude: Vec<String>,
+    /// Also collect archived repositories of `org` (default: no).
+    #[serde(default)]
+    pub include_archived: bool,
+    /// Name of the environment variable holding a token (never the token itself).
+    #[serde(default)]
+    pub token_env: Option<String>,
+    /// Authenticate as a GitHub App installation instead of with a token.
+    #[serde(default)]
+    pub app: Option<AppConfig>,
+    /// Only pull requests, runs, issues and releases from this date or instant on (`2026-01-01`).
+    #[serde(default)]
+    pub since: Option<String>,
+    /// Page size of list requests (1-100, default 100).
+    #[serde(default)]
+    pub per_page: Option<u32>,
+    /// Requests in flight at once (1-16, default 4). GitHub asks clients to stay low.
+    #[serde(default)]
+    pub max_concurrent_requests: Option<usize>,
+    /// Retries, timeouts and rate-limit handling.
+    #[serde(default)]
+    pub retry: RetryConfig,
+    /// Merged pull requests with their reviews (`pr_approval`).
+    #[serde(default)]
+    pub pulls: KindSwitch,
+    /// Branch protection and rulesets of the default branch (`branch_protection`).
+    #[serde(default)]
+    pub protection: KindSwitch,
+    /// Releases (`deployment_record`).
+    #[serde(default)]
+    pub releases: KindSwitch,
+    /// Workflows whose runs are collected with their artifacts and logs.
+    #[serde(default, rename = "workflow")]
+    pub workflows: Vec<WorkflowConfig>,
+    /// Repository files such as model and dataset cards.
+    #[serde(default, rename = "card")]
+    pub cards: Vec<CardConfig>,
+    /// Issues carrying a label, with their timeline.
+    #[serde(default, rename = "issue_label")]
+    pub issue_labels: Vec<IssueLabelConfig>,
+}
+
+/// `[source.app]`: GitHub App authentication (JWT, then an installation token).
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct AppConfig {
+    pub app_id: u64,
+    pub installation_id: u64,
+    /// Environment variable holding the App's private key (PEM).
+    pub private_key_env: String,
+}
+
+/// `[source.retry]`: how persistently to retry, and how long to wait at most.
+#[derive(Debug, Clone, Default, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct RetryConfig {
+    /// Attempts per request, the first included (default 6).
+    #[serde(default)]
+    pub max_attempts: Option<u32>,
+    /// First backoff delay in milliseconds; doubles per attempt, with full jitter (default 500).
+    #[serde(default)]
+    pub base_delay_ms: Option<u64>,
+    /// Longest single wait in seconds, also for `Retry-After` and rate-limit resets (default 900).
+    #[serde(default)]
+    pub max_delay_secs: Option<u64>,
+    /// Timeout of one API request in seconds (default 60); downloads time out when idle that long.
+    #[serde(default)]
+    pub timeout_secs: Option<u64>,
+    /// Requests to keep in reserve: below this many remaining, wait for the reset (default 50).
+    #[serde(default)]
+    pub rate_limit_reserve: Option<u64>,
+}
+
+/// Tags of one kind: the catalogue's defaults unless overridden.
+#[derive(Debug, Clone, Default, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct KindSwitch {
+    /// Collect this kind (default: yes).
+    #[serde(default)]
+    pub enabled: Option<bool>,
+    /// Annex A controls; default to the catalogue's mapping for the kind.
+    #[serde(default)]
+    pub controls: Option<Vec<String>>,
+    /// Clauses; default to the catalogue's mapping for the kind.
+    #[serde(default)]
+    pub clauses: Option<Vec<String>>,
+    /// Lifecycle phase; defaults to the catalogue's mapping for the kind.
+    #[serde(default)]
+    pub phase: Option<String>,
+}
+
+/// `[[source.workflow]]`: one GitHub Actions workflow.
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct WorkflowConfig {
+    /// Workflow file name (`train.yml`) or path (`.github/workflows/train.yml`).
+    pub file: String,
+    /// `ci_run` (default) or `training_run`, or any kind with `controls` and `phase`.
+    #[serde(default)]
+    pub kind: Option<String>,
+    /// Download the runs' artifacts (default: yes).
+    #[serde(default)]
+    pub artifacts: Option<bool>,
+    /// Download the runs' logs (default: yes).
+    #[serde(default)]
+    pub logs: Option<bool>,
+    #[serde(default)]
+    pub controls: Option<Vec<String>>,
+    #[serde(default)]
+    pub clauses: Option<Vec<String>>,
+    #[serde(default)]
+    pub phase: Option<String>,
+}
+
+/// `[[source.card]]`: a repository file collected whenever its blob changes.
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct CardConfig {
+    /// Path in the repository, e.g. `MODEL_CARD.md` or `data/README.md`.
+    pub path: String,
+    /// `model_card` (default) or `dataset_datasheet`, or any kind with `controls` and `phase`.
+    #[serde(default)]
+    pub kind: Option<String>,
+    #[serde(default)]
+    pub controls: Option<Vec<String>>,
+    #[serde(default)]
+    pub clauses: Option<Vec<String>>,
+    #[serde(default)]
+    pub phase: Option<String>,
+}
+
+/// `[[source.issue_label]]`: issues with this label, with their timeline.
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct IssueLabelConfig {
+    pub label: String,
+    /// `incident_ticket` (default) or `corrective_action_ticket`, or any kind with `controls`
+    /// and `phase`.
+    #[serde(default)]
+    pub kind: Option<String>,
+    #[serde(default)]
+    pub controls: Option<Vec<String>>,
+    #[serde(default)]
+    pub clauses: Option<Vec<String>>,
+    #[serde(default)]
+    pub phase: Option<String>,
+}
+
+/// A kind with the controls, clauses and phase its items carry.
+pub(crate) use crate::rules::Tagging as Tags;
+
+/// How to authenticate.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) enum AuthConfig {
+    Anonymous,
+    TokenEnv(String),
+    /// A token handed over by the embedding program.
+    Token(crate::secret::Secret),
+    App(AppConfig),
+}
+
+/// A checked workflow.
+#[derive(Debug, Clone)]
+pub(crate) struct Workflow {
+    /// `.github/workflows/<file>`.
+    pub path: String,
+    pub tags: Tags,
+    pub artifacts: bool,
+    pub logs: bool,
+}
+
+/// A checked card path.
+#[derive(Debug, Clone)]
+pub(crate) struct Card {
+    pub path: String,
+    pub tags: Tags,
+}
+
+/// A checked issue label.
+#[derive(Debug, Clone)]
+pub(crate) struct IssueLabel {
+    pub label: String,
+    pub tags: Tags,
+}
+
+/// The checked configuration a collection runs with.
+#[derive(Debug, Clone)]
+pub(crate) struct Settings {
+    pub api_url: String,
+    pub org: Option<String>,
+    pub repos: Vec<String>,
+    pub include: Vec<GlobMatcher>,
+    pub exclude: Vec<GlobMatcher>,
+    pub include_archived: bool,
+    pub auth: AuthConfig,
+    pub since: Option<Timestamp>,
+    pub per_page: u32,
+    pub concurrency: usize,
+    pub policy: RetryPolicy,
+    pub rate_limit_reserve: u64,
+    pub pulls: Option<Tags>,
+    pub protection: Option<Tags>,
+    pub releases: Option<Tags>,
+    pub workflows: Vec<Workflow>,
+    pub cards: Vec<Card>,
+    pub issue_labels: Vec<IssueLabel>,
+}
+
+/// Resolve the tags of `kind`: overrides where given, else the catalogue's mapping.
+pub(crate) fn tags(
+    kind: &str,
+    controls: Option<&[String]>,
+    clauses: Option<&[String]>,
+    phase: Option<&str>,
+    at: &str,
+) -> Result<Tags, String> {
+    Tags::resolve(kind, controls, clauses, phase, at)
+}
+
+fn switch(switch: &KindSwitch, kind: &str, at: &str) -> Result<Option<Tags>, String> {
+    if switch.enabled == Some(false) {
+        return Ok(None);
+    }
+    tags(
+        kind,
+        switch.controls.as_deref(),
+        switch.clauses.as_deref(),
+        switch.phase.as_deref(),
+        at,
+    )
+    .map(Some)
+}
+
+fn is_name(s: &str) -> bool {
+    !s.is_empty()
+        && s.len() <= 100
+        && s.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'))
+        && s != "."
+        && s != ".."
+}
+
+/// True when `s` is `owner/name` with GitHub's characters.
+pub(crate) fn is_full_name(s: &str) -> bool {
+    matches!(s.split_once('/'), Some((o, n)) if is_name(o) && is_name(n))
+}
+
+fn since(s: &str, at: &str) -> Result<Timestamp, String> {
+    crate::front_matter::parse_time(s).ok_or_else(|| {
+        format!("{at}: `since` {s:?} is neither a date (2026-01-01) nor an RFC 3339 instant")
+    })
+}
+
+fn api_url(s: Option<&str>, at: &str) -> Result<String, String> {
+    let raw = s.unwrap_or(DEFAULT_API_URL).trim_end_matches('/');
+    if raw.contains('@') {
+        return Err(format!(
+            "{at}: api_url must not carry credentials; name the token's variable in `token_env`"
+        ));
+    }
+    let url = reqwest::Url::parse(raw).map_err(|e| format!("{at}: api_url {raw:?}: {e}"))?;
+    if !matches!(url.scheme(), "https" | "http") || url.host_str().is_none() {
+        return Err(format!("{at}: api_url {raw:?} must be an http(s) URL"));
+    }
+    if url.query().is_some() || url.fragment().is_some() {
+        return Err(format!("{at}: api_url {raw:?} must not have a query"));
+    }
+    Ok(raw.to_owned())
+}
+
+impl GithubConfig {
+    /// Check the configuration. Pure: reads no environment variable and opens no connection.
+    pub(crate) fn validate(&self, at: &str) -> Result<Settings, String> {
+        let api_url = api_url(self.api_url.as_deref(), at)?;
+        if let Some(org) = &self.org
+            && !is_name(org)
+        {
+            return Err(format!(
+                "{at}: org {org:?} is not a GitHub organisation name"
+            ));
+        }
+        for r in &self.repos {
+            if !is_full_name(r) {
+                return Err(format!("{at}: repository {r:?} must be written owner/name"));
+            }
+        }
+        if self.org.is_none() && self.repos.is_empty() {
+            return Err(format!("{at}: give `org` or `repos` (or both)"));
+        }
+        let globs = |list: &[String], what: &str| {
+            list.iter()
+                .map(|g| compile_glob(g).map_err(|e| format!("{at} {what}: {e}")))
+                .collect::<Result<Vec<_>, _>>()
+        };
+        let include = globs(&self.include, "include")?;
+        let exclude = globs(&self.exclude, "exclude")?;
+        let auth = match (&self.token_env, &self.app) {
+            (Some(_), Some(_)) => {
+                return Err(format!(
+                    "{at}: give either `token_env` or `[source.app]`, not both"
+                ));
+            }
+            (Some(var), None) if var.is_empty() => {
+                return Err(format!("{at}: `token_env` names no variable"));
+            }
+            (Some(var), None) => AuthConfig::TokenEnv(var.clone()),
+            (None, Some(app)) => AuthConfig::App(app.clone()),
+            (None, None) => AuthConfig::Anonymous,
+        };
+        let since = self.since.as_deref().map(|s| since(s, at)).transpose()?;
+        let per_page = self.per_page.unwrap_or(100);
+        if !(1..=100).contains(&per_page) {
+            return Err(format!("{at}: per_page must be 1-100"));
+        }
+        let concurrency = self.max_concurrent_requests.unwrap_or(4);
+        if !(1..=16).contains(&concurrency) {
+            return Err(format!("{at}: max_concurrent_requests must be 1-16"));
+        }
+        let defaults = RetryPolicy::default();
+        let r = &self.retry;
+        let policy = RetryPolicy {
+            max_attempts: r.max_attempts.unwrap_or(defaults.max_attempts).max(1),
+            base_delay: r
+                .base_delay_ms
+                .map(Duration::from_millis)
+                .unwrap_or(defaults.base_delay),
+            max_delay: r
+                .max_delay_secs
+                .map(Duration::from_secs)
+                .unwrap_or(defaults.max_delay),
+            timeout: r
+                .timeout_secs
+                .map(Duration::from_secs)
+                .unwrap_or(defaults.timeout),
+        };
+        if policy.timeout.is_zero() {
+            return Err(format!("{at}: retry.timeout_secs must be at least 1"));
+        }
+        let workflows = self
+            .workflows
+            .iter()
+            .enumerate()
+            .map(|(i, w)| {
+                let at = format!("{at} workflow {} ({:?})", i + 1, w.file);
+                let file = w.file.trim_start_matches("./");
+                let path = if file.starts_with(".github/workflows/") {
+                    file.to_owned()
+                } else if file.contains('/') || file.is_empty() {
+                    return Err(format!(
+                        "{at}: give the workflow's file name (train.yml) or its path under .github/workflows/"
+                    ));
+                } else {
+                    format!(".github/workflows/{file}")
+                };
+                Ok(Workflow {
+                    path,
+                    tags: tags(
+                        w.kind.as_deref().unwrap_or("ci_run"),
+                        w.controls.as_deref(),
+                        w.clauses.as_deref(),
+                        w.phase.as_deref(),
+                        &at,
+                    )?,
+                    artifacts: w.artifacts.unwrap_or(true),
+                    logs: w.logs.unwrap_or(true),
+                })
+            })
+            .collect::<Result<Vec<_>, String>>()?;
+        let cards = self
+            .cards
+            .iter()
+            .enumerate()
+            .map(|(i, c)| {
+                let at = format!("{at} card {} ({:?})", i + 1, c.path);
+                let path = c.path.trim_matches('/');
+                if path.is_empty() || path.split('/').any(|p| p.is_empty() || p == "..") {
+                    return Err(format!("{at}: not a file path inside the repository"));
+                }
+                Ok(Card {
+                    path: path.to_owned(),
+                    tags: tags(
+                        c.kind.as_deref().unwrap_or("model_card"),
+                        c.controls.as_deref(),
+                        c.clauses.as_deref(),
+                        c.phase.as_deref(),
+                        &at,
+                    )?,
+                })
+            })
+            .collect::<Result<Vec<_>, String>>()?;
+        let issue_labels = self
+            .issue_labels
+            .iter()
+            .enumerate()
+            .map(|(i, l)| {
+                let at = format!("{at} issue_label {} ({:?})", i + 1, l.label);
+                if l.label.is_empty() || l.label.contains(',') {
+                    return Err(format!(
+                        "{at}: a label is one non-empty name without commas"
+                    ));
+                }
+                Ok(IssueLabel {
+                    label: l.label.clone(),
+                    tags: tags(
+                        l.kind.as_deref().unwrap_or("incident_ticket"),
+                        l.controls.as_deref(),
+                        l.clauses.as_deref(),
+                        l.phase.as_deref(),
+                        &at,
+                    )?,
+                })
+            })
+            .collect::<Result<Vec<_>, String>>()?;
+        Ok(Settings {
+            api_url,
+            org: self.org.clone(),
+            repos: self.repos.clone(),
+            include,
+            exclude,
+            include_archived: self.include_archived,
+            auth,
+            since,
+            per_page,
+            concurrency,
+            policy,
+            rate_limit_reserve: r.rate_limit_reserve.unwrap_or(50),
+            pulls: switch(&self.pulls, "pr_approval", &format!("{at} pulls"))?,
+            protection: switch(
+                &self.protection,
+                "branch_protection",
+                &format!("{at} protection"),
+            )?,
+            releases: switch(
+                &self.releases,
+                "deployment_record",
+                &format!("{at} releases"),
+            )?,
+            workflows,
+            cards,
+            issue_labels,
+        })
+    }
+}
+
+impl Settings {
+    /// True when `full_name` passes the include and exclude globs.
+    pub(crate) fn wants(&self, full_name: &str) -> bool {
+        (self.include.is_empty() || self.include.iter().any(|g| g.is_match(full_name)))
+            && !self.exclude.iter().any(|g| g.is_match(full_name))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn config(toml_text: &str) -> GithubConfig {
+        toml::from_str(toml_text).unwrap()
+    }
+
+    #[test]
+    fn a_minimal_org_config_collects_pulls_protection_and_releases_with_catalogue_tags() {
+        let s = config("org = \"acme\"\ntoken_env = \"GITHUB_TOKEN\"")
+            .validate("t")
+            .unwrap();
+        assert_eq!(s.api_url, DEFAULT_API_URL);
+        assert_eq!(s.auth, AuthConfig::TokenEnv("GITHUB_TOKEN".into()));
+        let pulls = s.pulls.unwrap();
+        assert_eq!(pulls.kind.as_str(), "pr_approval");
+        assert!(pulls.controls.iter().any(|c| c.as_str() == "A.6.1.3"));
+        assert!(s.protection.is_some() && s.releases.is_some());
+    }
+
+    #[test]
+    fn kinds_can_be_switched_off_and_their_controls_overridden() {
+        let s = config(
+            "repos = [\"acme/model\"]\n[pulls]\ncontrols = [\"A.6.2.3\"]\n[releases]\nenabled = false",
+        )
+        .validate("t")
+        .unwrap();
+        assert_eq!(
+            s.pulls
+                .unwrap()
+                .controls
+                .iter()
+                .map(|c| c.as_str())
+                .collect::<Vec<_>>(),
+            ["A.6.2.3"]
+        );
+        assert!(s.releases.is_none());
+    }
+
+    #[test]
+    fn workflows_default_to_ci_runs_under_the_workflows_folder() {
+        let s = config(
+            "repos = [\"acme/model\"]\n[[workflow]]\nfile = \"train.yml\"\nkind = \"training_run\"\n[[workflow]]\nfile = \".github/workflows/ci.yml\"",
+        )
+        .validate("t")
+        .unwrap();
+        assert_eq!(s.workflows[0].path, ".github/workflows/train.yml");
+        assert_eq!(s.workflows[0].tags.kind.as_str(), "training_run");
+        assert_eq!(s.workflows[1].tags.kind.as_str(), "ci_run");
+    }
+
+    #[test]
+    fn an_enterprise_server_url_is_kept_without_its_trailing_slash() {
+        let s = config("org = \"acme\"\napi_url = \"https://ghe.example.com/api/v3/\"")
+            .validate("t")
+            .unwrap();
+        assert_eq!(s.api_url, "https://ghe.example.com/api/v3");
+    }
+
+    #[test]
+    fn unknown_keys_bad_names_and_invented_controls_are_refused() {
+        assert!(toml::from_str::<GithubConfig>("org = \"acme\"\ntoken = \"x\"").is_err());
+        assert!(config("repos = [\"model\"]").validate("t").is_err());
+        assert!(config("").validate("t").is_err());
+        let err = config("org = \"acme\"\n[pulls]\ncontrols = [\"A.6.6\"]")
+            .validate("source \"gh\"")
+            .unwrap_err();
+        assert!(
+            err.contains("A.6.6") && err.contains("source \"gh\""),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn credentials_in_the_api_url_are_refused() {
+        let err = config("org = \"acme\"\napi_url = \"https://x:ghp_secret@ghe.example.com\"")
+            .validate("t")
+            .unwrap_err();
+        assert!(!err.contains("ghp_secret"), "{err}");
+    }
+
+    #[test]
+    fn include_and_exclude_globs_filter_full_names() {
+        let s = config("org = \"acme\"\ninclude = [\"acme/model-*\"]\nexclude = [\"acme/*-old\"]")
+            .validate("t")
+            .unwrap();
+        assert!(s.wants("acme/model-a"));
+        assert!(!s.wants("acme/model-old"));
+        assert!(!s.wants("acme/web"));
+    }
+}

@@ -1,0 +1,609 @@
+//! Merged pull requests with their reviews and checks (`pr_approval`). GitHub has no `since`
+//! for pull requests, so the list is read `state=closed&sort=updated&direction=desc` down to the
+//! watermark; each merged one is fetched whole with its reviews, check runs and commit status,
+//! and sealed as one item holding the answers as fetched plus the derived approval facts.
+
+use std::collections::BTreeMap;
+
+use evidence_model::{Actor, Period, Timestamp};
+use futures::StreamExt;
+use serde_json::Value;
+
+use super::approvals::{Review, approval_facts, required_check_results};
+use super::client::{Client, Page};
+use super::config::Tags;
+use super::cursor::{Etag, RepoRef, Resume, WalkState};
+use super::population::Tally;
+use super::{MAX_DETAIL_PAGES, Run, raw_array_concat, raw_list, raw_object};
+use crate::connector::{CollectContext, ConnectorError};
+use crate::sink::ItemDraft;
+
+/// Most list pages one run walks for one repository; the walk resumes next run.
+const MAX_LIST_PAGES: u64 = 10_000;
+
+/// A merged pull request as fetched.
+struct Fetched {
+    number: u64,
+    pull: Page,
+    reviews: Vec<Page>,
+    check_runs: Vec<Page>,
+    status: Page,
+}
+
+/// Where the list walk stands relative to the watermark, for one listed pull request.
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) enum Position {
+    /// Updated after the watermark: a candidate.
+    New,
+    /// At or below the watermark (or before `since`): the walk is done.
+    Reached,
+}
+
+/// Place a listed pull request updated at `updated` against the `watermark` (with the numbers
+/// already handed over at exactly that time) and the configured `since`.
+pub(crate) fn position(
+    number: u64,
+    updated: Timestamp,
+    watermark: Option<Timestamp>,
+    at_watermark: &[u64],
+    since: Option<Timestamp>,
+) -> Position {
+    if since.is_some_and(|s| updated < s) {
+        return Position::Reached;
+    }
+    match watermark {
+        Some(w) if updated < w || (updated == w && at_watermark.contains(&number)) => {
+            Position::Reached
+        }
+        _ => Position::New,
+    }
+}
+
+async fn fetch(
+    client: &Client,
+    ctx: &CollectContext<'_>,
+    repo: &str,
+    number: u64,
+) -> Result<Fetched, ConnectorError> {
+    let (owner, name) = super::split_full_name(repo);
+    let n = number.to_string();
+    let pull = client
+        .get_json(
+            &client.url(&["repos", owner, name, "pulls", &n], &[]),
+            None,
+            ctx,
+        )
+        .await?;
+    let head = pull
+        .json
+        .get("head")
+        .and_then(|h| super::text(h, "sha"))
+        .ok_or_else(|| ConnectorError::InvalidResponse {
+            resource: format!("{repo}#{number}"),
+            detail: "the pull request has no head sha".into(),
+        })?
+        .to_owned();
+    let per_page = [("per_page", "100".to_owned())];
+    let reviews = client
+        .get_all_pages(
+            &client.url(&["repos", owner, name, "pulls", &n, "reviews"], &per_page),
+            ctx,
+            MAX_DETAIL_PAGES,
+        )
+        .await?;
+    let check_runs = client
+        .get_all_pages(
+            &client.url(
+                &["repos", owner, name, "commits", &head, "check-runs"],
+                &per_page,
+            ),
+            ctx,
+            MAX_DETAIL_PAGES,
+        )
+        .await?;
+    let status = client
+        .get_json(
+            &client.url(&["repos", owner, name, "commits", &head, "status"], &[]),
+            None,
+            ctx,
+        )
+        .await?;
+    Ok(Fetched {
+        number,
+        pull,
+        reviews,
+        check_runs,
+        status,
+    })
+}
+
+/// Build the item for a fetched pull request.
+fn draft(
+    repo: &str,
+    f: &Fetched,
+    tags: &Tags,
+    required: Option<&super::cursor::ProtectionSummary>,
+    endpoint: Option<String>,
+) -> (ItemDraft, Vec<u8>) {
+    let pull = &f.pull.json;
+    let author = super::login(pull, "user").unwrap_or_else(|| "ghost".into());
+    let head = pull
+        .get("head")
+        .and_then(|h| super::text(h, "sha"))
+        .unwrap_or_default()
+        .to_owned();
+    let reviews: Vec<Value> = f
+        .reviews
+        .iter()
+        .flat_map(|p| p.json.as_array().cloned().unwrap_or_default())
+        .collect();
+    let parsed: Vec<Review> = reviews.iter().map(Review::from_json).collect();
+    let facts = approval_facts(&author, &head, &parsed);
+    let check_runs: Vec<Value> = f
+        .check_runs
+        .iter()
+        .flat_map(|p| {
+            p.json
+                .get("check_runs")
+                .and_then(Value::as_array)
+                .cloned()
+                .unwrap_or_default()
+        })
+        .collect();
+    let statuses: Vec<Value> = f
+        .status
+        .json
+        .get("statuses")
+        .and_then(Value::as_array)
+        .cloned()
+        .unwrap_or_default();
+    let base = pull
+        .get("base")
+        .and_then(|b| super::text(b, "ref"))
+        .unwrap_or_default()
+        .to_owned();
+    let required_checks = required
+        .map(|s| required_check_results(&s.required_checks, &check_runs, &statuses))
+        .unwrap_or_default();
+
+    let mut actors = vec![Actor {
+        role: "author".into(),
+        name: author.clone(),
+        id: super::account_id(pull, "user"),
+    }];
+    for who in &facts.approvers {
+        actors.push(Actor {
+            role: "approver".into(),
+            name: who.clone(),
+            id: None,
+        });
+    }
+    for who in &facts.reviewers {
+        actors.push(Actor {
+            role: "reviewer".into(),
+            name: who.clone(),
+            id: None,
+        });
+    }
+    if let Some(merger) = super::login(pull, "merged_by") {
+        actors.push(Actor {
+            role: "merger".into(),
+            name: merger,
+            id: super::account_id(pull, "merged_by"),
+        });
+    }
+    let review_ids: BTreeMap<String, String> = reviews
+        .iter()
+        .filter_map(|r| Some((super::login(r, "user")?, super::account_id(r, "user")?)))
+        .collect();
+    for a in &mut actors {
+        if a.id.is_none() {
+            a.id = review_ids.get(&a.name).cloned();
+        }
+    }
+
+    let merged_at = super::time(pull, "merged_at");
+    let reference = format!("{repo}#{}", f.number);
+    let title = super::text(pull, "title").unwrap_or("(untitled)");
+    let mut attributes = BTreeMap::from([
+        ("repository".to_owned(), Value::from(repo)),
+        ("number".to_owned(), Value::from(f.number)),
+        ("base".to_owned(), Value::from(base)),
+        ("head_sha".to_owned(), Value::from(head.as_str())),
+        (
+            "merge_commit_sha".to_owned(),
+            super::text(pull, "merge_commit_sha").map_or(Value::Null, Value::from),
+        ),
+        (
+            "merged_at".to_owned(),
+            super::text(pull, "merged_at").map_or(Value::Null, Value::from),
+        ),
+        ("author".to_owned(), Value::from(author.as_str())),
+        (
+            "merged_by".to_owned(),
+            super::login(pull, "merged_by").map_or(Value::Null, Value::from),
+        ),
+        ("approvers".to_owned(), Value::from(facts.approvers.clone())),
+        (
+            "independent_approvers".to_owned(),
+            Value::from(facts.independent_approvers.clone()),
+        ),
+        ("reviewers".to_owned(), Value::from(facts.reviewers.clone())),
+        (
+            "stale_approvals".to_owned(),
+            serde_json::to_value(&facts.stale_approvals).unwrap_or(Value::Null),
+        ),
+        ("self_approved".to_owned(), Value::from(facts.self_approved)),
+        (
+            "approved_at_head".to_owned(),
+            Value::from(facts.approved_at_head),
+        ),
+        (
+            "changes_requested".to_owned(),
+            Value::from(facts.changes_requested.clone()),
+        ),
+    ]);
+    if !facts.unknown_states.is_empty() {
+        attributes.insert(
+            "unknown_review_states".to_owned(),
+            serde_json::to_value(&facts.unknown_states).unwrap_or(Value::Null),
+        );
+    }
+    match required {
+        Some(s) => {
+            attributes.insert(
+                "required_checks".to_owned(),
+                serde_json::to_value(&required_checks).unwrap_or(Value::Null),
+            );
+            attributes.insert(
+                "required_checks_passed".to_owned(),
+                Value::from(required_checks.iter().all(|c| c.passed)),
+            );
+            attributes.insert(
+                "required_approving_review_count".to_owned(),
+                s.required_approving_review_count
+                    .map_or(Value::Null, Value::from),
+            );
+        }
+        None => {
+            attributes.insert(
+                "required_checks".to_owned(),
+                Value::from("unknown: the base branch's protection could not be read"),
+            );
+        }
+    }
+    let reviews_raw = raw_array_concat(
+        &f.reviews
+            .iter()
+            .map(|p| p.body.as_ref())
+            .collect::<Vec<_>>(),
+    );
+    let checks_raw = raw_list(
+        &f.check_runs
+            .iter()
+            .map(|p| p.body.as_ref())
+            .collect::<Vec<_>>(),
+    );
+    let body = raw_object(&[
+        ("pull", &f.pull.body),
+        ("reviews", &reviews_raw),
+        ("check_runs", &checks_raw),
+        ("combined_status", &f.status.body),
+    ]);
+    let (owner, name) = super::split_full_name(repo);
+    let draft = ItemDraft {
+        natural_key: reference.clone(),
+        kind: tags.kind.clone(),
+        title: format!("{reference}: {title}"),
+        reference,
+        url: super::text(pull, "html_url").map(str::to_owned),
+        controls: tags.controls.clone(),
+        clauses: tags.clauses.clone(),
+        phase: tags.phase,
+        actors,
+        period: Some(Period {
+            start: super::time(pull, "created_at"),
+            end: merged_at,
+        }),
+        source_time: merged_at,
+        file_name: format!("pull-{}.json", f.number),
+        media_type: "application/json".into(),
+        redactions: Vec::new(),
+        endpoint,
+        query: Some(format!(
+            "GET /repos/{owner}/{name}/pulls/{n}; /pulls/{n}/reviews; /commits/{head}/check-runs; /commits/{head}/status",
+            n = f.number
+        )),
+        attributes,
+        expected_sha256: None,
+        expected_size: None,
+    };
+    (draft, body)
+}
+
+/// Fetch and seal `numbers` (merged pull requests of `repo`) in order, `concurrency` at a time.
+/// Returns the numbers handed over and those that failed.
+async fn seal_all(
+    run: &mut Run<'_>,
+    repo: &str,
+    numbers: Vec<u64>,
+    tags: &Tags,
+    tally: &mut Tally,
+) -> Result<(Vec<u64>, Vec<u64>), ConnectorError> {
+    let client = run.client;
+    let ctx = run.ctx;
+    let mut done = Vec::new();
+    let mut failed = Vec::new();
+    let mut stream = futures::stream::iter(numbers)
+        .map(|n| async move { (n, fetch(client, ctx, repo, n).await) })
+        .buffered(run.settings.concurrency);
+    while let Some((n, result)) = stream.next().await {
+        match result {
+            Ok(f) => {
+                let base = f
+                    .pull
+                    .json
+                    .get("base")
+                    .and_then(|b| super::text(b, "ref"))
+                    .unwrap_or_default()
+                    .to_owned();
+                let required = super::protection::summary_for(run, repo, &base).await;
+                let (draft, body) = draft(repo, &f, tags, required.as_ref(), run.endpoint());
+                if run.put(draft, &mut body.as_slice()).await?.is_some() {
+                    tally.sealed += 1;
+                    done.push(n);
+                } else {
+                    tally.failed += 1;
+                    failed.push(n);
+                }
+            }
+            Err(ConnectorError::Interrupted { .. }) => break,
+            Err(e) => {
+                run.gap(&format!("{repo}#{n}"), &e).await?;
+                tally.failed += 1;
+                failed.push(n);
+            }
+        }
+    }
+    Ok((done, failed))
+}
+
+/// Collect the merged pull requests of `repo` updated since the watermark.
+pub(crate) async fn collect(
+    run: &mut Run<'_>,
+    repo: &RepoRef,
+    state: &mut WalkState,
+    tags: &Tags,
+) -> Result<(), ConnectorError> {
+    let full = repo.full_name.as_str();
+    let (owner, name) = super::split_full_name(full);
+    let list_url = run.client.url(
+        &["repos", owner, name, "pulls"],
+        &[
+            ("state", "closed".into()),
+            ("sort", "updated".into()),
+            ("direction", "desc".into()),
+            ("per_page", run.settings.per_page.to_string()),
+        ],
+    );
+    let mut query = format!(
+        "GET /repos/{owner}/{name}/pulls?state=closed&sort=updated&direction=desc&per_page={} until updated_at reaches the watermark",
+        run.settings.per_page
+    );
+    if let Some(since) = run.settings.since {
+        query.push_str(&format!(" or {since}"));
+    }
+    let mut tally = Tally::new();
+    tally.watermark_before = state.watermark;
+
+    // Pull requests that failed last run are fetched again first.
+    let retry = std::mem::take(&mut state.retry);
+    if !retry.is_empty() {
+        tally
+            .attributes
+            .insert("retried_from_last_run".into(), Value::from(retry.len()));
+        let (done, failed) = seal_all(run, full, retry, tags, &mut tally).await?;
+        tally.seen += done.len() as u64;
+        state.retry = failed;
+    }
+
+    let fresh = state.resume.is_none();
+    let mut resume = state.resume.take().unwrap_or(Resume {
+        next_url: list_url.clone(),
+        high_water: None,
+        at_high_water: Vec::new(),
+        handled: Vec::new(),
+        pages_walked: 0,
+    });
+    if !fresh {
+        tally
+            .attributes
+            .insert("resumed_at".into(), Value::from(resume.next_url.as_str()));
+        tally.notes.push(format!(
+            "resumed an interrupted walk after {} page(s)",
+            resume.pages_walked
+        ));
+    }
+    let mut first_etag = None;
+    let mut url = resume.next_url.clone();
+    let mut pages_this_run = 0u64;
+    loop {
+        if run.ctx.shutdown.is_cancelled() {
+            tally.incomplete("the run was interrupted; the walk resumes at the next page next run");
+            break;
+        }
+        if pages_this_run >= MAX_LIST_PAGES {
+            tally.incomplete(format!(
+                "stopped after {MAX_LIST_PAGES} pages; the walk resumes next run"
+            ));
+            break;
+        }
+        let etag = if fresh && pages_this_run == 0 {
+            Etag::for_url(state.first_page.as_ref(), &url)
+        } else {
+            None
+        };
+        let page = match run.client.get_json(&url, etag, run.ctx).await {
+            Ok(p) => p,
+            Err(ConnectorError::Interrupted { .. }) => {
+                tally.incomplete("the run was interrupted; the walk resumes at this page next run");
+                break;
+            }
+            Err(e) => {
+                run.gap(&format!("{full} ({})", tags.kind), &e).await?;
+                tally.incomplete(format!(
+                    "the listing failed ({e}); the walk resumes at this page next run"
+                ));
+                break;
+            }
+        };
+        pages_this_run += 1;
+        if page.not_modified() {
+            tally.not_modified = true;
+            state.resume = None;
+            tally.watermark_after = state.watermark;
+            break;
+        }
+        if fresh && pages_this_run == 1 {
+            first_etag = page.etag.clone();
+        }
+        resume.pages_walked += 1;
+        let Some(items) = page.json.as_array() else {
+            let e = ConnectorError::InvalidResponse {
+                resource: format!("{full} pull request listing"),
+                detail: "not a JSON array".into(),
+            };
+            run.gap(&format!("{full} ({})", tags.kind), &e).await?;
+            tally.incomplete("a listing page was not a JSON array");
+            break;
+        };
+        let mut reached = false;
+        let mut candidates = Vec::new();
+        for item in items {
+            let (Some(number), Some(updated)) = (
+                item.get("number").and_then(Value::as_u64),
+                super::time(item, "updated_at"),
+            ) else {
+                tally.skip("unreadable");
+                continue;
+            };
+            if position(
+                number,
+                updated,
+                state.watermark,
+                &state.at_watermark,
+                run.settings.since,
+            ) == Position::Reached
+            {
+                reached = true;
+                break;
+            }
+            match resume.high_water {
+                Some(h) if updated < h => {}
+                Some(h) if updated == h => resume.at_high_water.push(number),
+                _ => {
+                    resume.high_water = Some(updated);
+                    resume.at_high_water = vec![number];
+                }
+            }
+            if resume.handled.contains(&number) {
+                tally.unchanged += 1;
+                continue;
+            }
+            let merged = super::time(item, "merged_at");
+            match merged {
+                None => tally.skip("closed_unmerged"),
+                Some(m) if run.settings.since.is_some_and(|s| m < s) => {
+                    tally.skip("merged_before_since")
+                }
+                Some(_) => {
+                    tally.seen += 1;
+                    candidates.push(number);
+                }
+            }
+        }
+        let total = candidates.len();
+        let (done, failed) = seal_all(run, full, candidates, tags, &mut tally).await?;
+        for n in &failed {
+            if !state.retry.contains(n) {
+                state.retry.push(*n);
+            }
+        }
+        resume.handled.extend(done.iter().chain(failed.iter()));
+        if done.len() + failed.len() < total {
+            tally.incomplete("the run was interrupted; the walk resumes at this page next run");
+            break;
+        }
+        match (&page.next, reached) {
+            (Some(next), false) => {
+                url = next.clone();
+                resume.next_url = url.clone();
+            }
+            _ => {
+                // The walk reached the watermark: everything above it was handed over.
+                if resume.high_water.is_some() {
+                    state.watermark = resume.high_water;
+                    state.at_watermark = std::mem::take(&mut resume.at_high_water);
+                }
+                state.first_page = first_etag.take().map(|etag| Etag {
+                    url: list_url.clone(),
+                    etag,
+                });
+                tally.watermark_after = state.watermark;
+                resume.handled.clear();
+                break;
+            }
+        }
+    }
+    tally.pages_walked = resume.pages_walked.max(pages_this_run);
+    if !tally.complete && !tally.not_modified {
+        resume.next_url = url;
+        state.resume = Some(resume);
+        tally.watermark_after = state.watermark;
+    }
+    let record = tally.record(run.source.clone(), full, &tags.kind, &query);
+    run.sink.population(record).await?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn t(s: &str) -> Timestamp {
+        s.parse().unwrap()
+    }
+
+    #[test]
+    fn a_pull_request_updated_after_the_watermark_is_new() {
+        let w = Some(t("2026-03-01T00:00:00Z"));
+        assert_eq!(
+            position(7, t("2026-03-02T00:00:00Z"), w, &[], None),
+            Position::New
+        );
+        assert_eq!(
+            position(7, t("2026-02-28T00:00:00Z"), w, &[], None),
+            Position::Reached
+        );
+    }
+
+    #[test]
+    fn at_the_watermark_only_numbers_already_handed_over_stop_the_walk() {
+        let w = t("2026-03-01T00:00:00Z");
+        assert_eq!(position(7, w, Some(w), &[7], None), Position::Reached);
+        assert_eq!(position(8, w, Some(w), &[7], None), Position::New);
+    }
+
+    #[test]
+    fn the_configured_since_ends_the_first_walk() {
+        let since = Some(t("2026-01-01T00:00:00Z"));
+        assert_eq!(
+            position(7, t("2025-12-31T00:00:00Z"), None, &[], since),
+            Position::Reached
+        );
+        assert_eq!(
+            position(7, t("2026-01-02T00:00:00Z"), None, &[], since),
+            Position::New
+        );
+    }
+}

@@ -1,0 +1,195 @@
+//! GitHub end to end: `evidence-agent collect` against a fake GitHub (schema-checked answers
+//! from GitHub's OpenAPI examples), then `evidence-auditor verify` on the archive; a second run
+//! with nothing changed asks only conditionally; the token never reaches the bundle or output.
+
+#![allow(clippy::unwrap_used)]
+
+#[path = "../../connectors/tests/github_support/mod.rs"]
+mod github_support;
+
+use std::process::Output;
+use std::sync::atomic::Ordering;
+
+use evidence_tests::{Sandbox, cmd, json, run, text};
+use github_support::*;
+
+const TOKEN: &str = "ghp_E2ESECRET0123456789abcdefghijklmnop";
+
+fn model_org() -> FakeGithub {
+    let mut repo = RepoSpec::new("model");
+    let mut stale = PullSpec::merged(2, "ana", "ben", "2026-03-02T10:00:00Z");
+    stale.reviews[0].commit_id = "0".repeat(40);
+    repo.pulls = vec![
+        PullSpec::merged(1, "ana", "ben", "2026-03-01T10:00:00Z"),
+        stale,
+        PullSpec::merged(3, "cy", "cy", "2026-03-03T10:00:00Z"),
+    ];
+    repo.cards.insert(
+        "MODEL_CARD.md".into(),
+        "---\ntitle: Claims triage model\nauthors: [Ana Ortiz]\n---\n# Model card\n".into(),
+    );
+    repo.runs = vec![RunSpec {
+        id: 101,
+        path: ".github/workflows/train.yml".into(),
+        status: "completed".into(),
+        conclusion: Some("success".into()),
+        created_at: "2026-03-01T00:00:00Z".into(),
+        artifacts: vec![ArtifactSpec {
+            id: 1010,
+            name: "model-metrics".into(),
+            blob: Blob::Bytes(b"PK\x03\x04 metrics".to_vec()),
+            digest: None,
+        }],
+        logs: Blob::Bytes(b"PK\x03\x04 logs".to_vec()),
+    }];
+    repo.releases = vec![ReleaseSpec {
+        id: 7,
+        tag: "v1.0".into(),
+        author: "ana".into(),
+        published_at: "2026-03-04T00:00:00Z".into(),
+        draft: false,
+    }];
+    FakeGithub::new("acme", vec![repo])
+}
+
+fn config(api_url: &str) -> String {
+    format!(
+        r#"
+[archive]
+path = "evidence"
+origin = "example.org/ai"
+
+[[source]]
+type = "github"
+name = "github"
+api_url = "{api_url}"
+repos = ["acme/model"]
+token_env = "E2E_GITHUB_TOKEN"
+
+[source.retry]
+base_delay_ms = 10
+max_delay_secs = 2
+
+[[source.workflow]]
+file = "train.yml"
+kind = "training_run"
+
+[[source.card]]
+path = "MODEL_CARD.md"
+"#
+    )
+}
+
+fn collect(sandbox: &Sandbox) -> Output {
+    run(cmd("evidence-agent")
+        .args(["collect", "--json", "--config"])
+        .arg(sandbox.config())
+        .env("E2E_GITHUB_TOKEN", TOKEN))
+}
+
+/// Every entry of every bundle, uncompressed, as one byte string.
+fn bundle_contents(sandbox: &Sandbox) -> Vec<u8> {
+    let mut all = Vec::new();
+    for entry in std::fs::read_dir(sandbox.archive()).unwrap() {
+        let path = entry.unwrap().path();
+        if path.extension().is_some_and(|e| e == "zip") {
+            let out = run(std::process::Command::new("unzip").arg("-p").arg(&path));
+            assert!(out.status.success(), "{}", text(&out));
+            all.extend_from_slice(&out.stdout);
+        }
+    }
+    all
+}
+
+fn contains(haystack: &[u8], needle: &str) -> bool {
+    haystack
+        .windows(needle.len())
+        .any(|w| w == needle.as_bytes())
+}
+
+#[test]
+fn github_evidence_is_collected_sealed_and_verified_and_a_second_run_only_revalidates() {
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let fake = model_org();
+    let server = rt.block_on(serve(&fake));
+    let sandbox = Sandbox::empty();
+    sandbox.write("agent.toml", config(&server.uri()));
+
+    let first = collect(&sandbox);
+    assert_eq!(first.status.code(), Some(0), "{}", text(&first));
+    let summary = json(&first);
+    // 3 pull requests, protection, the run with its artifact and logs, the card, the release.
+    assert_eq!(summary["items"], 9, "{summary}");
+    assert_eq!(summary["sources"][0]["status"], "ok");
+
+    let verified = sandbox.verify();
+    assert_eq!(verified.status.code(), Some(0), "{}", text(&verified));
+    assert_eq!(json(&verified)["valid"], true);
+
+    let contents = bundle_contents(&sandbox);
+    assert!(
+        contains(&contents, "\"stale_approvals\""),
+        "the derived facts are sealed"
+    );
+    assert!(
+        contains(&contents, "evidence-population/1"),
+        "population records are sealed"
+    );
+    assert!(
+        !contains(&contents, TOKEN),
+        "the token is not in the bundle"
+    );
+    assert!(!contains(&first.stdout, TOKEN) && !contains(&first.stderr, TOKEN));
+
+    // Nothing changed: every request of the second run is conditional and answered 304.
+    let before = fake.counters.requests.load(Ordering::Relaxed);
+    let not_modified_before = fake.counters.not_modified.load(Ordering::Relaxed);
+    let second = collect(&sandbox);
+    assert_eq!(second.status.code(), Some(0), "{}", text(&second));
+    assert_eq!(json(&second)["items"], 0);
+    let asked = fake.counters.requests.load(Ordering::Relaxed) - before;
+    let unchanged = fake.counters.not_modified.load(Ordering::Relaxed) - not_modified_before;
+    assert!(asked > 0);
+    assert_eq!(
+        asked, unchanged,
+        "{asked} requests, {unchanged} answered 304"
+    );
+    let verified = sandbox.verify();
+    assert_eq!(verified.status.code(), Some(0), "{}", text(&verified));
+    assert!(!contains(&bundle_contents(&sandbox), TOKEN));
+
+    // The token reached GitHub, and only in the Authorization header.
+    let requests = rt.block_on(server.received_requests()).unwrap();
+    assert!(
+        requests
+            .iter()
+            .filter(|r| !r.url.path().starts_with("/blobs/"))
+            .all(|r| r.headers["authorization"] == format!("Bearer {TOKEN}").as_str())
+    );
+}
+
+#[test]
+fn a_missing_token_variable_fails_the_source_with_a_gap_naming_the_variable_not_a_value() {
+    let sandbox = Sandbox::empty();
+    sandbox.write("agent.toml", config("http://127.0.0.1:9"));
+    let out = run(cmd("evidence-agent")
+        .args(["collect", "--json", "--config"])
+        .arg(sandbox.config())
+        .env_remove("E2E_GITHUB_TOKEN"));
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "a gap, not a usage error: {}",
+        text(&out)
+    );
+    let summary = json(&out);
+    let error = summary["sources"][0]["error"].as_str().unwrap();
+    assert!(error.contains("E2E_GITHUB_TOKEN"), "{error}");
+    let help = run(cmd("evidence-agent")
+        .args(["collect", "--help"])
+        .env("E2E_GITHUB_TOKEN", TOKEN));
+    assert!(!contains(&help.stdout, TOKEN));
+}
