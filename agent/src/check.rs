@@ -10,8 +10,8 @@ use evidence_model::Timestamp;
 use indicatif::HumanBytes;
 use nix::unistd::{AccessFlags, access};
 
-use crate::cli::{EXIT_GAPS, EXIT_OK};
 use crate::config::AgentConfig;
+use crate::exit::{EXIT_GAPS, EXIT_OK};
 use crate::schedule::{Planner, Reason, Timing};
 use crate::state::{self, LockStatus};
 

@@ -22,11 +22,6 @@ use crate::state::{AgentState, SourceState, StateDir, StateError};
 use crate::ui::Ui;
 use crate::{clock, fault};
 
-/// `evidence-agent <version>`.
-pub fn agent_name() -> String {
-    format!("evidence-agent {}", env!("CARGO_PKG_VERSION"))
-}
-
 /// A run could not seal a bundle. Nothing was published, and the state did not move.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
@@ -189,7 +184,7 @@ pub async fn collect_locked(
     tracing::info!(run = seq, sources = connectors.len(), not_due = not_run.len(), archive = %config.archive_dir.display(), "collecting");
 
     let staging = Arc::new(Mutex::new(Staging::create(&state_dir.staging_dir())?));
-    let agent = agent_name();
+    let agent = crate::agent_name();
     let runs = connectors.iter().map(|connector| {
         run_source(
             connector.as_ref(),

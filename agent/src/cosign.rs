@@ -11,7 +11,7 @@ use evidence_archive::seal::write_new_durably;
 use evidence_archive::sshsig::{self, DEFAULT_NAMESPACE, MAX_SIGNATURE_BYTES, SshSignature};
 use evidence_archive::verify::{NoVisitor, verify_bundle};
 
-use crate::cli::EXIT_OK;
+use crate::exit::EXIT_OK;
 use crate::keys;
 
 #[derive(Debug, Args)]

@@ -7,6 +7,7 @@ pub mod clock;
 pub mod collect;
 pub mod config;
 pub mod cosign;
+pub mod exit;
 pub mod fault;
 pub mod keys;
 pub mod output;
@@ -18,3 +19,8 @@ pub mod sink;
 pub mod state;
 pub mod ui;
 pub mod upload;
+
+/// `evidence-agent <version>`, recorded in bundles and sent as the HTTP user agent.
+pub fn agent_name() -> String {
+    format!("evidence-agent {}", env!("CARGO_PKG_VERSION"))
+}

@@ -270,7 +270,7 @@ impl TsaClient {
         };
         let client = reqwest::Client::builder()
             .timeout(policy.timeout)
-            .user_agent(crate::collect::agent_name())
+            .user_agent(crate::agent_name())
             .build()
             .map_err(|e| SigningError::Client(e.to_string()))?;
         Ok(Self {

@@ -5,18 +5,18 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
-/// Exit code: success (the archive verifies; the command did what was asked).
-pub const EXIT_OK: u8 = 0;
-/// Exit code: verification failed (or an evaluation does not support reliance).
-pub const EXIT_FAILED: u8 = 1;
-/// Exit code: usage or IO error; nothing was concluded.
-pub const EXIT_ERROR: u8 = 2;
+use crate::exit::EXIT_ERROR;
 
 const AFTER_HELP: &str = "\
 Exit codes:
   0  success: the archive verifies / the command did what was asked
-  1  verification failed (every problem found is listed)
-  2  usage or IO error; nothing was concluded";
+  1  verification failed (every problem found is listed), an ingest was refused (failing
+     archive, forked history), or a conclusion does not support reliance
+  2  usage or IO error, a step out of order, or a workpaper with problems; nothing was concluded
+
+Engagement workflow (docs/auditing.md): ingest, audit add, population define, seed commit,
+population freeze, population plan, seed reveal, sample draw, workpaper export/import,
+conclude, record export. EVIDENCE_ENGAGEMENT may replace --engagement.";
 
 /// Verifies ISO/IEC 42001 evidence archives and runs the audit sampling cycle over them.
 #[derive(Debug, Parser)]
@@ -58,6 +58,32 @@ pub enum Command {
     Draw(crate::stats_cmd::DrawArgs),
     /// How many sites of a multi-site organisation to audit (IAF MD 1).
     Sites(crate::stats_cmd::SitesArgs),
+    /// Verify an archive and load its item metadata into an engagement file (created if
+    /// missing). A failing archive, or a forked or rewritten history of an origin already
+    /// ingested, is refused and nothing is stored; later runs of the same origin are appended.
+    Ingest(crate::engagement_cmd::IngestArgs),
+    /// The audits of the certification cycle (initial, surveillance, recertification) and the
+    /// control coverage matrix.
+    #[command(subcommand)]
+    Audit(crate::engagement_cmd::AuditCommand),
+    /// Define, freeze, show and plan the populations sampled.
+    #[command(subcommand)]
+    Population(crate::engagement_cmd::PopulationCommand),
+    /// The seed protocol: commit to a secret before the freeze, reveal it after.
+    #[command(subcommand)]
+    Seed(crate::engagement_cmd::SeedCommand),
+    /// Draw and show the sample of a population.
+    #[command(subcommand)]
+    Sample(crate::engagement_cmd::SampleCommand),
+    /// Export the sample as a workpaper (XLSX or CSV) and import it filled in.
+    #[command(subcommand)]
+    Workpaper(crate::engagement_cmd::WorkpaperCommand),
+    /// Evaluate a tested population and record the finding you propose. Exit 1 when the sample
+    /// does not support reliance on the control.
+    Conclude(crate::engagement_cmd::ConcludeArgs),
+    /// Export the sampling records as one JSON document.
+    #[command(subcommand)]
+    Record(crate::engagement_cmd::RecordCommand),
 }
 
 /// Run the parsed command and map the outcome to an exit code.
@@ -93,6 +119,14 @@ pub fn run(cli: Cli) -> ExitCode {
         Command::Evaluate(a) => crate::stats_cmd::run_evaluate(&a),
         Command::Draw(a) => crate::stats_cmd::run_draw(&a),
         Command::Sites(a) => crate::stats_cmd::run_sites(&a),
+        Command::Ingest(a) => crate::engagement_cmd::run_ingest(&a),
+        Command::Audit(c) => crate::engagement_cmd::run_audit(&c),
+        Command::Population(c) => crate::engagement_cmd::run_population(&c),
+        Command::Seed(c) => crate::engagement_cmd::run_seed(&c),
+        Command::Sample(c) => crate::engagement_cmd::run_sample(&c),
+        Command::Workpaper(c) => crate::engagement_cmd::run_workpaper(&c),
+        Command::Conclude(a) => crate::engagement_cmd::run_conclude(&a),
+        Command::Record(c) => crate::engagement_cmd::run_record(&c),
     };
     match result {
         Ok(code) => ExitCode::from(code),

@@ -2,6 +2,9 @@
 //! not write. Verifies it, and runs the sampling cycle over the evidence it holds.
 
 pub mod cli;
+pub mod engagement;
+pub mod engagement_cmd;
+pub mod exit;
 pub mod output;
 pub mod proof_cmd;
 pub mod remote_cmd;

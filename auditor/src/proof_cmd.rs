@@ -7,7 +7,7 @@ use clap::Args;
 use evidence_archive::proof::{ExportAnchors, ProofError, ProofSource, check_item_proof};
 use evidence_archive::verify::Severity;
 
-use crate::cli::{EXIT_FAILED, EXIT_OK};
+use crate::exit::{EXIT_FAILED, EXIT_OK};
 use crate::trust_cmd::{TrustArgs, print_trust};
 
 #[derive(Debug, Args)]

@@ -15,7 +15,7 @@ use evidence_store::{ArchiveLocation, RemoteArchive, RemoteBundle, StoreOptions}
 use serde::Serialize;
 
 /// Where to find the bucket (credentials come from the standard AWS chain).
-#[derive(Debug, Clone, Default, clap::Args)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, clap::Args)]
 pub struct S3Args {
     /// Endpoint of an S3-compatible store (default: AWS; `AWS_ENDPOINT_URL_S3` also works).
     #[arg(long, value_name = "URL")]
@@ -224,8 +224,53 @@ pub fn run_verify(
         }
     }
     Ok(if report.valid {
-        crate::cli::EXIT_OK
+        crate::exit::EXIT_OK
     } else {
-        crate::cli::EXIT_FAILED
+        crate::exit::EXIT_FAILED
     })
+}
+
+/// `evidence-auditor ingest s3://…`: ingest every origin stored under the location into the
+/// engagement, one origin at a time. The origin's bundles and sidecars are downloaded into a
+/// private temporary folder (each checked against the digest in its key, in bounded memory),
+/// ingested exactly as a local archive (verified first; refused whole if anything fails), and
+/// the folder is deleted. With `--json`, one JSON object per origin, one per line.
+pub fn run_ingest(location: &str, a: &crate::engagement_cmd::IngestArgs) -> anyhow::Result<u8> {
+    let location: ArchiveLocation = location.parse()?;
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")?;
+    let archive = rt.block_on(RemoteArchive::connect(location.clone(), a.s3.options()));
+    let listing = rt
+        .block_on(archive.list())
+        .with_context(|| format!("cannot list {location}"))?;
+    anyhow::ensure!(!listing.bundles.is_empty(), "no bundles under {location}");
+    let mut by_origin: BTreeMap<&str, Vec<&RemoteBundle>> = BTreeMap::new();
+    for b in &listing.bundles {
+        by_origin.entry(&b.bundle.origin_slug).or_default().push(b);
+    }
+    let mut code = crate::exit::EXIT_OK;
+    for bundles in by_origin.values() {
+        let folder = tempfile::Builder::new()
+            .prefix("evidence-auditor-ingest-")
+            .tempdir()
+            .context("cannot create a temporary folder for downloads")?;
+        for b in bundles {
+            let name = evidence_archive::layout::bundle_file_name(b.bundle.seq);
+            rt.block_on(archive.download(b, &folder.path().join(&name)))?;
+            for (suffix, key) in &b.sidecars {
+                let dest = folder.path().join(format!("{name}.{suffix}"));
+                rt.block_on(archive.download_sidecar(key, &dest))?;
+            }
+        }
+        let local = crate::engagement_cmd::IngestArgs {
+            archive: folder.path().to_owned(),
+            s3: S3Args::default(),
+            ..a.clone()
+        };
+        code = code.max(crate::engagement_cmd::run_ingest(&local)?);
+    }
+    Ok(code)
 }

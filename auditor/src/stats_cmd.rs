@@ -10,7 +10,7 @@ use evidence_sampling::{
 };
 use serde_json::json;
 
-use crate::cli::{EXIT_FAILED, EXIT_OK};
+use crate::exit::{EXIT_FAILED, EXIT_OK};
 
 #[derive(Debug, Args)]
 pub struct PlanArgs {

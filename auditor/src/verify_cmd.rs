@@ -47,7 +47,7 @@ impl BundleVisitor for ProgressVisitor {
     }
 }
 
-use crate::cli::{EXIT_FAILED, EXIT_OK};
+use crate::exit::{EXIT_FAILED, EXIT_OK};
 use crate::trust_cmd::{TrustArgs, print_pin, print_trust};
 
 /// `verify`'s options beyond the path.

@@ -290,3 +290,41 @@ fn a_signed_bundle_travels_with_its_signature_and_verifies_against_allowed_signe
     let (code, report) = verify_signed(&other);
     assert_eq!(code, 1, "{report:#}");
 }
+
+#[test]
+fn the_auditor_ingests_every_site_of_a_bucket_into_one_engagement() {
+    let server = seeded_server();
+    for origin in ["example.org/site-berlin", "example.org/site-lyon"] {
+        let s = Sandbox::empty();
+        s.write(
+            "agent.toml",
+            config(&server.endpoint, origin, &server.endpoint),
+        );
+        let o = collect(&s, &server, EPOCH);
+        assert!(json(&o)["upload"]["error"].is_null(), "{}", text(&o));
+    }
+    let auditor = Sandbox::empty();
+    let engagement = auditor.path().join("stage2.engagement");
+    let mut c = cmd("evidence-auditor");
+    c.args(["ingest", &format!("s3://{ARCHIVE}/iso42001")])
+        .args(["--s3-endpoint", &server.endpoint, "--engagement"])
+        .arg(&engagement)
+        .envs(server.env());
+    let o = run(&mut c);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    let out = String::from_utf8_lossy(&o.stdout);
+    assert!(
+        out.contains("origin example.org/site-berlin")
+            && out.contains("origin example.org/site-lyon"),
+        "{out}"
+    );
+    let o = run(cmd("evidence-auditor")
+        .args(["record", "export", "--engagement"])
+        .arg(&engagement));
+    let record = json(&o);
+    let origins = record["engagement"]["origins"].to_string();
+    assert!(
+        origins.contains("site-berlin") && origins.contains("site-lyon"),
+        "{origins}"
+    );
+}
