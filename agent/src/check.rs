@@ -75,6 +75,16 @@ pub async fn check(config: &AgentConfig) -> anyhow::Result<u8> {
             },
         )),
     }
+    if let Some(remote) = &config.remote {
+        let finding = match crate::upload::probe(remote).await {
+            Ok(detail) => Finding { ok: true, detail },
+            Err(e) => Finding {
+                ok: false,
+                detail: format!("{}: {e}", remote.location),
+            },
+        };
+        general.push(("remote", finding));
+    }
     let mut healthy = general.iter().all(|(_, f)| f.ok);
     let rows: Vec<Vec<String>> = general
         .iter()

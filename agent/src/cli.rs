@@ -18,7 +18,8 @@ use crate::exit::{EXIT_ERROR, EXIT_GAPS, EXIT_OK};
 const AFTER_HELP: &str = "\
 Exit codes:
   0  success
-  1  a bundle was sealed, but a source failed or recorded a gap (see the summary), or
+  1  a bundle was sealed, but a source failed or recorded a gap (see the summary), or a
+     bundle is still waiting for its upload to the S3 archive (retried next run), or
      `check` found a source unhealthy
   2  usage, configuration, state or IO error, or another agent holds the archive;
      nothing was sealed
@@ -212,6 +213,22 @@ fn print_summary(s: &RunSummary, json: bool) -> anyhow::Result<()> {
         );
         if let Some(e) = &o.error {
             crate::outln!("    {e}");
+        }
+    }
+    if let Some(u) = &s.upload {
+        for r in &u.uploaded {
+            crate::outln!(
+                "  uploaded:   {}/{} ({})",
+                u.location,
+                r.key.rsplit('/').next().unwrap_or(&r.key),
+                HumanBytes(r.size)
+            );
+        }
+        if let Some(e) = &u.error {
+            crate::outln!(
+                "  UPLOAD PENDING: {} bundle(s) stay local and are retried next run: {e}",
+                u.pending.len()
+            );
         }
     }
     Ok(())

@@ -108,17 +108,21 @@ pub struct RunSummary {
     /// Configured sources this run did not run (not due), by name.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub not_run: Vec<String>,
+    /// Uploads to the S3 archive, when `[archive] path` is one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub upload: Option<crate::upload::UploadSummary>,
 }
 
 impl RunSummary {
-    /// True when any source failed or recorded a gap, or the run is not fully signed and
-    /// time-stamped as configured.
+    /// True when any source failed or recorded a gap, the run is not fully signed and
+    /// time-stamped as configured, or a bundle still waits for its upload to the S3 archive.
     pub fn has_gaps(&self) -> bool {
         self.sources.iter().any(|s| s.status != SourceStatus::Ok)
             || self
                 .signing
                 .as_ref()
                 .is_some_and(SigningOutcome::is_degraded)
+            || self.upload.as_ref().is_some_and(|u| !u.is_complete())
     }
 }
 
@@ -297,7 +301,7 @@ pub async fn collect_locked(
 
     let items = outcomes.iter().map(|o| o.items).sum();
     let item_bytes = outcomes.iter().map(|o| o.bytes).sum();
-    let summary = RunSummary {
+    let mut summary = RunSummary {
         origin: config.origin.clone(),
         run: seq,
         bundle: sealed.path.clone(),
@@ -309,7 +313,14 @@ pub async fn collect_locked(
         sources: outcomes,
         signing,
         not_run,
+        upload: None,
     };
+    // Only now, with the bundle durable, signed and the state advanced, does anything leave
+    // the machine.
+    if let Some(remote) = &config.remote {
+        summary.upload =
+            Some(crate::upload::upload_pending(remote, &config.archive_dir, &config.origin).await);
+    }
     log_summary(&summary, wall_started.elapsed());
     Ok(summary)
 }

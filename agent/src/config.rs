@@ -43,13 +43,21 @@ pub enum ConfigError {
 #[derive(Debug, Clone, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields)]
 pub struct ArchiveConfig {
-    /// Directory of sealed bundles, relative to the config file unless absolute.
+    /// Directory of sealed bundles, relative to the config file unless absolute; or an S3
+    /// location `s3://bucket/prefix` (see `docs/archive-on-s3.md`).
     pub path: PathBuf,
     /// Identity of this agent's log, e.g. `example.org/ai` (printable ASCII, no spaces or `+`).
     pub origin: String,
     /// Where the agent keeps its cursors, lock and staging area; default `<path>/.agent`.
     #[serde(default)]
     pub state_dir: Option<PathBuf>,
+    /// With an S3 `path`: the folder bundles are sealed into and kept in until their upload is
+    /// confirmed; default `outbox` beside the config file.
+    #[serde(default)]
+    pub local_path: Option<PathBuf>,
+    /// With an S3 `path`: endpoint, region, retention (`[archive.s3]`).
+    #[serde(default)]
+    pub s3: Option<evidence_store::StoreOptions>,
 }
 
 /// `[signing]`: sign every sealed bundle and its checkpoint (SSHSIG, as `ssh-keygen -Y sign`).
@@ -195,6 +203,8 @@ pub struct AgentConfig {
     pub timestamp: Option<TimestampConfig>,
     /// Each source's effective schedule (its own, or the `[agent]` default), by name.
     schedules: BTreeMap<String, Schedule>,
+    /// Where sealed bundles are uploaded, when `[archive] path` is an S3 location.
+    pub remote: Option<crate::upload::RemoteConfig>,
     base: PathBuf,
 }
 
@@ -280,7 +290,17 @@ impl AgentConfig {
                 ));
             }
         }
-        let archive_dir = base.join(&raw.archive.path);
+        let remote = crate::upload::remote_from_config(
+            &raw.archive.path,
+            raw.archive.local_path.as_deref(),
+            raw.archive.s3.as_ref(),
+        )
+        .map_err(invalid)?;
+        let archive_dir = match (&remote, &raw.archive.local_path) {
+            (Some(_), Some(local)) => base.join(local),
+            (Some(_), None) => base.join(crate::upload::DEFAULT_OUTBOX),
+            (None, _) => base.join(&raw.archive.path),
+        };
         let state_dir = match &raw.archive.state_dir {
             Some(p) => base.join(p),
             None => archive_dir.join(".agent"),
@@ -295,6 +315,7 @@ impl AgentConfig {
             signing,
             timestamp,
             schedules,
+            remote,
             base,
         })
     }

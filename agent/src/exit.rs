@@ -2,8 +2,8 @@
 
 /// Exit code: success.
 pub const EXIT_OK: u8 = 0;
-/// Exit code: the run sealed a bundle, but at least one source failed or recorded a gap
-/// (or `check` found a source unhealthy).
+/// Exit code: the run sealed a bundle, but at least one source failed or recorded a gap, or a
+/// bundle still waits for its upload to the S3 archive (or `check` found a source unhealthy).
 pub const EXIT_GAPS: u8 = 1;
 /// Exit code: usage, configuration, state or IO error, or another agent holds the archive;
 /// nothing was sealed.

@@ -18,6 +18,7 @@ pub mod signing;
 pub mod sink;
 pub mod state;
 pub mod ui;
+pub mod upload;
 
 /// `evidence-agent <version>`, recorded in bundles and sent as the HTTP user agent.
 pub fn agent_name() -> String {

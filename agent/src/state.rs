@@ -8,7 +8,6 @@ use std::fs::{self, File};
 use std::io;
 use std::path::{Path, PathBuf};
 
-use evidence_archive::layout;
 use evidence_archive::{ChainHead, durable};
 use evidence_connectors::Cursor;
 use serde::{Deserialize, Serialize};
@@ -325,10 +324,11 @@ pub fn last_bundle_seq(archive_dir: &Path) -> Result<u64, StateError> {
             path: archive_dir.to_owned(),
             source,
         })?;
+        // A bundle uploaded to an S3 archive is represented by its receipt.
         if let Some(seq) = entry
             .file_name()
             .to_str()
-            .and_then(layout::parse_bundle_file_name)
+            .and_then(crate::upload::sealed_seq)
         {
             last = last.max(seq);
         }

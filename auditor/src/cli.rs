@@ -31,16 +31,19 @@ pub struct Cli {
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
-    /// Verify an archive directory (every bundle and the chain between them) or one bundle file.
+    /// Verify an archive directory (every bundle and the chain between them), one bundle file,
+    /// or every origin's archive under an S3 location (`s3://bucket/prefix`).
     /// Reads untrusted input: nothing is extracted, every problem is reported.
     Verify {
-        /// An archive directory or a `run-NNNNNN.zip` bundle.
+        /// An archive directory, a `run-NNNNNN.zip` bundle, or `s3://bucket/prefix`.
         path: PathBuf,
         /// Print one JSON object instead of the human report.
         #[arg(long)]
         json: bool,
         #[command(flatten)]
         trust: crate::verify_cmd::VerifyArgs,
+        #[command(flatten)]
+        s3: crate::remote_cmd::S3Args,
     },
     /// Export one item (artefact and metadata) with its inclusion proof, the run's signed
     /// checkpoint and its time stamp into a directory anyone can check offline.
@@ -99,9 +102,17 @@ pub fn run(cli: Cli) -> ExitCode {
         .with_target(false)
         .try_init();
     let result = match cli.command {
-        Command::Verify { path, json, trust } => {
-            crate::verify_cmd::verify_with(&path, json, &trust)
-        }
+        Command::Verify {
+            path,
+            json,
+            trust,
+            s3,
+        } => match path.to_str() {
+            Some(p) if evidence_store::ArchiveLocation::is_s3(p) => {
+                crate::remote_cmd::run_verify(p, &s3, &trust, json)
+            }
+            _ => crate::verify_cmd::verify_with(&path, json, &trust),
+        },
         Command::Prove(a) => crate::proof_cmd::prove(&a),
         Command::CheckProof(a) => crate::proof_cmd::check_proof(&a),
         Command::Plan(a) => crate::stats_cmd::run_plan(&a),

@@ -43,9 +43,10 @@ pub struct JsonFlag {
     pub json: bool,
 }
 
-#[derive(Debug, Args)]
+#[derive(Debug, Clone, Args)]
 pub struct IngestArgs {
-    /// The archive directory (the `run-NNNNNN.zip` bundles of one origin).
+    /// The archive directory (the `run-NNNNNN.zip` bundles of one origin), or an S3 location
+    /// `s3://bucket/prefix` (every origin stored there).
     pub archive: PathBuf,
     #[command(flatten)]
     pub trust: crate::trust_cmd::TrustArgs,
@@ -53,6 +54,8 @@ pub struct IngestArgs {
     pub file: EngagementFile,
     #[command(flatten)]
     pub out: JsonFlag,
+    #[command(flatten)]
+    pub s3: crate::remote_cmd::S3Args,
 }
 
 #[derive(Debug, Subcommand)]
@@ -424,6 +427,13 @@ fn status(e: &Engagement, p: &PopulationRow) -> anyhow::Result<&'static str> {
 
 /// `evidence-auditor ingest`.
 pub fn run_ingest(a: &IngestArgs) -> anyhow::Result<u8> {
+    if let Some(location) = a
+        .archive
+        .to_str()
+        .filter(|p| evidence_store::ArchiveLocation::is_s3(p))
+    {
+        return crate::remote_cmd::run_ingest(location, a);
+    }
     if !a.archive.is_dir() {
         bail!(
             "{} is not an archive directory (the directory of run-NNNNNN.zip bundles)",

@@ -185,7 +185,7 @@ fn print_bundle(b: &BundleReport) {
     }
 }
 
-fn print_archive(r: &ArchiveReport) {
+pub(crate) fn print_archive(r: &ArchiveReport) {
     crate::outln!(
         "Archive {} — origin {}, {} bundle(s)",
         r.path,

@@ -31,6 +31,10 @@ pub enum ConnectorConfig {
     Github(Box<crate::github::GithubConfig>),
     #[cfg(feature = "jira")]
     Jira(crate::jira::JiraConfig),
+    #[cfg(feature = "s3")]
+    S3(crate::s3::S3Config),
+    #[cfg(feature = "mlflow")]
+    Mlflow(crate::mlflow::MlflowConfig),
 }
 
 impl ConnectorConfig {
@@ -43,6 +47,10 @@ impl ConnectorConfig {
             ConnectorConfig::Github(_) => "github",
             #[cfg(feature = "jira")]
             ConnectorConfig::Jira(_) => "jira",
+            #[cfg(feature = "s3")]
+            ConnectorConfig::S3(_) => "s3",
+            #[cfg(feature = "mlflow")]
+            ConnectorConfig::Mlflow(_) => "mlflow",
         }
     }
 }
@@ -70,6 +78,12 @@ impl SourceConfig {
             }
             #[cfg(feature = "jira")]
             ConnectorConfig::Jira(c) => Ok(Box::new(crate::jira::JiraConnector::new(name, c)?)),
+            #[cfg(feature = "s3")]
+            ConnectorConfig::S3(c) => Ok(Box::new(crate::s3::S3Connector::new(name, c)?)),
+            #[cfg(feature = "mlflow")]
+            ConnectorConfig::Mlflow(c) => {
+                Ok(Box::new(crate::mlflow::MlflowConnector::new(name, c)?))
+            }
         }
     }
 }

@@ -20,6 +20,10 @@ pub mod github;
 pub mod jira;
 #[cfg(feature = "local")]
 pub mod local;
+#[cfg(feature = "mlflow")]
+pub mod mlflow;
+#[cfg(feature = "s3")]
+pub mod s3;
 
 pub use config::{ConnectorConfig, SourceConfig};
 pub use connector::{CollectContext, Connector, ConnectorError, Cursor, Health, Progress};

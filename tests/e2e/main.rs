@@ -9,5 +9,7 @@ mod daemon;
 mod engagement;
 mod github;
 mod jira;
+mod mlflow;
 mod reliability;
+mod s3;
 mod trust;

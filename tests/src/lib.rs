@@ -13,6 +13,9 @@ pub mod tsa;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
+pub mod mlflow_server;
+pub mod s3_server;
+
 /// The repository root.
 pub fn repo_root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))

@@ -1030,6 +1030,50 @@ pub(crate) fn verify_archive_full(
     (report, all_leaves)
 }
 
+/// Assemble the report of an archive whose bundles were verified one at a time elsewhere (for
+/// example downloaded from remote storage, verified, and deleted): checks the chain between
+/// them, in sequence order. `path` names the archive; `problems` are its own findings so far.
+pub fn assemble_archive_report(
+    path: &str,
+    mut bundles: Vec<(u64, BundleReport)>,
+    problems: Vec<Problem>,
+) -> ArchiveReport {
+    bundles.sort_by_key(|(seq, _)| *seq);
+    let mut report = ArchiveReport {
+        path: path.to_owned(),
+        valid: false,
+        origin: None,
+        latest_checkpoint: None,
+        bundles: Vec::new(),
+        problems,
+        pin: None,
+    };
+    let label = path.to_owned();
+    let archive_problem = |category: &'static str, message: String| Problem {
+        severity: Severity::Error,
+        file: label.clone(),
+        entry: None,
+        category,
+        message,
+    };
+    if bundles.is_empty() {
+        report.problems.push(archive_problem(
+            "chain",
+            "no bundles in this archive".into(),
+        ));
+        return report;
+    }
+    let seqs: Vec<(u64, PathBuf)> = bundles
+        .iter()
+        .map(|(seq, b)| (*seq, PathBuf::from(&b.file)))
+        .collect();
+    report.bundles = bundles.into_iter().map(|(_, b)| b).collect();
+    check_chain(&mut report, &seqs, &archive_problem);
+    let has_errors = report.all_problems().any(|p| p.severity == Severity::Error);
+    report.valid = !has_errors;
+    report
+}
+
 fn check_chain(
     report: &mut ArchiveReport,
     bundles: &[(u64, PathBuf)],

@@ -1,0 +1,276 @@
+//! Archives on S3 (`evidence-auditor verify s3://bucket/prefix`): list every origin's bundles
+//! in run order, download each to a private temporary folder in bounded memory, check it
+//! against the digest in its key, verify it, delete it, then check each origin's chain. Several
+//! agents (one per site or business unit) may share a bucket; each origin is its own archive.
+
+use std::collections::BTreeMap;
+
+use anyhow::Context;
+use evidence_archive::trust::VerifyOptions;
+use evidence_archive::verify::{
+    ArchiveReport, BundleReport, BundleVisitor, Problem, Severity, assemble_archive_report,
+    verify_bundle_with,
+};
+use evidence_store::{ArchiveLocation, RemoteArchive, RemoteBundle, StoreOptions};
+use serde::Serialize;
+
+/// Where to find the bucket (credentials come from the standard AWS chain).
+#[derive(Debug, Clone, Default, PartialEq, Eq, clap::Args)]
+pub struct S3Args {
+    /// Endpoint of an S3-compatible store (default: AWS; `AWS_ENDPOINT_URL_S3` also works).
+    #[arg(long, value_name = "URL")]
+    pub s3_endpoint: Option<String>,
+    /// Region (default: the AWS chain's, else us-east-1).
+    #[arg(long, value_name = "REGION")]
+    pub s3_region: Option<String>,
+    /// Named profile from the shared AWS config files.
+    #[arg(long, value_name = "NAME")]
+    pub s3_profile: Option<String>,
+}
+
+impl S3Args {
+    fn options(&self) -> StoreOptions {
+        StoreOptions {
+            endpoint_url: self.s3_endpoint.clone(),
+            region: self.s3_region.clone(),
+            profile: self.s3_profile.clone(),
+            ..StoreOptions::default()
+        }
+    }
+}
+
+/// The verification of everything under an S3 location.
+#[derive(Debug, Clone, Serialize)]
+pub struct RemoteReport {
+    pub location: String,
+    pub valid: bool,
+    /// One archive report per origin, in origin order.
+    pub origins: Vec<ArchiveReport>,
+    /// Findings about the location itself (objects that are not bundles).
+    pub problems: Vec<Problem>,
+}
+
+/// Verify every origin under `location`, handing the records of each bundle to `visitor`
+/// (`ingest` passes its own). Memory stays bounded: one bundle is on disk at a time.
+pub async fn verify_remote(
+    location: &ArchiveLocation,
+    args: &S3Args,
+    options: &VerifyOptions,
+    visitor: &mut dyn BundleVisitor,
+) -> anyhow::Result<RemoteReport> {
+    let archive = RemoteArchive::connect(location.clone(), args.options()).await;
+    let listing = archive
+        .list()
+        .await
+        .with_context(|| format!("cannot list {location}"))?;
+    let label = location.to_string();
+    let problems: Vec<Problem> = listing
+        .foreign_keys
+        .iter()
+        .map(|k| Problem {
+            severity: Severity::Warning,
+            file: label.clone(),
+            entry: Some(k.clone()),
+            category: "layout",
+            message: "not a bundle key (<origin>/run-NNNNNN-<sha256>.zip); ignored".into(),
+        })
+        .collect();
+    let mut by_origin: BTreeMap<&str, Vec<&RemoteBundle>> = BTreeMap::new();
+    for b in &listing.bundles {
+        by_origin.entry(&b.bundle.origin_slug).or_default().push(b);
+    }
+    let scratch = tempfile::Builder::new()
+        .prefix("evidence-auditor-")
+        .tempdir()
+        .context("cannot create a temporary folder for downloads")?;
+    let mut origins = Vec::new();
+    for (slug, bundles) in by_origin {
+        let folder = format!("{}/{slug}/", label.trim_end_matches('/'));
+        let origin = bundles.first().and_then(|b| b.bundle.origin());
+        let mut reports: Vec<(u64, BundleReport)> = Vec::new();
+        let mut origin_problems = Vec::new();
+        let mut previous: Option<u64> = None;
+        for b in bundles {
+            if previous == Some(b.bundle.seq) {
+                origin_problems.push(Problem {
+                    severity: Severity::Error,
+                    file: folder.clone(),
+                    entry: Some(b.key.clone()),
+                    category: "chain",
+                    message: format!(
+                        "run {} is stored more than once with different content (a forked log)",
+                        b.bundle.seq
+                    ),
+                });
+                continue;
+            }
+            previous = Some(b.bundle.seq);
+            let file = scratch
+                .path()
+                .join(evidence_archive::layout::bundle_file_name(b.bundle.seq));
+            let mut sidecar_files = Vec::new();
+            let mut fetched = archive.download(b, &file).await;
+            for (suffix, key) in &b.sidecars {
+                if fetched.is_err() {
+                    break;
+                }
+                let name = format!(
+                    "{}.{suffix}",
+                    evidence_archive::layout::bundle_file_name(b.bundle.seq)
+                );
+                let dest = scratch.path().join(name);
+                fetched = archive.download_sidecar(key, &dest).await;
+                sidecar_files.push(dest);
+            }
+            let mut report = match fetched {
+                Ok(()) => {
+                    let r =
+                        tokio::task::block_in_place(|| verify_bundle_with(&file, options, visitor));
+                    let _ = std::fs::remove_file(&file);
+                    for f in &sidecar_files {
+                        let _ = std::fs::remove_file(f);
+                    }
+                    r
+                }
+                Err(e) => BundleReport {
+                    file: b.key.clone(),
+                    summary: None,
+                    trust: None,
+                    problems: vec![Problem {
+                        severity: Severity::Error,
+                        file: b.key.clone(),
+                        entry: None,
+                        category: "io",
+                        message: e.to_string(),
+                    }],
+                },
+            };
+            report.file = b.key.clone();
+            if let (Some(s), Some(o)) = (&report.summary, &origin)
+                && &s.origin != o
+            {
+                report.problems.push(Problem {
+                    severity: Severity::Error,
+                    file: b.key.clone(),
+                    entry: None,
+                    category: "chain",
+                    message: format!(
+                        "the bundle belongs to origin {:?}, but is stored in the folder of {o:?}",
+                        s.origin
+                    ),
+                });
+            }
+            reports.push((b.bundle.seq, report));
+        }
+        origins.push(assemble_archive_report(&folder, reports, origin_problems));
+    }
+    let valid = !origins.is_empty()
+        && origins.iter().all(|o| o.valid)
+        && !problems.iter().any(|p| p.severity == Severity::Error);
+    Ok(RemoteReport {
+        location: label,
+        valid,
+        origins,
+        problems,
+    })
+}
+
+/// `evidence-auditor verify s3://…`: verify and print, for a person or as one JSON object.
+pub fn run_verify(
+    location: &str,
+    args: &S3Args,
+    trust: &crate::verify_cmd::VerifyArgs,
+    json: bool,
+) -> anyhow::Result<u8> {
+    let location: ArchiveLocation = location.parse()?;
+    if trust.expect_checkpoint.is_some() || trust.save_checkpoint.is_some() {
+        anyhow::bail!(
+            "--expect-checkpoint and --save-checkpoint work on local archives; download the bucket first (aws s3 sync) or verify without them"
+        );
+    }
+    let options = trust.trust.load()?.options;
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")?;
+    let report = rt.block_on(verify_remote(
+        &location,
+        args,
+        &options,
+        &mut evidence_archive::verify::NoVisitor,
+    ))?;
+    if json {
+        crate::outln!("{}", serde_json::to_string(&report)?);
+    } else {
+        crate::outln!(
+            "S3 archive {} — {} origin(s)",
+            report.location,
+            report.origins.len()
+        );
+        for p in &report.problems {
+            crate::outln!(
+                "  warning: {}: {}",
+                p.entry.as_deref().unwrap_or(""),
+                p.message
+            );
+        }
+        for o in &report.origins {
+            crate::outln!();
+            crate::verify_cmd::print_archive(o);
+        }
+        if report.origins.is_empty() {
+            crate::outln!("FAILED: no bundles under {}", report.location);
+        }
+    }
+    Ok(if report.valid {
+        crate::exit::EXIT_OK
+    } else {
+        crate::exit::EXIT_FAILED
+    })
+}
+
+/// `evidence-auditor ingest s3://…`: ingest every origin stored under the location into the
+/// engagement, one origin at a time. The origin's bundles and sidecars are downloaded into a
+/// private temporary folder (each checked against the digest in its key, in bounded memory),
+/// ingested exactly as a local archive (verified first; refused whole if anything fails), and
+/// the folder is deleted. With `--json`, one JSON object per origin, one per line.
+pub fn run_ingest(location: &str, a: &crate::engagement_cmd::IngestArgs) -> anyhow::Result<u8> {
+    let location: ArchiveLocation = location.parse()?;
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")?;
+    let archive = rt.block_on(RemoteArchive::connect(location.clone(), a.s3.options()));
+    let listing = rt
+        .block_on(archive.list())
+        .with_context(|| format!("cannot list {location}"))?;
+    anyhow::ensure!(!listing.bundles.is_empty(), "no bundles under {location}");
+    let mut by_origin: BTreeMap<&str, Vec<&RemoteBundle>> = BTreeMap::new();
+    for b in &listing.bundles {
+        by_origin.entry(&b.bundle.origin_slug).or_default().push(b);
+    }
+    let mut code = crate::exit::EXIT_OK;
+    for bundles in by_origin.values() {
+        let folder = tempfile::Builder::new()
+            .prefix("evidence-auditor-ingest-")
+            .tempdir()
+            .context("cannot create a temporary folder for downloads")?;
+        for b in bundles {
+            let name = evidence_archive::layout::bundle_file_name(b.bundle.seq);
+            rt.block_on(archive.download(b, &folder.path().join(&name)))?;
+            for (suffix, key) in &b.sidecars {
+                let dest = folder.path().join(format!("{name}.{suffix}"));
+                rt.block_on(archive.download_sidecar(key, &dest))?;
+            }
+        }
+        let local = crate::engagement_cmd::IngestArgs {
+            archive: folder.path().to_owned(),
+            s3: S3Args::default(),
+            ..a.clone()
+        };
+        code = code.max(crate::engagement_cmd::run_ingest(&local)?);
+    }
+    Ok(code)
+}

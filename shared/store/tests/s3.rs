@@ -1,0 +1,168 @@
+//! The remote archive against a real S3 server (s3s-fs, in-process): write-once uploads with
+//! checksums and retention, idempotent retries, conflicts, ordered listing across origins, and
+//! downloads checked against the digest in the key.
+
+use evidence_model::Sha256Digest;
+use evidence_store::{ArchiveLocation, RemoteArchive, StoreError, StoreOptions, origin_slug};
+use evidence_tests::s3_server::S3Server;
+
+const BUCKET: &str = "audit-archive";
+
+fn archive(server: &S3Server, options: StoreOptions) -> RemoteArchive {
+    let location: ArchiveLocation = format!("s3://{BUCKET}/iso42001").parse().expect("location");
+    let options = StoreOptions {
+        endpoint_url: Some(server.endpoint.clone()),
+        ..options
+    };
+    RemoteArchive::with_sdk_config(location, options, &server.sdk_config())
+}
+
+fn bundle(dir: &std::path::Path, name: &str, bytes: &[u8]) -> std::path::PathBuf {
+    let p = dir.join(name);
+    std::fs::write(&p, bytes).expect("write bundle");
+    p
+}
+
+#[tokio::test]
+async fn an_upload_is_write_once_checksummed_and_retained_where_the_bucket_locks() {
+    let server = S3Server::start(&[BUCKET]);
+    server.enable_object_lock(BUCKET);
+    let dir = tempfile::tempdir().expect("tempdir");
+    let a = archive(
+        &server,
+        StoreOptions {
+            retention_days: Some(2555),
+            require_object_lock: true,
+            ..StoreOptions::default()
+        },
+    );
+    let file = bundle(dir.path(), "run-000001.zip", b"PK bundle one");
+    let receipt = a.upload("example.org/ai", 1, &file).await.expect("uploads");
+    let digest = Sha256Digest::of(b"PK bundle one");
+    assert_eq!(
+        receipt.key,
+        format!("iso42001/example.org_2fai/run-000001-{digest}.zip")
+    );
+    assert_eq!(
+        (receipt.sha256, receipt.size, receipt.already_present),
+        (digest, 13, false)
+    );
+    assert!(receipt.retain_until.is_some());
+    let retention = server
+        .retention(BUCKET, &receipt.key)
+        .expect("retention was requested");
+    assert_eq!(retention.mode, "COMPLIANCE");
+
+    // A retry of the same bundle confirms it instead of writing again.
+    let again = a
+        .upload("example.org/ai", 1, &file)
+        .await
+        .expect("idempotent");
+    assert!(again.already_present);
+
+    // A different bundle for the same run is refused, and the stored one is untouched.
+    let other = bundle(dir.path(), "other.zip", b"PK forked run one");
+    let err = a
+        .upload("example.org/ai", 1, &other)
+        .await
+        .expect_err("a fork");
+    assert!(matches!(err, StoreError::Conflict { .. }), "{err}");
+
+    // The store itself refuses to overwrite: a raw conditional PUT on the key fails.
+    let raw = server
+        .client()
+        .put_object()
+        .bucket(BUCKET)
+        .key(&receipt.key)
+        .if_none_match("*")
+        .body(b"overwrite".to_vec().into())
+        .send()
+        .await;
+    assert!(raw.is_err(), "If-None-Match: * must refuse an existing key");
+    let stored = std::fs::read(server.object_path(BUCKET, &receipt.key)).expect("stored");
+    assert_eq!(stored, b"PK bundle one");
+}
+
+#[tokio::test]
+async fn a_bucket_without_object_lock_is_refused_only_when_lock_is_required() {
+    let server = S3Server::start(&[BUCKET]);
+    let dir = tempfile::tempdir().expect("tempdir");
+    let file = bundle(dir.path(), "run-000001.zip", b"PK");
+    let strict = archive(
+        &server,
+        StoreOptions {
+            retention_days: Some(30),
+            require_object_lock: true,
+            ..StoreOptions::default()
+        },
+    );
+    let err = strict.upload("o", 1, &file).await.expect_err("no lock");
+    assert!(
+        matches!(err, StoreError::ObjectLockUnavailable { .. }),
+        "{err}"
+    );
+    let lenient = archive(
+        &server,
+        StoreOptions {
+            retention_days: Some(30),
+            ..StoreOptions::default()
+        },
+    );
+    let receipt = lenient
+        .upload("o", 1, &file)
+        .await
+        .expect("uploads without retention");
+    assert_eq!(receipt.retain_until, None);
+}
+
+#[tokio::test]
+async fn listing_orders_bundles_by_origin_and_run_and_downloads_are_checked() {
+    let server = S3Server::start(&[BUCKET]);
+    let dir = tempfile::tempdir().expect("tempdir");
+    let a = archive(&server, StoreOptions::default());
+    for (origin, seq) in [
+        ("site-b", 2),
+        ("site-a", 1),
+        ("site-b", 1),
+        ("site-a", 10),
+        ("site-a", 2),
+    ] {
+        let file = bundle(dir.path(), "b.zip", format!("PK {origin} {seq}").as_bytes());
+        a.upload(origin, seq, &file).await.expect("uploads");
+    }
+    server.seed_file(BUCKET, "iso42001/site-a/notes.txt", |f| {
+        std::io::Write::write_all(f, b"not a bundle").expect("write")
+    });
+    let listing = a.list().await.expect("lists");
+    let order: Vec<(String, u64)> = listing
+        .bundles
+        .iter()
+        .map(|b| (b.bundle.origin().expect("an origin"), b.bundle.seq))
+        .collect();
+    assert_eq!(
+        order,
+        [
+            ("site-a".into(), 1),
+            ("site-a".into(), 2),
+            ("site-a".into(), 10),
+            ("site-b".into(), 1),
+            ("site-b".into(), 2)
+        ]
+    );
+    assert_eq!(listing.foreign_keys, ["iso42001/site-a/notes.txt"]);
+    assert_eq!(
+        listing.origin_slugs(),
+        [origin_slug("site-a"), origin_slug("site-b")]
+    );
+
+    let first = &listing.bundles[0];
+    let dest = dir.path().join("run-000001.zip");
+    a.download(first, &dest).await.expect("downloads");
+    assert_eq!(std::fs::read(&dest).expect("read"), b"PK site-a 1");
+
+    // Bytes changed behind the store's back no longer match the digest in the key.
+    std::fs::write(server.object_path(BUCKET, &first.key), b"PK site-a X").expect("tamper");
+    let err = a.download(first, &dest).await.expect_err("tampered");
+    assert!(matches!(err, StoreError::Integrity { .. }), "{err}");
+    assert!(!dest.exists(), "a failed download leaves no file");
+}

@@ -1,0 +1,330 @@
+//! The S3 connector and the S3 archive end to end, against a real S3 server (s3s-fs,
+//! in-process): `evidence-agent collect` reads a bucket and uploads the sealed bundle to another
+//! bucket (write-once, checksummed, with COMPLIANCE retention), a failed upload stays local and
+//! is retried by the next run, two sites share one bucket under their own origins, and
+//! `evidence-auditor verify s3://…` checks it all and catches a tampered object.
+
+use std::io::Write;
+use std::path::Path;
+use std::process::Output;
+
+use evidence_tests::s3_server::S3Server;
+use evidence_tests::{Sandbox, cmd, json, run, text};
+use serde_json::Value;
+
+const EPOCH: u64 = 1_775_000_000; // 2026-03-31T23:33:20Z
+const SOURCE: &str = "ml-evidence";
+const ARCHIVE: &str = "audit-archive";
+
+fn config(endpoint: &str, origin: &str, archive_endpoint: &str) -> String {
+    format!(
+        r#"
+[archive]
+path = "s3://{ARCHIVE}/iso42001"
+origin = "{origin}"
+
+[archive.s3]
+endpoint_url = "{archive_endpoint}"
+retention_days = 2555
+
+[[source]]
+type = "s3"
+name = "model-registry-bucket"
+bucket = "{SOURCE}"
+endpoint_url = "{endpoint}"
+prefixes = ["models/", "restricted/"]
+
+[[source.rule]]
+glob = "models/**/MODEL_CARD.md"
+kind = "model_card"
+
+[[source.rule]]
+glob = "models/**/*.log"
+kind = "training_run"
+"#
+    )
+}
+
+fn seeded_server() -> S3Server {
+    let server = S3Server::start(&[SOURCE, ARCHIVE]);
+    server.enable_object_lock(ARCHIVE);
+    server.seed_file(SOURCE, "models/claims-triage/MODEL_CARD.md", |f| {
+        f.write_all(b"# Claims triage\nOwner: ml-platform\n")
+            .unwrap()
+    });
+    server.seed_file(SOURCE, "models/claims-triage/train-2026-03-30.log", |f| {
+        f.write_all(b"epoch 1 loss 0.41\nepoch 2 loss 0.22\n")
+            .unwrap()
+    });
+    server.seed_file(SOURCE, "restricted/payroll.md", |f| {
+        f.write_all(b"x").unwrap()
+    });
+    server.deny_prefix(SOURCE, "restricted/");
+    server
+}
+
+fn collect(s: &Sandbox, server: &S3Server, epoch: u64) -> Output {
+    let mut c = cmd("evidence-agent");
+    c.args(["collect", "--json", "--config"])
+        .arg(s.config())
+        .env("SOURCE_DATE_EPOCH", epoch.to_string())
+        .envs(server.env());
+    run(&mut c)
+}
+
+fn verify(server: &S3Server) -> (i32, Value) {
+    let mut c = cmd("evidence-auditor");
+    c.args(["verify", "--json", &format!("s3://{ARCHIVE}/iso42001")])
+        .args(["--s3-endpoint", &server.endpoint])
+        .envs(server.env());
+    let o = run(&mut c);
+    (o.status.code().unwrap_or(-1), json(&o))
+}
+
+fn files(dir: &Path) -> Vec<String> {
+    let mut names: Vec<String> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| !n.starts_with('.'))
+        .collect();
+    names.sort();
+    names
+}
+
+#[test]
+fn collect_reads_a_bucket_uploads_the_bundle_and_the_auditor_verifies_the_bucket() {
+    let server = seeded_server();
+    let s = Sandbox::empty();
+    s.write(
+        "agent.toml",
+        config(&server.endpoint, "example.org/ai", &server.endpoint),
+    );
+
+    let o = collect(&s, &server, EPOCH);
+    // The denied prefix is a gap: exit 1, but the bundle is sealed and stored.
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+    let summary = json(&o);
+    assert_eq!(summary["items"], 2, "{summary:#}");
+    let upload = &summary["upload"];
+    assert_eq!(
+        upload["uploaded"].as_array().map(Vec::len),
+        Some(1),
+        "{summary:#}"
+    );
+    assert!(upload.get("error").is_none(), "{summary:#}");
+    let key = upload["uploaded"][0]["key"].as_str().unwrap().to_owned();
+    assert!(
+        key.starts_with("iso42001/example.org_2fai/run-000001-"),
+        "{key}"
+    );
+    let retention = server
+        .retention(ARCHIVE, &key)
+        .expect("retention requested");
+    assert_eq!(retention.mode, "COMPLIANCE");
+    // The local copy is replaced by its receipt once the store confirmed it.
+    assert_eq!(
+        files(&s.path().join("outbox")),
+        ["run-000001.uploaded.json"]
+    );
+
+    // A second run seals only the changed object and uploads it after the first.
+    server.seed_file(SOURCE, "models/claims-triage/MODEL_CARD.md", |f| {
+        f.write_all(b"# Claims triage v2\n").unwrap()
+    });
+    let o = collect(&s, &server, EPOCH + 60);
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+    assert_eq!(json(&o)["items"], 1);
+
+    let (code, report) = verify(&server);
+    assert_eq!(code, 0, "{report:#}");
+    assert_eq!(report["valid"], true);
+    let origins = report["origins"].as_array().unwrap();
+    assert_eq!(origins.len(), 1);
+    assert_eq!(origins[0]["origin"], "example.org/ai");
+    assert_eq!(origins[0]["bundles"].as_array().map(Vec::len), Some(2));
+    let gaps = origins[0]["bundles"][0]["summary"]["gaps"]
+        .as_u64()
+        .unwrap();
+    assert!(
+        gaps >= 1,
+        "the denied prefix is sealed as a gap: {report:#}"
+    );
+}
+
+#[test]
+fn a_failed_upload_stays_local_and_the_next_run_uploads_it_first() {
+    let server = seeded_server();
+    let s = Sandbox::empty();
+    // Nothing listens on port 9: the archive is unreachable for the first run.
+    s.write(
+        "agent.toml",
+        config(&server.endpoint, "example.org/ai", "http://127.0.0.1:9"),
+    );
+    let o = collect(&s, &server, EPOCH);
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+    let summary = json(&o);
+    assert!(summary["upload"]["error"].is_string(), "{summary:#}");
+    assert_eq!(files(&s.path().join("outbox")), ["run-000001.zip"]);
+
+    s.write(
+        "agent.toml",
+        config(&server.endpoint, "example.org/ai", &server.endpoint),
+    );
+    let o = collect(&s, &server, EPOCH + 60);
+    let summary = json(&o);
+    let runs: Vec<u64> = summary["upload"]["uploaded"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["seq"].as_u64().unwrap())
+        .collect();
+    assert_eq!(runs, [1, 2], "{}", text(&o));
+    assert_eq!(
+        files(&s.path().join("outbox")),
+        ["run-000001.uploaded.json", "run-000002.uploaded.json"]
+    );
+    let (code, report) = verify(&server);
+    assert_eq!(code, 0, "{report:#}");
+}
+
+#[test]
+fn two_sites_share_a_bucket_and_a_tampered_object_fails_verification() {
+    let server = seeded_server();
+    let mut keys = Vec::new();
+    for origin in ["example.org/site-berlin", "example.org/site-lyon"] {
+        let s = Sandbox::empty();
+        s.write(
+            "agent.toml",
+            config(&server.endpoint, origin, &server.endpoint),
+        );
+        let o = collect(&s, &server, EPOCH);
+        let summary = json(&o);
+        keys.push(
+            summary["upload"]["uploaded"][0]["key"]
+                .as_str()
+                .unwrap()
+                .to_owned(),
+        );
+    }
+    let (code, report) = verify(&server);
+    assert_eq!(code, 0, "{report:#}");
+    let origins: Vec<&str> = report["origins"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|o| o["origin"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        origins,
+        ["example.org/site-berlin", "example.org/site-lyon"]
+    );
+
+    // Change a byte of one stored bundle behind the store's back.
+    let path = server.object_path(ARCHIVE, &keys[1]);
+    let mut bytes = std::fs::read(&path).unwrap();
+    let last = bytes.len() - 30;
+    bytes[last] ^= 0x01;
+    std::fs::write(&path, bytes).unwrap();
+    let (code, report) = verify(&server);
+    assert_eq!(code, 1, "{report:#}");
+    assert_eq!(report["origins"][0]["valid"], true);
+    assert_eq!(report["origins"][1]["valid"], false);
+    let message = report["origins"][1]["bundles"][0]["problems"][0]["message"]
+        .as_str()
+        .unwrap();
+    // The store's own checksum or the digest in the key catches it, whichever comes first.
+    assert!(
+        message.contains("checksum") || message.contains("hash to"),
+        "{message}"
+    );
+}
+
+#[test]
+fn a_signed_bundle_travels_with_its_signature_and_verifies_against_allowed_signers() {
+    let server = seeded_server();
+    let s = Sandbox::empty();
+    std::fs::create_dir_all(s.path().join("keys")).unwrap();
+    let o = run(cmd("evidence-agent")
+        .args(["keygen", "--principal", "agent@example.org", "--out"])
+        .arg(s.path().join("keys/agent")));
+    assert!(o.status.success(), "{}", text(&o));
+    let allowed = s.path().join("allowed_signers");
+    std::fs::write(&allowed, &o.stdout).unwrap();
+    s.write(
+        "agent.toml",
+        format!(
+            "[signing]\nkey = \"keys/agent\"\n{}",
+            config(&server.endpoint, "example.org/ai", &server.endpoint)
+        ),
+    );
+    let o = collect(&s, &server, EPOCH);
+    let summary = json(&o);
+    let receipt = &summary["upload"]["uploaded"][0];
+    let sidecar = receipt["sidecars"][0]
+        .as_str()
+        .unwrap_or_else(|| panic!("{summary:#}"));
+    assert!(sidecar.ends_with(".zip.sig"), "{sidecar}");
+    assert_eq!(
+        files(&s.path().join("outbox")),
+        ["run-000001.uploaded.json"]
+    );
+
+    let verify_signed = |allowed: &Path| {
+        let mut c = cmd("evidence-auditor");
+        c.args(["verify", "--json", &format!("s3://{ARCHIVE}/iso42001")])
+            .args(["--s3-endpoint", &server.endpoint, "--allowed-signers"])
+            .arg(allowed)
+            .envs(server.env());
+        let o = run(&mut c);
+        (o.status.code().unwrap_or(-1), json(&o))
+    };
+    let (code, report) = verify_signed(&allowed);
+    assert_eq!(code, 0, "{report:#}");
+
+    // Someone else's key: the signature no longer authenticates the bundle.
+    let other = s.path().join("other_signers");
+    let o = run(cmd("evidence-agent")
+        .args(["keygen", "--principal", "someone@example.org", "--out"])
+        .arg(s.path().join("keys/other")));
+    std::fs::write(&other, &o.stdout).unwrap();
+    let (code, report) = verify_signed(&other);
+    assert_eq!(code, 1, "{report:#}");
+}
+
+#[test]
+fn the_auditor_ingests_every_site_of_a_bucket_into_one_engagement() {
+    let server = seeded_server();
+    for origin in ["example.org/site-berlin", "example.org/site-lyon"] {
+        let s = Sandbox::empty();
+        s.write(
+            "agent.toml",
+            config(&server.endpoint, origin, &server.endpoint),
+        );
+        let o = collect(&s, &server, EPOCH);
+        assert!(json(&o)["upload"]["error"].is_null(), "{}", text(&o));
+    }
+    let auditor = Sandbox::empty();
+    let engagement = auditor.path().join("stage2.engagement");
+    let mut c = cmd("evidence-auditor");
+    c.args(["ingest", &format!("s3://{ARCHIVE}/iso42001")])
+        .args(["--s3-endpoint", &server.endpoint, "--engagement"])
+        .arg(&engagement)
+        .envs(server.env());
+    let o = run(&mut c);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    let out = String::from_utf8_lossy(&o.stdout);
+    assert!(
+        out.contains("origin example.org/site-berlin")
+            && out.contains("origin example.org/site-lyon"),
+        "{out}"
+    );
+    let o = run(cmd("evidence-auditor")
+        .args(["record", "export", "--engagement"])
+        .arg(&engagement));
+    let record = json(&o);
+    let origins = record["engagement"]["origins"].to_string();
+    assert!(
+        origins.contains("site-berlin") && origins.contains("site-lyon"),
+        "{origins}"
+    );
+}
