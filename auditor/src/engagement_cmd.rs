@@ -305,6 +305,14 @@ pub enum WorkpaperCommand {
         /// The file to write; its extension chooses the format.
         #[arg(long, short, value_name = "FILE")]
         output: PathBuf,
+        /// Also export every sampled item's inclusion proof (artefact, metadata, proof, signed
+        /// checkpoint, time stamp) from this archive into `<FILE stem>.proofs/`, one folder per
+        /// pick; repeat for each origin of the sample. The archive is verified first.
+        #[arg(long, value_name = "ARCHIVE")]
+        proofs_from: Vec<PathBuf>,
+        /// Trust anchors for verifying the archives given with `--proofs-from`.
+        #[command(flatten)]
+        trust: crate::trust_cmd::TrustArgs,
         #[command(flatten)]
         file: EngagementFile,
     },
@@ -1375,6 +1383,8 @@ pub fn run_workpaper(c: &WorkpaperCommand) -> anyhow::Result<u8> {
         WorkpaperCommand::Export {
             population,
             output,
+            proofs_from,
+            trust,
             file,
         } => {
             let e = open(file)?;
@@ -1387,12 +1397,33 @@ pub fn run_workpaper(c: &WorkpaperCommand) -> anyhow::Result<u8> {
             }
             let picks = e.picks(population)?;
             let rows = workpaper::rows(&picks);
+            let proofs = if proofs_from.is_empty() {
+                None
+            } else {
+                Some(export_proofs(&picks, output, proofs_from, trust)?)
+            };
             match fmt {
                 Format::Csv => workpaper::write_csv(output, &rows)?,
                 Format::Xlsx => {
-                    let record = record_sheet(&e, population)?;
+                    let mut record = record_sheet(&e, population)?;
+                    if let Some(dir) = &proofs {
+                        record.push((
+                            "Inclusion proofs".to_owned(),
+                            format!(
+                                "{}: one folder per pick (<pick>-<item id>); check one with `evidence-auditor check-proof DIR`",
+                                dir.display()
+                            ),
+                        ));
+                    }
                     workpaper::write_xlsx(output, &rows, &record)?;
                 }
+            }
+            if let Some(dir) = &proofs {
+                outln!(
+                    "Inclusion proofs of the {} sampled item(s) written to {} (check one with `evidence-auditor check-proof DIR`).",
+                    picks.len(),
+                    dir.display()
+                );
             }
             outln!(
                 "Workpaper for {population}: {} row(s) written to {}.",
@@ -1491,6 +1522,46 @@ pub fn run_workpaper(c: &WorkpaperCommand) -> anyhow::Result<u8> {
             Ok(EXIT_OK)
         }
     }
+}
+
+/// Export the proof of every pick into `<output stem>.proofs/<pick>-<item id>/`, verifying each
+/// archive once; every pick's origin must be among the archives given.
+fn export_proofs(
+    picks: &[crate::engagement::db::PickRow],
+    output: &std::path::Path,
+    archives: &[PathBuf],
+    trust: &crate::trust_cmd::TrustArgs,
+) -> anyhow::Result<PathBuf> {
+    use evidence_archive::proof::{ExportAnchors, ProofSource};
+    let loaded = trust.load()?;
+    let mut sources = std::collections::BTreeMap::new();
+    for dir in archives {
+        let source = ProofSource::open(dir, &loaded.options)
+            .with_context(|| format!("cannot export proofs from {}", dir.display()))?;
+        let origin = source.origin().unwrap_or_default().to_owned();
+        sources.insert(origin, source);
+    }
+    let dir = output.with_extension("proofs");
+    std::fs::create_dir_all(&dir).with_context(|| format!("cannot create {}", dir.display()))?;
+    let anchors = ExportAnchors {
+        allowed_signers: loaded.allowed_signers_bytes.as_deref(),
+        tsa_roots: loaded.tsa_roots_bytes.as_deref(),
+    };
+    for p in picks {
+        let origin = &p.item.origin;
+        let source = sources.get(origin).ok_or_else(|| {
+            anyhow::anyhow!(
+                "pick {} is item {} of origin {origin}, but no --proofs-from archive has that origin",
+                p.pick.pick,
+                p.item.item_id
+            )
+        })?;
+        let target = dir.join(format!("{:04}-{}", p.pick.pick, p.item.item_id));
+        source
+            .export_item(&p.item.item_id, &target, &anchors)
+            .with_context(|| format!("cannot export the proof of item {}", p.item.item_id))?;
+    }
+    Ok(dir)
 }
 
 fn record_sheet(e: &Engagement, population: &str) -> anyhow::Result<Vec<(String, String)>> {

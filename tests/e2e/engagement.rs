@@ -965,3 +965,80 @@ fn an_engagement_file_from_a_newer_version_is_refused_clearly() {
     );
     fails(&s, &["ingest", "evidence"], 2, "upgrade evidence-auditor");
 }
+
+#[test]
+fn sampled_items_in_a_workpaper_carry_inclusion_proofs_that_check_offline() {
+    let s = workspace();
+    collect(&s, 1_767_225_600);
+    defined(&s);
+    let sample = drawn(&s, "incidents");
+    let n = sample["picks"].as_array().map_or(0, Vec::len);
+    assert!(n > 0, "{sample:#}");
+    ok(
+        &s,
+        &[
+            "workpaper",
+            "export",
+            "incidents",
+            "--output",
+            "wp.xlsx",
+            "--proofs-from",
+            "evidence",
+        ],
+    );
+    let proofs = s.path().join("wp.proofs");
+    let mut dirs: Vec<_> = std::fs::read_dir(&proofs)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    dirs.sort();
+    assert_eq!(dirs.len(), n, "one proof folder per pick");
+    for dir in &dirs {
+        let o = run(cmd("evidence-auditor").arg("check-proof").arg(dir));
+        assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    }
+    // The record sheet points at the proofs.
+    let xlsx = tamper::unpack(&s.path().join("wp.xlsx"));
+    let strings = String::from_utf8(xlsx["xl/sharedStrings.xml"].clone()).unwrap_or_default();
+    assert!(
+        strings.contains("Inclusion proofs"),
+        "record sheet mentions the proofs"
+    );
+    // A proof whose artefact was modified fails.
+    let first = &dirs[0];
+    let artefact = walk_files(first)
+        .into_iter()
+        .find(|p| p.to_string_lossy().contains("/artefact/"))
+        .expect("the proof folder holds the artefact");
+    std::fs::write(&artefact, b"tampered").unwrap();
+    let o = run(cmd("evidence-auditor").arg("check-proof").arg(first));
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+    // An origin without an archive is a clear error.
+    fails(
+        &s,
+        &[
+            "workpaper",
+            "export",
+            "incidents",
+            "--output",
+            "again.csv",
+            "--proofs-from",
+            "does-not-exist",
+        ],
+        2,
+        "does-not-exist",
+    );
+}
+
+fn walk_files(dir: &Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    for e in std::fs::read_dir(dir).unwrap() {
+        let p = e.unwrap().path();
+        if p.is_dir() {
+            out.extend(walk_files(&p));
+        } else {
+            out.push(p);
+        }
+    }
+    out
+}

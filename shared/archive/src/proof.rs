@@ -150,6 +150,11 @@ pub struct ProofSource {
 }
 
 impl ProofSource {
+    /// The origin of the verified archive.
+    pub fn origin(&self) -> Option<&str> {
+        self.report.origin.as_deref()
+    }
+
     /// Verify the archive in `dir` with `options`; an archive with any error gives
     /// [`ProofError::ArchiveInvalid`] (a proof from an archive that does not verify proves
     /// nothing).
