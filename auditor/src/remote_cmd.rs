@@ -8,8 +8,8 @@ use std::collections::BTreeMap;
 use anyhow::Context;
 use evidence_archive::trust::VerifyOptions;
 use evidence_archive::verify::{
-    ArchiveReport, BundleReport, BundleVisitor, Problem, Severity, assemble_archive_report,
-    verify_bundle_with,
+    ArchiveReport, BundleReport, BundleVisitor, Problem, Severity, VerifiedBundle,
+    assemble_archive_report, verify_bundle_full,
 };
 use evidence_store::{ArchiveLocation, RemoteArchive, RemoteBundle, StoreOptions};
 use serde::Serialize;
@@ -51,7 +51,9 @@ pub struct RemoteReport {
 }
 
 /// Verify every origin under `location`, handing the records of each bundle to `visitor`
-/// (`ingest` passes its own). Memory stays bounded: one bundle is on disk at a time.
+/// (`ingest` passes its own). Memory stays bounded: one bundle is on disk at a time (and 32
+/// bytes per log leaf). A pinned checkpoint in `options` applies to the origin it names; if
+/// that origin is not stored under `location` at all, that is an error.
 pub async fn verify_remote(
     location: &ArchiveLocation,
     args: &S3Args,
@@ -64,7 +66,7 @@ pub async fn verify_remote(
         .await
         .with_context(|| format!("cannot list {location}"))?;
     let label = location.to_string();
-    let problems: Vec<Problem> = listing
+    let mut problems: Vec<Problem> = listing
         .foreign_keys
         .iter()
         .map(|k| Problem {
@@ -83,11 +85,33 @@ pub async fn verify_remote(
         .prefix("evidence-auditor-")
         .tempdir()
         .context("cannot create a temporary folder for downloads")?;
+    if let Some(pin) = &options.expected_checkpoint {
+        let slug = evidence_store::origin_slug(&pin.origin);
+        if !by_origin.contains_key(slug.as_str()) {
+            problems.push(Problem {
+                severity: Severity::Error,
+                file: label.clone(),
+                entry: None,
+                category: "pin",
+                message: format!(
+                    "the pinned checkpoint is for origin {:?}, and no bundle of that origin is stored here: its archive was deleted or moved",
+                    pin.origin
+                ),
+            });
+        }
+    }
     let mut origins = Vec::new();
     for (slug, bundles) in by_origin {
         let folder = format!("{}/{slug}/", label.trim_end_matches('/'));
         let origin = bundles.first().and_then(|b| b.bundle.origin());
-        let mut reports: Vec<(u64, BundleReport)> = Vec::new();
+        // The pin belongs to one origin; the others are verified without it.
+        let mut origin_options = options.clone();
+        if let Some(pin) = &options.expected_checkpoint
+            && evidence_store::origin_slug(&pin.origin) != slug
+        {
+            origin_options.expected_checkpoint = None;
+        }
+        let mut reports: Vec<VerifiedBundle> = Vec::new();
         let mut origin_problems = Vec::new();
         let mut previous: Option<u64> = None;
         for b in bundles {
@@ -122,28 +146,32 @@ pub async fn verify_remote(
                 fetched = archive.download_sidecar(key, &dest).await;
                 sidecar_files.push(dest);
             }
-            let mut report = match fetched {
+            let (mut report, leaves) = match fetched {
                 Ok(()) => {
-                    let r =
-                        tokio::task::block_in_place(|| verify_bundle_with(&file, options, visitor));
+                    let r = tokio::task::block_in_place(|| {
+                        verify_bundle_full(&file, &origin_options, visitor)
+                    });
                     let _ = std::fs::remove_file(&file);
                     for f in &sidecar_files {
                         let _ = std::fs::remove_file(f);
                     }
                     r
                 }
-                Err(e) => BundleReport {
-                    file: b.key.clone(),
-                    summary: None,
-                    trust: None,
-                    problems: vec![Problem {
-                        severity: Severity::Error,
+                Err(e) => (
+                    BundleReport {
                         file: b.key.clone(),
-                        entry: None,
-                        category: "io",
-                        message: e.to_string(),
-                    }],
-                },
+                        summary: None,
+                        trust: None,
+                        problems: vec![Problem {
+                            severity: Severity::Error,
+                            file: b.key.clone(),
+                            entry: None,
+                            category: "io",
+                            message: e.to_string(),
+                        }],
+                    },
+                    None,
+                ),
             };
             report.file = b.key.clone();
             if let (Some(s), Some(o)) = (&report.summary, &origin)
@@ -160,9 +188,14 @@ pub async fn verify_remote(
                     ),
                 });
             }
-            reports.push((b.bundle.seq, report));
+            reports.push((b.bundle.seq, report, leaves));
         }
-        origins.push(assemble_archive_report(&folder, reports, origin_problems));
+        origins.push(assemble_archive_report(
+            &folder,
+            reports,
+            origin_problems,
+            &origin_options,
+        ));
     }
     let valid = !origins.is_empty()
         && origins.iter().all(|o| o.valid)
@@ -183,12 +216,7 @@ pub fn run_verify(
     json: bool,
 ) -> anyhow::Result<u8> {
     let location: ArchiveLocation = location.parse()?;
-    if trust.expect_checkpoint.is_some() || trust.save_checkpoint.is_some() {
-        anyhow::bail!(
-            "--expect-checkpoint and --save-checkpoint work on local archives; download the bucket first (aws s3 sync) or verify without them"
-        );
-    }
-    let options = trust.trust.load()?.options;
+    let options = trust.options()?;
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
@@ -209,11 +237,14 @@ pub fn run_verify(
             report.origins.len()
         );
         for p in &report.problems {
-            crate::outln!(
-                "  warning: {}: {}",
-                p.entry.as_deref().unwrap_or(""),
-                p.message
-            );
+            let mark = match p.severity {
+                Severity::Error => "error",
+                Severity::Warning => "warning",
+            };
+            match &p.entry {
+                Some(entry) => crate::outln!("  {mark}: {entry}: {}", p.message),
+                None => crate::outln!("  {mark}: {}", p.message),
+            }
         }
         for o in &report.origins {
             crate::outln!();
@@ -223,11 +254,55 @@ pub fn run_verify(
             crate::outln!("FAILED: no bundles under {}", report.location);
         }
     }
+    if let (Some(file), true) = (&trust.save_checkpoint, report.valid) {
+        for (path, checkpoint) in checkpoints_to_save(file, &report, &options) {
+            std::fs::write(&path, checkpoint)
+                .with_context(|| format!("cannot write {}", path.display()))?;
+            if !json {
+                crate::outln!("Saved the latest checkpoint to {}.", path.display());
+            }
+        }
+    }
     Ok(if report.valid {
         crate::exit::EXIT_OK
     } else {
         crate::exit::EXIT_FAILED
     })
+}
+
+/// Where `--save-checkpoint FILE` writes what: the pinned origin's checkpoint, or the only
+/// origin's, to FILE; with several origins and no pin, each origin's to `FILE.<origin-slug>`,
+/// to pin one at a time at the next audit.
+fn checkpoints_to_save(
+    file: &std::path::Path,
+    report: &RemoteReport,
+    options: &VerifyOptions,
+) -> Vec<(std::path::PathBuf, String)> {
+    let latest = |o: &ArchiveReport| o.latest_checkpoint.clone();
+    if let Some(pin) = &options.expected_checkpoint {
+        return report
+            .origins
+            .iter()
+            .filter(|o| o.origin.as_deref() == Some(pin.origin.as_str()))
+            .filter_map(latest)
+            .map(|cp| (file.to_path_buf(), cp))
+            .collect();
+    }
+    if let [only] = report.origins.as_slice() {
+        return latest(only)
+            .map(|cp| vec![(file.to_path_buf(), cp)])
+            .unwrap_or_default();
+    }
+    report
+        .origins
+        .iter()
+        .filter_map(|o| {
+            let origin = o.origin.as_deref()?;
+            let mut name = file.as_os_str().to_owned();
+            name.push(format!(".{}", evidence_store::origin_slug(origin)));
+            Some((std::path::PathBuf::from(name), latest(o)?))
+        })
+        .collect()
 }
 
 /// `evidence-auditor ingest s3://…`: ingest every origin stored under the location into the

@@ -9,6 +9,7 @@ use std::io::IsTerminal;
 
 use clap::Args;
 use evidence_archive::Checkpoint;
+use evidence_archive::trust::VerifyOptions;
 use evidence_archive::verify::{
     ArchiveReport, BundleReport, BundleVisitor, Problem, Severity, verify_archive_with,
     verify_bundle_with,
@@ -69,15 +70,23 @@ pub fn verify(path: &Path, json: bool) -> anyhow::Result<u8> {
     verify_with(path, json, &VerifyArgs::default())
 }
 
+impl VerifyArgs {
+    /// The verification options: trust anchors loaded, the pinned checkpoint read.
+    pub fn options(&self) -> anyhow::Result<VerifyOptions> {
+        let mut options = self.trust.load()?.options;
+        if let Some(pin) = &self.expect_checkpoint {
+            let text = std::fs::read_to_string(pin)
+                .with_context(|| format!("cannot read {}", pin.display()))?;
+            options.expected_checkpoint =
+                Some(Checkpoint::parse(&text).with_context(|| format!("{}", pin.display()))?);
+        }
+        Ok(options)
+    }
+}
+
 /// Verify `path` with trust anchors and a pinned checkpoint as `args` say.
 pub fn verify_with(path: &Path, json: bool, args: &VerifyArgs) -> anyhow::Result<u8> {
-    let mut options = args.trust.load()?.options;
-    if let Some(pin) = &args.expect_checkpoint {
-        let text = std::fs::read_to_string(pin)
-            .with_context(|| format!("cannot read {}", pin.display()))?;
-        options.expected_checkpoint =
-            Some(Checkpoint::parse(&text).with_context(|| format!("{}", pin.display()))?);
-    }
+    let options = args.options()?;
     let meta =
         std::fs::metadata(path).with_context(|| format!("cannot read {}", path.display()))?;
     if meta.is_dir() {

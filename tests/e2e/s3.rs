@@ -73,9 +73,14 @@ fn collect(s: &Sandbox, server: &S3Server, epoch: u64) -> Output {
 }
 
 fn verify(server: &S3Server) -> (i32, Value) {
+    verify_with(server, &[])
+}
+
+fn verify_with(server: &S3Server, extra: &[&std::ffi::OsStr]) -> (i32, Value) {
     let mut c = cmd("evidence-auditor");
     c.args(["verify", "--json", &format!("s3://{ARCHIVE}/iso42001")])
         .args(["--s3-endpoint", &server.endpoint])
+        .args(extra)
         .envs(server.env());
     let o = run(&mut c);
     (o.status.code().unwrap_or(-1), json(&o))
@@ -237,6 +242,74 @@ fn two_sites_share_a_bucket_and_a_tampered_object_fails_verification() {
         message.contains("checksum") || message.contains("hash to"),
         "{message}"
     );
+}
+
+#[test]
+fn checkpoints_pinned_from_a_shared_bucket_catch_a_fork_and_a_deleted_site() {
+    let server = seeded_server();
+    let sites: Vec<Sandbox> = ["example.org/site-berlin", "example.org/site-lyon"]
+        .iter()
+        .map(|origin| {
+            let s = Sandbox::empty();
+            s.write(
+                "agent.toml",
+                config(&server.endpoint, origin, &server.endpoint),
+            );
+            collect(&s, &server, EPOCH);
+            s
+        })
+        .collect();
+
+    // First audit: with two sites and no pin, each site's checkpoint is saved on its own.
+    let auditor = Sandbox::empty();
+    let pins = auditor.path().join("pin");
+    let (code, report) = verify_with(&server, &["--save-checkpoint".as_ref(), pins.as_os_str()]);
+    assert_eq!(code, 0, "{report:#}");
+    let berlin_pin = auditor.path().join("pin.example.org_2fsite-berlin");
+    let lyon_pin = auditor.path().join("pin.example.org_2fsite-lyon");
+    let first = std::fs::read_to_string(&berlin_pin).unwrap();
+    assert!(first.starts_with("example.org/site-berlin\n"), "{first}");
+    assert!(lyon_pin.exists());
+
+    // Berlin runs again; the next audit proves its archive extends the pin and re-pins it.
+    collect(&sites[0], &server, EPOCH + 86_400);
+    let (code, report) = verify_with(
+        &server,
+        &[
+            "--expect-checkpoint".as_ref(),
+            berlin_pin.as_os_str(),
+            "--save-checkpoint".as_ref(),
+            berlin_pin.as_os_str(),
+        ],
+    );
+    assert_eq!(code, 0, "{report:#}");
+    let berlin = &report["origins"][0];
+    assert_eq!(berlin["origin"], "example.org/site-berlin");
+    assert_eq!(berlin["pin"]["extended"], true, "{report:#}");
+    assert_eq!(berlin["pin"]["matches_run"], 1);
+    assert!(report["origins"][1]["pin"].is_null(), "{report:#}");
+    let second = std::fs::read_to_string(&berlin_pin).unwrap();
+    assert_ne!(second, first, "the pin moves to the latest run");
+
+    // A pin whose root differs at the same size: the history was rewritten since.
+    let mut lines: Vec<&str> = first.lines().collect();
+    let forged_root = "A".repeat(43) + "=";
+    lines[2] = &forged_root;
+    let forged = auditor.write("forked.pin", lines.join("\n") + "\n");
+    let (code, report) = verify_with(
+        &server,
+        &["--expect-checkpoint".as_ref(), forged.as_os_str()],
+    );
+    assert_eq!(code, 1, "{report:#}");
+    let problems = report["origins"][0]["problems"].to_string();
+    assert!(problems.contains("forked"), "{problems}");
+
+    // A pin for a site whose bundles are no longer in the bucket at all.
+    let gone = auditor.write("gone.pin", first.replace("site-berlin", "site-madrid"));
+    let (code, report) = verify_with(&server, &["--expect-checkpoint".as_ref(), gone.as_os_str()]);
+    assert_eq!(code, 1, "{report:#}");
+    let problems = report["problems"].to_string();
+    assert!(problems.contains("deleted or moved"), "{problems}");
 }
 
 #[test]

@@ -202,8 +202,10 @@ pub fn verify_bundle_with(
     verify_bundle_full(path, options, visitor).0
 }
 
-/// A bundle's report and, when its log segment was read, the leaves it appends.
-pub(crate) fn verify_bundle_full(
+/// A bundle's report and, when its log segment was read, the leaves it appends: what
+/// [`assemble_archive_report`] needs to check a pinned checkpoint against bundles verified
+/// one at a time.
+pub fn verify_bundle_full(
     path: &Path,
     options: &VerifyOptions,
     visitor: &mut dyn BundleVisitor,
@@ -1013,11 +1015,23 @@ pub(crate) fn verify_archive_full(
         }
     }
     check_chain(&mut report, &bundles, &archive_problem);
+    let all_leaves = finish(&mut report, all_leaves, options, &archive_problem);
+    (report, all_leaves)
+}
+
+/// After the chain check: drop the leaves of an archive with errors, check the pinned
+/// checkpoint if `options` has one, and decide validity. Returns the leaves still trusted.
+fn finish(
+    report: &mut ArchiveReport,
+    mut all_leaves: Option<Vec<Hash>>,
+    options: &VerifyOptions,
+    archive_problem: &impl Fn(&'static str, String) -> Problem,
+) -> Option<Vec<Hash>> {
     if report.all_problems().any(|p| p.severity == Severity::Error) {
         all_leaves = None;
     }
     if let Some(pinned) = &options.expected_checkpoint {
-        let (pin, problems) = trust::check_pin(pinned, &report, all_leaves.as_deref());
+        let (pin, problems) = trust::check_pin(pinned, report, all_leaves.as_deref());
         report.pin = Some(pin);
         report.problems.extend(
             problems
@@ -1027,18 +1041,24 @@ pub(crate) fn verify_archive_full(
     }
     let has_errors = report.all_problems().any(|p| p.severity == Severity::Error);
     report.valid = !has_errors;
-    (report, all_leaves)
+    all_leaves
 }
+
+/// One bundle verified on its own, for [`assemble_archive_report`]: its run number, its
+/// report, and the leaves it appends (from [`verify_bundle_full`]).
+pub type VerifiedBundle = (u64, BundleReport, Option<Vec<Hash>>);
 
 /// Assemble the report of an archive whose bundles were verified one at a time elsewhere (for
 /// example downloaded from remote storage, verified, and deleted): checks the chain between
-/// them, in sequence order. `path` names the archive; `problems` are its own findings so far.
+/// them, in sequence order, and, with a pinned checkpoint in `options`, that the archive
+/// extends it. `path` names the archive; `problems` are its own findings so far.
 pub fn assemble_archive_report(
     path: &str,
-    mut bundles: Vec<(u64, BundleReport)>,
+    mut bundles: Vec<VerifiedBundle>,
     problems: Vec<Problem>,
+    options: &VerifyOptions,
 ) -> ArchiveReport {
-    bundles.sort_by_key(|(seq, _)| *seq);
+    bundles.sort_by_key(|(seq, _, _)| *seq);
     let mut report = ArchiveReport {
         path: path.to_owned(),
         valid: false,
@@ -1065,12 +1085,18 @@ pub fn assemble_archive_report(
     }
     let seqs: Vec<(u64, PathBuf)> = bundles
         .iter()
-        .map(|(seq, b)| (*seq, PathBuf::from(&b.file)))
+        .map(|(seq, b, _)| (*seq, PathBuf::from(&b.file)))
         .collect();
-    report.bundles = bundles.into_iter().map(|(_, b)| b).collect();
+    let mut all_leaves = Some(Vec::new());
+    for (_, bundle, leaves) in bundles {
+        report.bundles.push(bundle);
+        match (&mut all_leaves, leaves) {
+            (Some(all), Some(l)) => all.extend(l),
+            _ => all_leaves = None,
+        }
+    }
     check_chain(&mut report, &seqs, &archive_problem);
-    let has_errors = report.all_problems().any(|p| p.severity == Severity::Error);
-    report.valid = !has_errors;
+    finish(&mut report, all_leaves, options, &archive_problem);
     report
 }
 
