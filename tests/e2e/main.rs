@@ -6,6 +6,7 @@
 
 mod bundles;
 mod daemon;
+mod deploy;
 mod engagement;
 mod github;
 mod jira;
