@@ -193,3 +193,128 @@ fn a_missing_token_variable_fails_the_source_with_a_gap_naming_the_variable_not_
         .env("E2E_GITHUB_TOKEN", TOKEN));
     assert!(!contains(&help.stdout, TOKEN));
 }
+
+#[test]
+fn a_github_app_signs_a_jwt_mints_an_installation_token_once_and_collects_with_it() {
+    use base64::Engine;
+    const INSTALLATION_TOKEN: &str = "ghs_E2EINSTALLATION0123456789abcdefghij";
+
+    // An App private key as GitHub issues them (PKCS#1 PEM), and its public half.
+    let keys = tempfile::tempdir().unwrap();
+    let private = keys.path().join("app.pem");
+    let public = keys.path().join("app.pub.pem");
+    for args in [
+        vec![
+            "genrsa",
+            "-traditional",
+            "-out",
+            private.to_str().unwrap(),
+            "2048",
+        ],
+        vec![
+            "rsa",
+            "-in",
+            private.to_str().unwrap(),
+            "-pubout",
+            "-out",
+            public.to_str().unwrap(),
+        ],
+    ] {
+        let o = run(std::process::Command::new("openssl").args(&args));
+        assert!(o.status.success(), "{}", text(&o));
+    }
+    let pem = std::fs::read_to_string(&private).unwrap();
+
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let fake = model_org();
+    let server = rt.block_on(serve(&fake));
+    let mut minted = example("installation-token");
+    set(&mut minted, "token", INSTALLATION_TOKEN.into());
+    set(&mut minted, "expires_at", "2099-01-01T00:00:00Z".into());
+    validate_schema("installation-token", &minted).unwrap();
+    rt.block_on(
+        wiremock::Mock::given(wiremock::matchers::method("POST"))
+            .and(wiremock::matchers::path(
+                "/app/installations/4242/access_tokens",
+            ))
+            .respond_with(wiremock::ResponseTemplate::new(201).set_body_json(minted))
+            .with_priority(1)
+            .mount(&server),
+    );
+
+    let sandbox = Sandbox::empty();
+    sandbox.write(
+        "agent.toml",
+        config(&server.uri()).replace(
+            "token_env = \"E2E_GITHUB_TOKEN\"\n",
+            "[source.app]\napp_id = 123\ninstallation_id = 4242\nprivate_key_env = \"E2E_GITHUB_APP_KEY\"\n",
+        ),
+    );
+    let collected = run(cmd("evidence-agent")
+        .args(["collect", "--json", "--config"])
+        .arg(sandbox.config())
+        .env_remove("E2E_GITHUB_TOKEN")
+        .env("E2E_GITHUB_APP_KEY", &pem));
+    assert_eq!(collected.status.code(), Some(0), "{}", text(&collected));
+    assert_eq!(json(&collected)["items"], 9);
+    let verified = sandbox.verify();
+    assert_eq!(verified.status.code(), Some(0), "{}", text(&verified));
+
+    // One token minted for the whole run, with a JWT signed by the App's key.
+    let requests = rt.block_on(server.received_requests()).unwrap();
+    let mints: Vec<_> = requests
+        .iter()
+        .filter(|r| r.url.path().starts_with("/app/"))
+        .collect();
+    assert_eq!(mints.len(), 1, "the installation token is cached");
+    let bearer = mints[0].headers["authorization"].to_str().unwrap();
+    let jwt = bearer.strip_prefix("Bearer ").unwrap();
+    let parts: Vec<&str> = jwt.split('.').collect();
+    assert_eq!(parts.len(), 3, "{jwt}");
+    let decode = |s: &str| {
+        base64::engine::general_purpose::URL_SAFE_NO_PAD
+            .decode(s)
+            .unwrap()
+    };
+    let header: serde_json::Value = serde_json::from_slice(&decode(parts[0])).unwrap();
+    assert_eq!(header["alg"], "RS256");
+    let claims: serde_json::Value = serde_json::from_slice(&decode(parts[1])).unwrap();
+    assert!(claims["iss"] == 123 || claims["iss"] == "123", "{claims}");
+    let lifetime = claims["exp"].as_i64().unwrap() - claims["iat"].as_i64().unwrap();
+    assert!(
+        (1..=600).contains(&lifetime),
+        "GitHub accepts JWTs of at most 10 minutes: {claims}"
+    );
+    // openssl checks the signature over `header.claims` with the App's public key.
+    let signed = keys.path().join("signed");
+    let signature = keys.path().join("signature");
+    std::fs::write(&signed, format!("{}.{}", parts[0], parts[1])).unwrap();
+    std::fs::write(&signature, decode(parts[2])).unwrap();
+    let o = run(std::process::Command::new("openssl")
+        .args(["dgst", "-sha256", "-verify"])
+        .arg(&public)
+        .arg("-signature")
+        .arg(&signature)
+        .arg(&signed));
+    assert!(o.status.success(), "{}", text(&o));
+
+    // Every API request carries the installation token; neither secret leaks.
+    let api: Vec<_> = requests
+        .iter()
+        .filter(|r| !r.url.path().starts_with("/blobs/") && !r.url.path().starts_with("/app/"))
+        .collect();
+    assert!(api.len() > 5, "{} API requests", api.len());
+    assert!(
+        api.iter()
+            .all(|r| r.headers["authorization"] == format!("Bearer {INSTALLATION_TOKEN}").as_str())
+    );
+    let contents = bundle_contents(&sandbox);
+    let key_line = pem.lines().nth(1).unwrap();
+    for secret in [INSTALLATION_TOKEN, key_line, jwt] {
+        assert!(!contains(&contents, secret));
+        assert!(!contains(&collected.stdout, secret) && !contains(&collected.stderr, secret));
+    }
+}
