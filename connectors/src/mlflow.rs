@@ -171,6 +171,15 @@ fn runs_filter(watermark_ms: Option<i64>, overlap_ms: i64) -> String {
     }
 }
 
+/// What became of one run whose record was sealed.
+#[derive(Debug, Default)]
+struct RunCollected {
+    /// Configured artifacts sealed.
+    artifacts_sealed: u64,
+    /// Configured artifacts that failed (each a gap): the run is collected again next time.
+    artifacts_failed: u64,
+}
+
 /// The next watermark: the latest end time sealed, but never past a run that failed (it must
 /// be retried next time).
 fn next_watermark(
@@ -702,10 +711,17 @@ impl MlflowConnector {
                     continue;
                 }
                 match self.collect_run(run, &run_id, name, sink, ctx).await {
-                    Ok(artifacts_sealed) => {
-                        population.items_sealed += 1 + artifacts_sealed;
+                    Ok(done) if done.artifacts_failed == 0 => {
+                        population.items_sealed += 1 + done.artifacts_sealed;
                         state.runs.insert(run_id, end);
                         sealed_max = Some(sealed_max.map_or(end, |m| m.max(end)));
+                    }
+                    Ok(done) => {
+                        // An artifact failed (its gap is recorded): the run is collected
+                        // again next time, so the watermark must not pass it.
+                        population.items_sealed += 1 + done.artifacts_sealed;
+                        population.complete = false;
+                        failed_min = Some(failed_min.map_or(end, |m| m.min(end)));
                     }
                     Err(RunFailure::Gap(g)) => {
                         sink.gap(g).await?;
@@ -771,7 +787,7 @@ impl MlflowConnector {
         experiment: &str,
         sink: &mut dyn ItemSink,
         ctx: &CollectContext<'_>,
-    ) -> Result<u64, RunFailure> {
+    ) -> Result<RunCollected, RunFailure> {
         let scope = format!("run {run_id}");
         let gap = |f: Failure, sink: &dyn ItemSink| RunFailure::Gap(self.gap(&scope, f, sink));
         let info = run.get("info").cloned().unwrap_or(Value::Null);
@@ -912,9 +928,9 @@ impl MlflowConnector {
         ctx.progress.add_bytes(staged_run.size);
 
         // The configured artifacts.
-        let mut sealed = 0u64;
+        let mut done = RunCollected::default();
         let Some(rules) = &self.artifacts else {
-            return Ok(0);
+            return Ok(done);
         };
         for file in &files {
             let Some(path) = str_field(file, "path") else {
@@ -966,6 +982,7 @@ impl MlflowConnector {
                 Err(f) => {
                     let g = self.gap(&format!("run {run_id} artifact {path}"), f, &*sink);
                     sink.gap(g).await.map_err(|e| RunFailure::Fatal(e.into()))?;
+                    done.artifacts_failed += 1;
                     continue;
                 }
             };
@@ -975,7 +992,7 @@ impl MlflowConnector {
             let mut body = tokio_util::io::StreamReader::new(stream);
             match sink.put(draft, &mut body).await {
                 Ok(s) => {
-                    sealed += 1;
+                    done.artifacts_sealed += 1;
                     ctx.progress.add_bytes(s.size);
                 }
                 Err(e) if e.is_item_level() => {
@@ -995,11 +1012,12 @@ impl MlflowConnector {
                         &*sink,
                     );
                     sink.gap(g).await.map_err(|e| RunFailure::Fatal(e.into()))?;
+                    done.artifacts_failed += 1;
                 }
                 Err(e) => return Err(RunFailure::Fatal(e.into())),
             }
         }
-        Ok(sealed)
+        Ok(done)
     }
 
     /// Every point of one metric, following pagination.

@@ -13,9 +13,13 @@ use serde_json::Value;
 const T0: i64 = 1_790_000_000_000;
 
 fn connector(server: &MlflowServer) -> MlflowConnector {
+    connector_at(&server.url)
+}
+
+fn connector_at(url: &str) -> MlflowConnector {
     let text = format!(
         r#"
-tracking_uri = "{}"
+tracking_uri = "{url}"
 experiments = ["claims-triage"]
 
 [[artifact]]
@@ -27,8 +31,7 @@ glob = "eval/*.json"
 kind = "training_run"
 controls = ["A.6.2.4"]
 phase = "verification_validation"
-"#,
-        server.url
+"#
     );
     let config: MlflowConfig = toml::from_str(&text).expect("a valid MLflow source config");
     MlflowConnector::new("mlflow".parse().expect("a source name"), &config)
@@ -211,4 +214,122 @@ async fn a_missing_experiment_is_a_gap_and_an_unreachable_server_fails_the_sourc
         .await
         .expect_err("nothing listens on port 9");
     assert!(err.to_string().contains("127.0.0.1:9"), "{err}");
+}
+
+/// A proxy in front of `upstream` that forwards every request, but cuts off the answer to the
+/// first `times` requests whose request line contains `matching`, ten bytes short of its end.
+async fn truncating_proxy(upstream: String, matching: &'static str, times: u32) -> String {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicU32, Ordering};
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    let upstream = upstream.trim_start_matches("http://").to_owned();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("a loopback port");
+    let addr = listener.local_addr().expect("its address");
+    let cut = Arc::new(AtomicU32::new(0));
+    tokio::spawn(async move {
+        while let Ok((mut client, _)) = listener.accept().await {
+            let cut = cut.clone();
+            let upstream = upstream.clone();
+            tokio::spawn(async move {
+                let mut request = Vec::new();
+                let mut buf = [0u8; 8192];
+                // Read the head, then the body its content-length announces.
+                let head_end = loop {
+                    match client.read(&mut buf).await {
+                        Ok(0) | Err(_) => return,
+                        Ok(n) => request.extend_from_slice(&buf[..n]),
+                    }
+                    if let Some(i) = request.windows(4).position(|w| w == b"\r\n\r\n") {
+                        break i + 4;
+                    }
+                };
+                let head = String::from_utf8_lossy(&request[..head_end]).into_owned();
+                let length: usize = head
+                    .lines()
+                    .find_map(|l| {
+                        let (k, v) = l.split_once(':')?;
+                        k.eq_ignore_ascii_case("content-length")
+                            .then(|| v.trim().parse().ok())?
+                    })
+                    .unwrap_or(0);
+                while request.len() < head_end + length {
+                    match client.read(&mut buf).await {
+                        Ok(0) | Err(_) => return,
+                        Ok(n) => request.extend_from_slice(&buf[..n]),
+                    }
+                }
+                let first_line = head.lines().next().unwrap_or("").to_owned();
+                // One request per connection: the upstream closes after answering.
+                let rewritten = head.replacen("\r\n", "\r\nconnection: close\r\n", 1);
+                let Ok(mut up) = tokio::net::TcpStream::connect(&upstream).await else {
+                    return;
+                };
+                let _ = up.write_all(rewritten.as_bytes()).await;
+                let _ = up.write_all(&request[head_end..]).await;
+                let mut answer = Vec::new();
+                let _ = up.read_to_end(&mut answer).await;
+                if first_line.contains(matching) && cut.fetch_add(1, Ordering::SeqCst) < times {
+                    answer.truncate(answer.len().saturating_sub(10));
+                }
+                let _ = client.write_all(&answer).await;
+                let _ = client.shutdown().await;
+            });
+        }
+    });
+    format!("http://{addr}")
+}
+
+#[tokio::test]
+async fn an_artifact_cut_off_in_transfer_is_a_gap_and_its_run_is_collected_again_next_time() {
+    let server = MlflowServer::start().await;
+    let exp = server.experiment("claims-triage").await;
+    let report: &[u8] = br#"{"auc": 0.91, "note": "long enough to be cut off"}"#;
+    let run_id = server
+        .run(RunSpec {
+            experiment_id: &exp,
+            name: "train-2026-09-14",
+            user: "alice",
+            start_ms: T0,
+            end_ms: Some(T0 + 3_600_000),
+            artifacts: vec![("eval/report.json", report)],
+            ..RunSpec::default()
+        })
+        .await;
+    let proxy = truncating_proxy(server.url.clone(), "eval/report.json", 1).await;
+    let c = connector_at(&proxy);
+    let mut cursor = Cursor::default();
+
+    let first = collect(&c, &mut cursor).await;
+    assert_eq!(first.gaps.len(), 1, "{:?}", first.gaps);
+    assert_eq!(
+        first.gaps[0].scope,
+        format!("run {run_id} artifact eval/report.json")
+    );
+    assert!(
+        first
+            .drafts()
+            .all(|d| !d.attributes.contains_key("artifact_path")),
+        "the report is not sealed"
+    );
+    assert_eq!(first.items.len(), 1, "the run record is");
+    assert!(first.populations.iter().any(|p| !p.complete));
+
+    // The next run collects the run again, and this time the report arrives whole.
+    let second = collect(&c, &mut cursor).await;
+    assert!(second.gaps.is_empty(), "{:?}", second.gaps);
+    let sealed = second
+        .items
+        .iter()
+        .find(|(_, d, _)| {
+            d.attributes.get("artifact_path") == Some(&Value::from("eval/report.json"))
+        })
+        .expect("the report is sealed on the second run");
+    assert_eq!(sealed.2, report);
+
+    // Then the run is done: a third run seals nothing.
+    let third = collect(&c, &mut cursor).await;
+    assert!(third.items.is_empty() && third.gaps.is_empty());
 }
