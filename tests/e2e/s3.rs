@@ -401,3 +401,57 @@ fn the_auditor_ingests_every_site_of_a_bucket_into_one_engagement() {
         "{origins}"
     );
 }
+
+#[test]
+fn a_large_bundle_is_uploaded_in_parts_and_verifies_from_the_bucket() {
+    let server = S3Server::start(&[ARCHIVE]);
+    server.enable_object_lock(ARCHIVE);
+    let s = Sandbox::empty();
+    // A training log of 7 MiB makes a bundle above the 5 MiB threshold: two parts.
+    let log: Vec<u8> = (0..7 * 1024 * 1024u32)
+        .map(|i| b"epoch loss 0.123456789\n"[(i % 23) as usize])
+        .collect();
+    s.write("runs/train.log", &log);
+    s.write(
+        "agent.toml",
+        format!(
+            r#"
+[archive]
+path = "s3://{ARCHIVE}/iso42001"
+origin = "example.org/ai"
+
+[archive.s3]
+endpoint_url = "{}"
+retention_days = 30
+multipart_threshold_mib = 5
+multipart_part_mib = 5
+
+[[source]]
+type = "local"
+name = "training-logs"
+path = "runs"
+
+[[source.rule]]
+glob = "**/*.log"
+kind = "training_run"
+"#,
+            server.endpoint
+        ),
+    );
+    let o = collect(&s, &server, EPOCH);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    let summary = json(&o);
+    let key = summary["upload"]["uploaded"][0]["key"].as_str().unwrap();
+    assert_eq!(summary["upload"]["uploaded"][0]["parts"], 2, "{summary:#}");
+    let stored = std::fs::metadata(server.object_path(ARCHIVE, key))
+        .unwrap()
+        .len();
+    assert!(stored > 7 * 1024 * 1024, "{stored}");
+    assert_eq!(
+        server.retention(ARCHIVE, key).map(|r| r.mode),
+        Some("COMPLIANCE".to_owned())
+    );
+    let (code, report) = verify(&server);
+    assert_eq!(code, 0, "{report:#}");
+    assert_eq!(report["origins"][0]["bundles"][0]["summary"]["items"], 1);
+}

@@ -1,8 +1,8 @@
 //! A real S3 server for tests, in-process: s3s-fs over a temporary directory, served on
 //! 127.0.0.1 with SigV4 authentication on its own thread and runtime (so sync tests, async tests
 //! and child processes can all use it). Two test hooks sit in front of the file system: key
-//! prefixes that answer AccessDenied, and buckets that claim Object Lock and remember the
-//! retention each upload asked for. Stopped on Drop.
+//! prefixes that answer AccessDenied, buckets that claim Object Lock and remember the retention
+//! each upload asked for, and a switch that makes UploadPart fail. Stopped on Drop.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -36,6 +36,12 @@ struct Hooks {
     denied_prefixes: Vec<(String, String)>,
     locked_buckets: Vec<String>,
     retention: BTreeMap<(String, String), Retention>,
+    /// Retention asked for by multipart uploads in progress, by upload id.
+    pending_retention: BTreeMap<String, ((String, String), Retention)>,
+    /// Multipart uploads aborted, by key.
+    aborted_uploads: Vec<String>,
+    /// Buckets whose UploadPart answers 500 (a failing store).
+    failing_parts: Vec<String>,
 }
 
 struct TestS3 {
@@ -141,6 +147,72 @@ impl S3 for TestS3 {
                 .retention
                 .insert(id, r);
         }
+        Ok(out)
+    }
+
+    async fn create_multipart_upload(
+        &self,
+        req: S3Request<CreateMultipartUploadInput>,
+    ) -> S3Result<S3Response<CreateMultipartUploadOutput>> {
+        let id = (req.input.bucket.clone(), req.input.key.clone());
+        let retention = req.input.object_lock_mode.as_ref().map(|m| Retention {
+            mode: m.as_str().to_owned(),
+            retain_until: format!("{:?}", req.input.object_lock_retain_until_date),
+        });
+        let out = self.fs.create_multipart_upload(req).await?;
+        if let (Some(r), Some(upload)) = (retention, &out.output.upload_id) {
+            self.hooks
+                .lock()
+                .expect("hooks lock")
+                .pending_retention
+                .insert(upload.clone(), (id, r));
+        }
+        Ok(out)
+    }
+
+    async fn upload_part(
+        &self,
+        req: S3Request<UploadPartInput>,
+    ) -> S3Result<S3Response<UploadPartOutput>> {
+        let failing = self
+            .hooks
+            .lock()
+            .expect("hooks lock")
+            .failing_parts
+            .contains(&req.input.bucket);
+        if failing {
+            return Err(s3_error!(
+                InternalError,
+                "test fault: the part was not stored"
+            ));
+        }
+        self.fs.upload_part(req).await
+    }
+
+    async fn complete_multipart_upload(
+        &self,
+        req: S3Request<CompleteMultipartUploadInput>,
+    ) -> S3Result<S3Response<CompleteMultipartUploadOutput>> {
+        let upload = req.input.upload_id.clone();
+        let out = self.fs.complete_multipart_upload(req).await?;
+        let mut hooks = self.hooks.lock().expect("hooks lock");
+        if let Some((id, r)) = hooks.pending_retention.remove(&upload) {
+            hooks.retention.insert(id, r);
+        }
+        Ok(out)
+    }
+
+    async fn abort_multipart_upload(
+        &self,
+        req: S3Request<AbortMultipartUploadInput>,
+    ) -> S3Result<S3Response<AbortMultipartUploadOutput>> {
+        let key = req.input.key.clone();
+        let out = self.fs.abort_multipart_upload(req).await?;
+        self.hooks
+            .lock()
+            .expect("hooks lock")
+            .aborted_uploads
+            .push(key);
         Ok(out)
     }
 
@@ -359,6 +431,24 @@ impl S3Server {
     }
 
     /// The retention an upload of `key` asked for, if any.
+    /// Make UploadPart fail with 500 in `bucket` (`on`), or work again.
+    pub fn fail_upload_parts(&self, bucket: &str, on: bool) {
+        let mut hooks = self.hooks.lock().expect("hooks lock");
+        hooks.failing_parts.retain(|b| b != bucket);
+        if on {
+            hooks.failing_parts.push(bucket.to_owned());
+        }
+    }
+
+    /// Keys whose multipart uploads were aborted, in order.
+    pub fn aborted_uploads(&self) -> Vec<String> {
+        self.hooks
+            .lock()
+            .expect("hooks lock")
+            .aborted_uploads
+            .clone()
+    }
+
     pub fn retention(&self, bucket: &str, key: &str) -> Option<Retention> {
         self.hooks
             .lock()

@@ -12,7 +12,10 @@ use aws_sdk_s3::config::timeout::TimeoutConfig;
 use aws_sdk_s3::config::{BehaviorVersion, Region};
 use aws_sdk_s3::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
 use aws_sdk_s3::primitives::ByteStream;
-use aws_sdk_s3::types::{ChecksumMode, ObjectLockEnabled, ObjectLockMode};
+use aws_sdk_s3::types::{
+    ChecksumAlgorithm, ChecksumMode, CompletedMultipartUpload, CompletedPart, ObjectLockEnabled,
+    ObjectLockMode,
+};
 use base64::Engine;
 use evidence_model::Sha256Digest;
 use serde::{Deserialize, Serialize};
@@ -23,6 +26,13 @@ use crate::key::{ArchiveLocation, BundleKey, origin_slug};
 
 /// Largest object a single PutObject may carry.
 const MAX_SINGLE_PUT_BYTES: u64 = 5 * 1024 * 1024 * 1024;
+/// Bundles above this many MiB are uploaded in parts, by default.
+const DEFAULT_MULTIPART_THRESHOLD_MIB: u64 = 1024;
+/// Part size in MiB, by default (grown when a bundle would need more than 10,000 parts).
+const DEFAULT_PART_MIB: u64 = 64;
+/// S3's smallest part (all but the last) and most parts per upload.
+const MIN_PART_BYTES: u64 = 5 * 1024 * 1024;
+const MAX_PARTS: u64 = 10_000;
 /// Copy buffer for hashing and downloads: the memory a transfer uses, whatever its size.
 const BUFFER_BYTES: usize = 256 * 1024;
 
@@ -51,6 +61,39 @@ pub struct StoreOptions {
     /// retention was applied).
     #[serde(default)]
     pub require_object_lock: bool,
+    /// Bundles larger than this (MiB) are uploaded in parts, each checked by S3 against its
+    /// SHA-256 (default 1024; at most 5120, S3's limit for one PUT).
+    #[serde(default)]
+    pub multipart_threshold_mib: Option<u64>,
+    /// Size of one part in MiB (default 64; at least 5; grown to keep within 10,000 parts).
+    #[serde(default)]
+    pub multipart_part_mib: Option<u64>,
+}
+
+impl StoreOptions {
+    /// The multipart threshold and part size in bytes, checked against S3's limits.
+    fn multipart(&self) -> Result<(u64, u64), StoreError> {
+        let mib = 1024 * 1024;
+        let threshold = self
+            .multipart_threshold_mib
+            .unwrap_or(DEFAULT_MULTIPART_THRESHOLD_MIB)
+            .saturating_mul(mib);
+        let part = self
+            .multipart_part_mib
+            .unwrap_or(DEFAULT_PART_MIB)
+            .saturating_mul(mib);
+        if threshold > MAX_SINGLE_PUT_BYTES {
+            return Err(StoreError::Config(
+                "multipart_threshold_mib is above 5120, S3's limit for one upload".into(),
+            ));
+        }
+        if !(MIN_PART_BYTES..=MAX_SINGLE_PUT_BYTES).contains(&part) {
+            return Err(StoreError::Config(
+                "multipart_part_mib must be between 5 and 5120 (S3's part limits)".into(),
+            ));
+        }
+        Ok((threshold, part))
+    }
 }
 
 /// A remote storage failure; messages name the bucket or key, never a credential.
@@ -119,6 +162,9 @@ pub struct UploadReceipt {
     /// Keys of the sidecars stored beside the bundle (its `.sig` signature).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub sidecars: Vec<String>,
+    /// The number of parts, when this upload wrote the bundle in parts.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub parts: Option<u64>,
     pub confirmed_at: jiff::Timestamp,
 }
 
@@ -176,6 +222,83 @@ enum Stored {
     },
     /// An earlier attempt had stored it already.
     AlreadyPresent,
+}
+
+/// A bundle to upload in parts.
+#[derive(Debug)]
+struct Multipart<'a> {
+    key: &'a str,
+    file: &'a Path,
+    size: u64,
+    sha256: Sha256Digest,
+    part_size: u64,
+    metadata: [(&'static str, String); 3],
+    retain_until: Option<jiff::Timestamp>,
+}
+
+/// How a multipart upload ended when it did not store the bundle.
+#[derive(Debug)]
+enum MultipartError {
+    /// The key was stored first by someone else (412 on completion): confirm it.
+    AlreadyStored,
+    Failed(StoreError),
+}
+
+impl From<StoreError> for MultipartError {
+    fn from(e: StoreError) -> Self {
+        Self::Failed(e)
+    }
+}
+
+/// The SHA-256 of each `part_size` slice of `path` and of the whole file, in one pass with a
+/// fixed buffer.
+async fn part_digests(
+    path: &Path,
+    part_size: u64,
+) -> Result<(Vec<Sha256Digest>, Sha256Digest), StoreError> {
+    let io_err = |source| StoreError::Io {
+        path: path.to_owned(),
+        source,
+    };
+    let mut file = tokio::fs::File::open(path).await.map_err(io_err)?;
+    let mut whole = Sha256::new();
+    let mut part = Sha256::new();
+    let mut in_part = 0u64;
+    let mut parts = Vec::new();
+    let mut buf = vec![0u8; BUFFER_BYTES];
+    loop {
+        let room = usize::try_from(part_size - in_part).unwrap_or(usize::MAX);
+        let want = buf.len().min(room);
+        let n = file.read(&mut buf[..want]).await.map_err(io_err)?;
+        if n == 0 {
+            break;
+        }
+        whole.update(&buf[..n]);
+        part.update(&buf[..n]);
+        in_part += n as u64;
+        if in_part == part_size {
+            parts.push(Sha256Digest(std::mem::take(&mut part).finalize().into()));
+            in_part = 0;
+        }
+    }
+    if in_part > 0 {
+        parts.push(Sha256Digest(part.finalize().into()));
+    }
+    Ok((parts, Sha256Digest(whole.finalize().into())))
+}
+
+/// The checksum S3 reports for a multipart object with SHA-256 part checksums: the SHA-256 of
+/// the parts' digests, then `-` and the number of parts.
+fn composite_sha256(parts: &[Sha256Digest]) -> String {
+    let mut h = Sha256::new();
+    for p in parts {
+        h.update(p.0);
+    }
+    format!(
+        "{}-{}",
+        to_base64(&Sha256Digest(h.finalize().into())),
+        parts.len()
+    )
 }
 
 /// An S3 archive location with a client.
@@ -412,12 +535,7 @@ impl RemoteArchive {
         if existing.iter().any(|(k, _)| *k == key) {
             return self.confirm(&outgoing, Stored::AlreadyPresent).await;
         }
-        if size > MAX_SINGLE_PUT_BYTES {
-            return Err(StoreError::Config(format!(
-                "{} is {size} bytes; bundles over 5 GiB need a multipart upload, which this version does not do",
-                file.display()
-            )));
-        }
+        let (threshold, part_size) = self.options.multipart()?;
 
         let lock = match self.options.retention_days {
             Some(_) => self.object_lock().await?,
@@ -438,6 +556,37 @@ impl RemoteArchive {
         };
         if self.options.retention_days.is_some() && retain_until.is_none() {
             tracing::warn!(bucket = %self.location.bucket, "the bucket has no Object Lock; {key} is stored without retention");
+        }
+
+        if size > threshold {
+            let upload = Multipart {
+                key: &key,
+                file,
+                size,
+                sha256,
+                part_size: part_size.max(size.div_ceil(MAX_PARTS)),
+                metadata: [
+                    ("origin", origin.to_owned()),
+                    ("run", seq.to_string()),
+                    ("sha256", sha256.to_hex()),
+                ],
+                retain_until,
+            };
+            return match self.put_multipart(&upload).await {
+                Ok(version) => {
+                    let mut receipt = self
+                        .confirm(&outgoing, Stored::Written { retain_until })
+                        .await?;
+                    receipt.version_id = receipt.version_id.or(version);
+                    receipt.parts = Some(size.div_ceil(upload.part_size));
+                    Ok(receipt)
+                }
+                Err(MultipartError::AlreadyStored) => {
+                    tracing::info!(%key, "the bundle was already stored; confirming it");
+                    self.confirm(&outgoing, Stored::AlreadyPresent).await
+                }
+                Err(MultipartError::Failed(e)) => Err(e),
+            };
         }
 
         let body = ByteStream::read_from()
@@ -484,6 +633,146 @@ impl RemoteArchive {
                 self.confirm(&outgoing, Stored::AlreadyPresent).await
             }
             Err(e) => Err(classify(&e, &resource)),
+        }
+    }
+
+    /// Upload `m` in parts: each part carries its SHA-256, which S3 checks; completion is
+    /// write-once (`If-None-Match: *`); a failed upload is aborted so no parts linger. Returns
+    /// the version id. The file is read twice (digests, then upload) with fixed buffers.
+    async fn put_multipart(&self, m: &Multipart<'_>) -> Result<Option<String>, MultipartError> {
+        let bucket = &self.location.bucket;
+        let resource = format!("s3://{bucket}/{}", m.key);
+        let (digests, whole) = part_digests(m.file, m.part_size).await?;
+        if whole != m.sha256 || m.size.div_ceil(m.part_size) != digests.len() as u64 {
+            return Err(StoreError::Integrity {
+                key: m.file.display().to_string(),
+                detail: "the bundle changed while it was being uploaded".into(),
+            }
+            .into());
+        }
+        let mut create = self
+            .client
+            .create_multipart_upload()
+            .bucket(bucket)
+            .key(m.key)
+            .content_type("application/zip")
+            .checksum_algorithm(ChecksumAlgorithm::Sha256);
+        for (name, value) in &m.metadata {
+            create = create.metadata(*name, value);
+        }
+        if let Some(until) = m.retain_until {
+            create = create
+                .object_lock_mode(ObjectLockMode::Compliance)
+                .object_lock_retain_until_date(aws_sdk_s3::primitives::DateTime::from_secs(
+                    until.as_second(),
+                ));
+        }
+        let created = create.send().await.map_err(|e| classify(&e, &resource))?;
+        let upload_id = created.upload_id().unwrap_or_default().to_owned();
+        let result = self.upload_parts(m, &digests, &upload_id, &resource).await;
+        if result.is_err() {
+            let aborted = self
+                .client
+                .abort_multipart_upload()
+                .bucket(bucket)
+                .key(m.key)
+                .upload_id(&upload_id)
+                .send()
+                .await;
+            if let Err(e) = aborted {
+                tracing::warn!(key = %m.key, error = %classify(&e, &resource), "cannot abort the multipart upload; a bucket lifecycle rule for incomplete uploads removes its parts");
+            }
+        }
+        let version = result?;
+        // S3 reports a composite checksum for multipart objects; check it when it does.
+        let head = self
+            .client
+            .head_object()
+            .bucket(bucket)
+            .key(m.key)
+            .checksum_mode(ChecksumMode::Enabled)
+            .send()
+            .await
+            .map_err(|e| classify(&e, &resource))?;
+        if let Some(c) = head.checksum_sha256()
+            && c.contains('-')
+            && c != composite_sha256(&digests)
+        {
+            return Err(StoreError::Integrity {
+                key: resource,
+                detail: format!(
+                    "stored checksum {c} differs from the bundle's parts ({})",
+                    composite_sha256(&digests)
+                ),
+            }
+            .into());
+        }
+        Ok(version)
+    }
+
+    /// Upload every part of `m`, then complete the upload.
+    async fn upload_parts(
+        &self,
+        m: &Multipart<'_>,
+        digests: &[Sha256Digest],
+        upload_id: &str,
+        resource: &str,
+    ) -> Result<Option<String>, MultipartError> {
+        let mut completed = Vec::with_capacity(digests.len());
+        for (index, digest) in digests.iter().enumerate() {
+            let number = i32::try_from(index + 1).unwrap_or(i32::MAX);
+            let offset = index as u64 * m.part_size;
+            let length = m.part_size.min(m.size - offset);
+            let body = ByteStream::read_from()
+                .path(m.file)
+                .offset(offset)
+                .length(aws_sdk_s3::primitives::Length::Exact(length))
+                .buffer_size(BUFFER_BYTES)
+                .build()
+                .await
+                .map_err(|e| StoreError::Io {
+                    path: m.file.to_owned(),
+                    source: io::Error::other(e),
+                })?;
+            let part = self
+                .client
+                .upload_part()
+                .bucket(&self.location.bucket)
+                .key(m.key)
+                .upload_id(upload_id)
+                .part_number(number)
+                .body(body)
+                .content_length(i64::try_from(length).unwrap_or(i64::MAX))
+                .checksum_sha256(to_base64(digest))
+                .send()
+                .await
+                .map_err(|e| classify(&e, &format!("{resource} (part {number})")))?;
+            completed.push(
+                CompletedPart::builder()
+                    .part_number(number)
+                    .set_e_tag(part.e_tag().map(str::to_owned))
+                    .checksum_sha256(to_base64(digest))
+                    .build(),
+            );
+        }
+        let done = self
+            .client
+            .complete_multipart_upload()
+            .bucket(&self.location.bucket)
+            .key(m.key)
+            .upload_id(upload_id)
+            .multipart_upload(
+                CompletedMultipartUpload::builder()
+                    .set_parts(Some(completed))
+                    .build(),
+            )
+            .if_none_match("*")
+            .send()
+            .await;
+        match done {
+            Ok(out) => Ok(out.version_id().map(str::to_owned)),
+            Err(e) if matches!(status_of(&e), Some(412)) => Err(MultipartError::AlreadyStored),
+            Err(e) => Err(classify(&e, resource).into()),
         }
     }
 
@@ -547,6 +836,7 @@ impl RemoteArchive {
             retain_until,
             already_present,
             sidecars: Vec::new(),
+            parts: None,
             confirmed_at: jiff::Timestamp::now(),
         })
     }
@@ -815,6 +1105,7 @@ mod tests {
             retain_until: None,
             already_present: false,
             sidecars: Vec::new(),
+            parts: None,
             confirmed_at: jiff::Timestamp::UNIX_EPOCH,
         };
         let mut v = serde_json::to_value(&r).unwrap();

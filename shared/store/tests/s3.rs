@@ -166,3 +166,90 @@ async fn listing_orders_bundles_by_origin_and_run_and_downloads_are_checked() {
     assert!(matches!(err, StoreError::Integrity { .. }), "{err}");
     assert!(!dest.exists(), "a failed download leaves no file");
 }
+
+#[tokio::test]
+async fn a_bundle_above_the_threshold_is_uploaded_in_checked_parts_write_once_and_retained() {
+    let server = S3Server::start(&[BUCKET]);
+    server.enable_object_lock(BUCKET);
+    let dir = tempfile::tempdir().expect("tempdir");
+    let a = archive(
+        &server,
+        StoreOptions {
+            retention_days: Some(2555),
+            multipart_threshold_mib: Some(5),
+            multipart_part_mib: Some(5),
+            ..StoreOptions::default()
+        },
+    );
+    // 12 MiB and a bit: three parts of 5, 5 and 2 MiB.
+    let bytes: Vec<u8> = (0..12 * 1024 * 1024 + 7)
+        .map(|i: u32| (i.wrapping_mul(2_654_435_761) >> 24) as u8)
+        .collect();
+    let file = bundle(dir.path(), "run-000001.zip", &bytes);
+    let receipt = a.upload("example.org/ai", 1, &file).await.expect("uploads");
+    assert_eq!(receipt.sha256, Sha256Digest::of(&bytes));
+    assert_eq!(receipt.size, bytes.len() as u64);
+    assert_eq!(receipt.parts, Some(3));
+    let stored = std::fs::read(server.object_path(BUCKET, &receipt.key)).expect("stored");
+    assert!(stored == bytes, "the parts were assembled in order");
+    assert_eq!(
+        server.retention(BUCKET, &receipt.key).map(|r| r.mode),
+        Some("COMPLIANCE".to_owned())
+    );
+
+    // Retried, it is confirmed, not written again; a different bundle for the run is a fork.
+    let again = a
+        .upload("example.org/ai", 1, &file)
+        .await
+        .expect("idempotent");
+    assert!(again.already_present);
+    let mut forked = bytes.clone();
+    forked[9_000_000] ^= 1;
+    let other = bundle(dir.path(), "other.zip", &forked);
+    let err = a
+        .upload("example.org/ai", 1, &other)
+        .await
+        .expect_err("a fork");
+    assert!(matches!(err, StoreError::Conflict { .. }), "{err}");
+
+    // A store that fails parts: the upload is aborted (no parts linger), the error names the
+    // key and part, nothing is stored; once the store works again, the retry uploads it.
+    let half = &bytes[..6 * 1024 * 1024];
+    let second = bundle(dir.path(), "run-000002.zip", half);
+    server.fail_upload_parts(BUCKET, true);
+    let err = a
+        .upload("example.org/ai", 2, &second)
+        .await
+        .expect_err("the store fails parts");
+    let key = format!(
+        "iso42001/example.org_2fai/run-000002-{}.zip",
+        Sha256Digest::of(half)
+    );
+    assert!(
+        err.to_string().contains(&format!("{key} (part 1)")),
+        "{err}"
+    );
+    assert_eq!(server.aborted_uploads(), std::slice::from_ref(&key));
+    assert!(!server.object_path(BUCKET, &key).exists());
+    server.fail_upload_parts(BUCKET, false);
+    let receipt = a
+        .upload("example.org/ai", 2, &second)
+        .await
+        .expect("the retry");
+    assert!(!receipt.already_present);
+    assert_eq!(receipt.key, key);
+
+    // Options outside S3's limits are a clear configuration error.
+    let bad = archive(
+        &server,
+        StoreOptions {
+            multipart_part_mib: Some(1),
+            ..StoreOptions::default()
+        },
+    );
+    let err = bad
+        .upload("example.org/ai", 3, &file)
+        .await
+        .expect_err("parts under 5 MiB");
+    assert!(err.to_string().contains("multipart_part_mib"), "{err}");
+}
