@@ -237,14 +237,7 @@ pub fn run_verify(
             report.origins.len()
         );
         for p in &report.problems {
-            let mark = match p.severity {
-                Severity::Error => "error",
-                Severity::Warning => "warning",
-            };
-            match &p.entry {
-                Some(entry) => crate::outln!("  {mark}: {entry}: {}", p.message),
-                None => crate::outln!("  {mark}: {}", p.message),
-            }
+            crate::verify_cmd::print_problem(p, "  ");
         }
         for o in &report.origins {
             crate::outln!();

@@ -158,7 +158,7 @@ fn errors(problems: &[Problem]) -> usize {
         .count()
 }
 
-fn print_problem(p: &Problem, indent: &str) {
+pub(crate) fn print_problem(p: &Problem, indent: &str) {
     let mark = match p.severity {
         Severity::Error => "error",
         Severity::Warning => "warning",

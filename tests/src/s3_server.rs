@@ -26,6 +26,16 @@ pub struct Retention {
     pub retain_until: String,
 }
 
+impl Retention {
+    /// The retention an upload's Object Lock headers ask for, if any.
+    fn asked(mode: Option<&ObjectLockMode>, until: Option<&Timestamp>) -> Option<Self> {
+        mode.map(|m| Self {
+            mode: m.as_str().to_owned(),
+            retain_until: format!("{until:?}"),
+        })
+    }
+}
+
 /// A bucket's keys, sorted, with size and modification time: listings served from it cost
 /// O(page) as on S3, where s3s-fs walks the whole bucket for every page.
 type Index = Vec<(String, u64, std::time::SystemTime)>;
@@ -135,10 +145,10 @@ impl S3 for TestS3 {
         req: S3Request<PutObjectInput>,
     ) -> S3Result<S3Response<PutObjectOutput>> {
         let id = (req.input.bucket.clone(), req.input.key.clone());
-        let retention = req.input.object_lock_mode.as_ref().map(|m| Retention {
-            mode: m.as_str().to_owned(),
-            retain_until: format!("{:?}", req.input.object_lock_retain_until_date),
-        });
+        let retention = Retention::asked(
+            req.input.object_lock_mode.as_ref(),
+            req.input.object_lock_retain_until_date.as_ref(),
+        );
         let out = self.fs.put_object(req).await?;
         if let Some(r) = retention {
             self.hooks
@@ -155,10 +165,10 @@ impl S3 for TestS3 {
         req: S3Request<CreateMultipartUploadInput>,
     ) -> S3Result<S3Response<CreateMultipartUploadOutput>> {
         let id = (req.input.bucket.clone(), req.input.key.clone());
-        let retention = req.input.object_lock_mode.as_ref().map(|m| Retention {
-            mode: m.as_str().to_owned(),
-            retain_until: format!("{:?}", req.input.object_lock_retain_until_date),
-        });
+        let retention = Retention::asked(
+            req.input.object_lock_mode.as_ref(),
+            req.input.object_lock_retain_until_date.as_ref(),
+        );
         let out = self.fs.create_multipart_upload(req).await?;
         if let (Some(r), Some(upload)) = (retention, &out.output.upload_id) {
             self.hooks
