@@ -389,6 +389,19 @@ impl Engagement {
         &self.path
     }
 
+    /// Every row `sql` returns for `params`, each mapped by `row`.
+    fn all<T>(
+        &self,
+        sql: &str,
+        params: impl rusqlite::Params,
+        row: impl FnMut(&rusqlite::Row<'_>) -> rusqlite::Result<T>,
+    ) -> Result<Vec<T>> {
+        let mut st = self.conn.prepare(sql).map_err(self.db())?;
+        let rows = st.query_map(params, row).map_err(self.db())?;
+        rows.collect::<rusqlite::Result<Vec<_>>>()
+            .map_err(self.db())
+    }
+
     /// Map an SQLite error to one naming this file.
     pub(crate) fn db(&self) -> impl Fn(rusqlite::Error) -> EngagementError + '_ {
         move |source| EngagementError::Db {
@@ -480,15 +493,11 @@ impl Engagement {
 
     /// Per origin: last ingested run and its checkpoint.
     pub fn origins(&self) -> Result<Vec<(String, u64, String)>> {
-        let mut st = self
-            .conn
-            .prepare("SELECT origin, last_seq, checkpoint FROM origins ORDER BY origin")
-            .map_err(self.db())?;
-        let rows = st
-            .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
-            .map_err(self.db())?;
-        rows.collect::<rusqlite::Result<Vec<_>>>()
-            .map_err(self.db())
+        self.all(
+            "SELECT origin, last_seq, checkpoint FROM origins ORDER BY origin",
+            [],
+            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+        )
     }
 
     /// Number of items and of items without a source time.
@@ -558,15 +567,11 @@ impl Engagement {
 
     /// Every audit, in the order they were added.
     pub fn audits(&self) -> Result<Vec<AuditRow>> {
-        let mut st = self
-            .conn
-            .prepare(
-                "SELECT id, ordinal, type, period_from, period_to, confidence, tolerable, expected, created_at
+        self.all(
+            "SELECT id, ordinal, type, period_from, period_to, confidence, tolerable, expected, created_at
                  FROM audits ORDER BY ordinal",
-            )
-            .map_err(self.db())?;
-        let rows = st
-            .query_map([], |r| {
+            [],
+            |r| {
                 let opt_ts = |v: Option<String>| v.as_deref().map(ts).transpose();
                 Ok(AuditRow {
                     id: r.get(0)?,
@@ -579,10 +584,8 @@ impl Engagement {
                     expected: r.get(7)?,
                     created_at: ts(&r.get::<_, String>(8)?)?,
                 })
-            })
-            .map_err(self.db())?;
-        rows.collect::<rusqlite::Result<Vec<_>>>()
-            .map_err(self.db())
+            },
+        )
     }
 
     /// One audit.
@@ -617,15 +620,11 @@ impl Engagement {
 
     /// Every population, in name order.
     pub fn populations(&self) -> Result<Vec<PopulationRow>> {
-        let mut st = self
-            .conn
-            .prepare(
-                "SELECT name, audit, definition, defined_at, frozen_at, size, digest, strata, item_watermark
+        self.all(
+            "SELECT name, audit, definition, defined_at, frozen_at, size, digest, strata, item_watermark
                  FROM populations ORDER BY name",
-            )
-            .map_err(self.db())?;
-        let rows = st
-            .query_map([], |r| {
+            [],
+            |r| {
                 let frozen_at: Option<String> = r.get(4)?;
                 let frozen = match frozen_at {
                     None => None,
@@ -644,10 +643,8 @@ impl Engagement {
                     defined_at: ts(&r.get::<_, String>(3)?)?,
                     frozen,
                 })
-            })
-            .map_err(self.db())?;
-        rows.collect::<rusqlite::Result<Vec<_>>>()
-            .map_err(self.db())
+            },
+        )
     }
 
     fn population_opt(&self, name: &str) -> Result<Option<PopulationRow>> {
@@ -1048,15 +1045,11 @@ impl Engagement {
 
     /// The picks of `population` with their items, in pick order.
     pub fn picks(&self, population: &str) -> Result<Vec<PickRow>> {
-        let mut st = self
-            .conn
-            .prepare(
-                "SELECT pick, stratum, stratum_position, position, counter, item FROM picks
-                 WHERE population = ?1 ORDER BY pick",
-            )
-            .map_err(self.db())?;
-        let picks = st
-            .query_map([population], |r| {
+        let picks = self.all(
+            "SELECT pick, stratum, stratum_position, position, counter, item FROM picks
+             WHERE population = ?1 ORDER BY pick",
+            [population],
+            |r| {
                 Ok((
                     super::sample::SamplePick {
                         pick: r.get(0)?,
@@ -1067,10 +1060,8 @@ impl Engagement {
                     },
                     r.get::<_, i64>(5)?,
                 ))
-            })
-            .map_err(self.db())?
-            .collect::<rusqlite::Result<Vec<_>>>()
-            .map_err(self.db())?;
+            },
+        )?;
         let rows: Vec<i64> = picks.iter().map(|(_, r)| *r).collect();
         let items = self.items_by_rows(&rows)?;
         Ok(picks
@@ -1124,14 +1115,7 @@ impl Engagement {
 
     /// The results of `population`, in pick order.
     pub fn results(&self, population: &str) -> Result<Vec<ResultRow>> {
-        let mut st = self
-            .conn
-            .prepare(
-                "SELECT pick, result, notes, tested_by FROM results WHERE population = ?1 ORDER BY pick",
-            )
-            .map_err(self.db())?;
-        let rows = st
-            .query_map([population], |r| {
+        self.all("SELECT pick, result, notes, tested_by FROM results WHERE population = ?1 ORDER BY pick", [population], |r| {
                 Ok(ResultRow {
                     pick: r.get(0)?,
                     result: r.get(1)?,
@@ -1139,9 +1123,6 @@ impl Engagement {
                     tested_by: r.get(3)?,
                 })
             })
-            .map_err(self.db())?;
-        rows.collect::<rusqlite::Result<Vec<_>>>()
-            .map_err(self.db())
     }
 
     /// The last workpaper import of `population`.
@@ -1204,17 +1185,9 @@ impl Engagement {
     }
 
     /// The ingest history: (origin, archive, from, to, checkpoint, added, already held, at).
-    #[allow(clippy::type_complexity)]
     pub fn ingests(&self) -> Result<Vec<serde_json::Value>> {
-        let mut st = self
-            .conn
-            .prepare(
-                "SELECT origin, archive, from_seq, to_seq, checkpoint, items_added, items_already_held, ingested_at
-                 FROM ingests ORDER BY id",
-            )
-            .map_err(self.db())?;
-        let rows = st
-            .query_map([], |r| {
+        self.all("SELECT origin, archive, from_seq, to_seq, checkpoint, items_added, items_already_held, ingested_at
+                 FROM ingests ORDER BY id", [], |r| {
                 Ok(serde_json::json!({
                     "origin": r.get::<_, String>(0)?,
                     "archive": r.get::<_, String>(1)?,
@@ -1226,39 +1199,26 @@ impl Engagement {
                     "ingested_at": r.get::<_, String>(7)?,
                 }))
             })
-            .map_err(self.db())?;
-        rows.collect::<rusqlite::Result<Vec<_>>>()
-            .map_err(self.db())
     }
 
     /// Per sampled item: the audit of its population and its controls (for the coverage matrix).
     pub fn sampled_controls(&self) -> Result<Vec<(String, String)>> {
-        let mut st = self
-            .conn
-            .prepare(
-                "SELECT populations.audit, items.controls FROM picks
+        self.all(
+            "SELECT populations.audit, items.controls FROM picks
                  JOIN populations ON populations.name = picks.population
                  JOIN items ON items.id = picks.item",
-            )
-            .map_err(self.db())?;
-        let rows = st
-            .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
-            .map_err(self.db())?;
-        rows.collect::<rusqlite::Result<Vec<_>>>()
-            .map_err(self.db())
+            [],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
     }
 
     /// Gaps the agent recorded, per origin: (origin, run, source, scope, category, message).
     pub fn gaps(&self) -> Result<Vec<serde_json::Value>> {
-        let mut st = self
-            .conn
-            .prepare(
-                "SELECT origin, bundle_seq, source, scope, category, message, occurred_at FROM gaps
+        self.all(
+            "SELECT origin, bundle_seq, source, scope, category, message, occurred_at FROM gaps
                  ORDER BY origin, bundle_seq",
-            )
-            .map_err(self.db())?;
-        let rows = st
-            .query_map([], |r| {
+            [],
+            |r| {
                 Ok(serde_json::json!({
                     "origin": r.get::<_, String>(0)?,
                     "run": r.get::<_, i64>(1)?,
@@ -1268,10 +1228,8 @@ impl Engagement {
                     "message": r.get::<_, String>(5)?,
                     "occurred_at": r.get::<_, String>(6)?,
                 }))
-            })
-            .map_err(self.db())?;
-        rows.collect::<rusqlite::Result<Vec<_>>>()
-            .map_err(self.db())
+            },
+        )
     }
 }
 

@@ -11,149 +11,116 @@ use serde_json::{Value, json};
 
 /// A Jira user as embedded in issues and changelogs.
 #[derive(Debug, Clone, Default, Deserialize, PartialEq, Eq)]
-#[serde(rename_all = "camelCase")]
+#[serde(default, rename_all = "camelCase")]
 pub struct User {
-    #[serde(default)]
     pub account_id: Option<String>,
-    #[serde(default)]
     pub display_name: Option<String>,
 }
 
 /// Anything Jira names: status, priority, issue type, resolution.
 #[derive(Debug, Clone, Default, Deserialize, PartialEq)]
-#[serde(rename_all = "camelCase")]
+#[serde(default, rename_all = "camelCase")]
 pub struct Named {
-    #[serde(default)]
     pub name: Option<String>,
-    #[serde(default)]
     pub status_category: Option<StatusCategory>,
 }
 
 #[derive(Debug, Clone, Default, Deserialize, PartialEq)]
+#[serde(default)]
 pub struct StatusCategory {
-    #[serde(default)]
     pub key: Option<String>,
 }
 
 /// The fields the connector reads; the artefact keeps everything Jira sent.
 #[derive(Debug, Clone, Default, Deserialize)]
-#[serde(rename_all = "camelCase")]
+#[serde(default, rename_all = "camelCase")]
 pub struct Fields {
-    #[serde(default)]
     pub summary: Option<String>,
-    #[serde(default)]
     pub status: Option<Named>,
-    #[serde(default)]
     pub issuetype: Option<Named>,
-    #[serde(default)]
     pub priority: Option<Named>,
-    #[serde(default)]
     pub resolution: Option<Named>,
-    #[serde(default)]
     pub reporter: Option<User>,
-    #[serde(default)]
     pub assignee: Option<User>,
-    #[serde(default)]
     pub created: Option<String>,
-    #[serde(default)]
     pub updated: Option<String>,
-    #[serde(default)]
     pub resolutiondate: Option<String>,
-    #[serde(default)]
     pub issuelinks: Option<Vec<IssueLink>>,
-    #[serde(default)]
     pub labels: Option<Vec<String>>,
 }
 
 /// One issue of a search page.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default)]
 pub struct Issue {
-    #[serde(default)]
     pub id: Option<String>,
-    #[serde(default)]
     pub key: Option<String>,
-    #[serde(default)]
     pub fields: Fields,
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default)]
 pub struct LinkType {
-    #[serde(default)]
     pub name: Option<String>,
-    #[serde(default)]
     pub inward: Option<String>,
-    #[serde(default)]
     pub outward: Option<String>,
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default)]
 pub struct LinkedFields {
-    #[serde(default)]
     pub summary: Option<String>,
-    #[serde(default)]
     pub status: Option<Named>,
-    #[serde(default)]
     pub issuetype: Option<Named>,
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default)]
 pub struct LinkedIssue {
-    #[serde(default)]
     pub key: Option<String>,
-    #[serde(default)]
     pub fields: LinkedFields,
 }
 
 /// An entry of `fields.issuelinks`: exactly one of the two sides is present.
 #[derive(Debug, Clone, Default, Deserialize)]
-#[serde(rename_all = "camelCase")]
+#[serde(default, rename_all = "camelCase")]
 pub struct IssueLink {
-    #[serde(default, rename = "type")]
+    #[serde(rename = "type")]
     pub link_type: LinkType,
-    #[serde(default)]
     pub inward_issue: Option<LinkedIssue>,
-    #[serde(default)]
     pub outward_issue: Option<LinkedIssue>,
 }
 
 /// One changelog entry: who changed what when.
 #[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default)]
 pub struct History {
-    #[serde(default)]
     pub author: Option<User>,
-    #[serde(default)]
     pub created: Option<String>,
-    #[serde(default)]
     pub items: Vec<HistoryItem>,
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]
-#[serde(rename_all = "camelCase")]
+#[serde(default, rename_all = "camelCase")]
 pub struct HistoryItem {
-    #[serde(default)]
     pub field: Option<String>,
-    #[serde(default)]
     pub to: Option<String>,
-    #[serde(default)]
     pub from_string: Option<String>,
-    #[serde(default)]
     pub to_string: Option<String>,
 }
 
 /// An entry of `/issue/{key}/remotelink`.
 #[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default)]
 pub struct RemoteLink {
-    #[serde(default)]
     pub relationship: Option<String>,
-    #[serde(default)]
     pub object: RemoteObject,
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default)]
 pub struct RemoteObject {
-    #[serde(default)]
     pub url: Option<String>,
-    #[serde(default)]
     pub title: Option<String>,
 }
 
