@@ -211,6 +211,8 @@ struct Outgoing<'a> {
     seq: u64,
     sha256: Sha256Digest,
     size: u64,
+    /// The digests of its parts, when this upload wrote it in parts.
+    parts: Option<&'a [Sha256Digest]>,
 }
 
 /// How the bundle came to be stored.
@@ -230,7 +232,8 @@ struct Multipart<'a> {
     key: &'a str,
     file: &'a Path,
     size: u64,
-    sha256: Sha256Digest,
+    /// The SHA-256 of each part, from the same read as the bundle's digest.
+    digests: Vec<Sha256Digest>,
     part_size: u64,
     metadata: [(&'static str, String); 3],
     retain_until: Option<jiff::Timestamp>,
@@ -250,12 +253,12 @@ impl From<StoreError> for MultipartError {
     }
 }
 
-/// The SHA-256 of each `part_size` slice of `path` and of the whole file, in one pass with a
-/// fixed buffer.
+/// The SHA-256 of each `part_size` slice of `path`, of the whole file, and its size, in one
+/// pass with a fixed buffer.
 async fn part_digests(
     path: &Path,
     part_size: u64,
-) -> Result<(Vec<Sha256Digest>, Sha256Digest), StoreError> {
+) -> Result<(Vec<Sha256Digest>, Sha256Digest, u64), StoreError> {
     let io_err = |source| StoreError::Io {
         path: path.to_owned(),
         source,
@@ -266,6 +269,7 @@ async fn part_digests(
     let mut in_part = 0u64;
     let mut parts = Vec::new();
     let mut buf = vec![0u8; BUFFER_BYTES];
+    let mut size = 0u64;
     loop {
         let room = usize::try_from(part_size - in_part).unwrap_or(usize::MAX);
         let want = buf.len().min(room);
@@ -276,6 +280,7 @@ async fn part_digests(
         whole.update(&buf[..n]);
         part.update(&buf[..n]);
         in_part += n as u64;
+        size += n as u64;
         if in_part == part_size {
             parts.push(Sha256Digest(std::mem::take(&mut part).finalize().into()));
             in_part = 0;
@@ -284,7 +289,7 @@ async fn part_digests(
     if in_part > 0 {
         parts.push(Sha256Digest(part.finalize().into()));
     }
-    Ok((parts, Sha256Digest(whole.finalize().into())))
+    Ok((parts, Sha256Digest(whole.finalize().into()), size))
 }
 
 /// The checksum S3 reports for a multipart object with SHA-256 part checksums: the SHA-256 of
@@ -504,7 +509,23 @@ impl RemoteArchive {
         seq: u64,
         file: &Path,
     ) -> Result<UploadReceipt, StoreError> {
-        let (sha256, size) = sha256_file(file).await?;
+        // One read of the file gives its digest and, for a bundle uploaded in parts, the parts'.
+        let (threshold, part_size) = self.options.multipart()?;
+        let length = tokio::fs::metadata(file)
+            .await
+            .map_err(|source| StoreError::Io {
+                path: file.to_owned(),
+                source,
+            })?
+            .len();
+        let part_size = part_size.max(length.div_ceil(MAX_PARTS));
+        let (sha256, size, parts) = if length > threshold {
+            let (parts, sha256, size) = part_digests(file, part_size).await?;
+            (sha256, size, Some(parts))
+        } else {
+            let (sha256, size) = sha256_file(file).await?;
+            (sha256, size, None)
+        };
         let bundle = BundleKey {
             origin_slug: origin_slug(origin),
             seq,
@@ -518,6 +539,7 @@ impl RemoteArchive {
             seq,
             sha256,
             size,
+            parts: None,
         };
 
         // Another bundle for this run, under a different digest, means a forked log.
@@ -535,8 +557,6 @@ impl RemoteArchive {
         if existing.iter().any(|(k, _)| *k == key) {
             return self.confirm(&outgoing, Stored::AlreadyPresent).await;
         }
-        let (threshold, part_size) = self.options.multipart()?;
-
         let lock = match self.options.retention_days {
             Some(_) => self.object_lock().await?,
             None => ObjectLock::Unavailable,
@@ -558,13 +578,13 @@ impl RemoteArchive {
             tracing::warn!(bucket = %self.location.bucket, "the bucket has no Object Lock; {key} is stored without retention");
         }
 
-        if size > threshold {
+        if let Some(digests) = parts {
             let upload = Multipart {
                 key: &key,
                 file,
                 size,
-                sha256,
-                part_size: part_size.max(size.div_ceil(MAX_PARTS)),
+                digests,
+                part_size,
                 metadata: [
                     ("origin", origin.to_owned()),
                     ("run", seq.to_string()),
@@ -574,11 +594,15 @@ impl RemoteArchive {
             };
             return match self.put_multipart(&upload).await {
                 Ok(version) => {
+                    let written = Outgoing {
+                        parts: Some(&upload.digests),
+                        ..outgoing
+                    };
                     let mut receipt = self
-                        .confirm(&outgoing, Stored::Written { retain_until })
+                        .confirm(&written, Stored::Written { retain_until })
                         .await?;
                     receipt.version_id = receipt.version_id.or(version);
-                    receipt.parts = Some(size.div_ceil(upload.part_size));
+                    receipt.parts = Some(upload.digests.len() as u64);
                     Ok(receipt)
                 }
                 Err(MultipartError::AlreadyStored) => {
@@ -636,20 +660,13 @@ impl RemoteArchive {
         }
     }
 
-    /// Upload `m` in parts: each part carries its SHA-256, which S3 checks; completion is
-    /// write-once (`If-None-Match: *`); a failed upload is aborted so no parts linger. Returns
-    /// the version id. The file is read twice (digests, then upload) with fixed buffers.
+    /// Upload `m` in parts: each part carries the SHA-256 read with the bundle's digest, which
+    /// S3 checks (a file that changed since is refused); completion is write-once
+    /// (`If-None-Match: *`); a failed upload is aborted so no parts linger. Returns the
+    /// version id. Each part streams from the file with a fixed buffer.
     async fn put_multipart(&self, m: &Multipart<'_>) -> Result<Option<String>, MultipartError> {
         let bucket = &self.location.bucket;
         let resource = format!("s3://{bucket}/{}", m.key);
-        let (digests, whole) = part_digests(m.file, m.part_size).await?;
-        if whole != m.sha256 || m.size.div_ceil(m.part_size) != digests.len() as u64 {
-            return Err(StoreError::Integrity {
-                key: m.file.display().to_string(),
-                detail: "the bundle changed while it was being uploaded".into(),
-            }
-            .into());
-        }
         let mut create = self
             .client
             .create_multipart_upload()
@@ -669,7 +686,7 @@ impl RemoteArchive {
         }
         let created = create.send().await.map_err(|e| classify(&e, &resource))?;
         let upload_id = created.upload_id().unwrap_or_default().to_owned();
-        let result = self.upload_parts(m, &digests, &upload_id, &resource).await;
+        let result = self.upload_parts(m, &upload_id, &resource).await;
         if result.is_err() {
             let aborted = self
                 .client
@@ -683,43 +700,18 @@ impl RemoteArchive {
                 tracing::warn!(key = %m.key, error = %classify(&e, &resource), "cannot abort the multipart upload; a bucket lifecycle rule for incomplete uploads removes its parts");
             }
         }
-        let version = result?;
-        // S3 reports a composite checksum for multipart objects; check it when it does.
-        let head = self
-            .client
-            .head_object()
-            .bucket(bucket)
-            .key(m.key)
-            .checksum_mode(ChecksumMode::Enabled)
-            .send()
-            .await
-            .map_err(|e| classify(&e, &resource))?;
-        if let Some(c) = head.checksum_sha256()
-            && c.contains('-')
-            && c != composite_sha256(&digests)
-        {
-            return Err(StoreError::Integrity {
-                key: resource,
-                detail: format!(
-                    "stored checksum {c} differs from the bundle's parts ({})",
-                    composite_sha256(&digests)
-                ),
-            }
-            .into());
-        }
-        Ok(version)
+        result
     }
 
     /// Upload every part of `m`, then complete the upload.
     async fn upload_parts(
         &self,
         m: &Multipart<'_>,
-        digests: &[Sha256Digest],
         upload_id: &str,
         resource: &str,
     ) -> Result<Option<String>, MultipartError> {
-        let mut completed = Vec::with_capacity(digests.len());
-        for (index, digest) in digests.iter().enumerate() {
+        let mut completed = Vec::with_capacity(m.digests.len());
+        for (index, digest) in m.digests.iter().enumerate() {
             let number = i32::try_from(index + 1).unwrap_or(i32::MAX);
             let offset = index as u64 * m.part_size;
             let length = m.part_size.min(m.size - offset);
@@ -788,6 +780,7 @@ impl RemoteArchive {
             seq,
             sha256,
             size,
+            parts,
         } = *bundle;
         let (retain_until, already_present) = match how {
             Stored::Written { retain_until } => (retain_until, false),
@@ -810,13 +803,19 @@ impl RemoteArchive {
                 detail: format!("stored size {stored:?} differs from the bundle's {size} bytes"),
             });
         }
-        if let Some(c) = head.checksum_sha256()
-            && !c.contains('-')
-            && c != to_base64(&sha256)
+        // A multipart object reports a composite checksum (`<sha256 of the parts'>-N`): it can
+        // be checked only by the upload that knows the parts.
+        let expected = match (head.checksum_sha256(), parts) {
+            (Some(c), _) if !c.contains('-') => Some(to_base64(&sha256)),
+            (Some(_), Some(parts)) => Some(composite_sha256(parts)),
+            _ => None,
+        };
+        if let (Some(c), Some(expected)) = (head.checksum_sha256(), expected)
+            && c != expected
         {
             return Err(StoreError::Integrity {
                 key: resource,
-                detail: format!("stored SHA-256 {c} differs from the bundle's {sha256}"),
+                detail: format!("stored checksum {c} differs from the bundle's {expected}"),
             });
         }
         let retain_until = retain_until.or_else(|| {
