@@ -34,6 +34,9 @@ pub enum Command {
     /// Verify an archive directory (every bundle and the chain between them), one bundle file,
     /// or every origin's archive under an S3 location (`s3://bucket/prefix`).
     /// Reads untrusted input: nothing is extracted, every problem is reported.
+    #[command(
+        after_help = "Example:\n  evidence-auditor verify /evidence/acme --allowed-signers allowed_signers --tsa-roots tsa-roots.pem"
+    )]
     Verify {
         /// An archive directory, a `run-NNNNNN.zip` bundle, or `s3://bucket/prefix`.
         path: PathBuf,
@@ -47,20 +50,37 @@ pub enum Command {
     },
     /// Export one item (artefact and metadata) with its inclusion proof, the run's signed
     /// checkpoint and its time stamp into a directory anyone can check offline.
+    #[command(
+        after_help = "Example:\n  evidence-auditor prove ITEM-ID --archive /evidence/acme --output proof-dir"
+    )]
     Prove(crate::proof_cmd::ProveArgs),
     /// Check a directory written by `prove`, offline, with nothing else.
+    #[command(after_help = "Example:\n  evidence-auditor check-proof proof-dir")]
     CheckProof(crate::proof_cmd::CheckProofArgs),
     /// Plan an attribute-sampling sample size (exact; reproduces the AICPA tables).
+    #[command(
+        after_help = "Example:\n  evidence-auditor plan --likelihood binomial --tolerable 0.05 --expected 0.01 --confidence 0.95"
+    )]
     Plan(crate::stats_cmd::PlanArgs),
     /// Evaluate a tested sample: upper deviation limit, most likely rate, p-value, decision.
+    #[command(
+        after_help = "Example:\n  evidence-auditor evaluate --likelihood binomial --sample-size 60 --deviations 1 --tolerable 0.05"
+    )]
     Evaluate(crate::stats_cmd::EvaluateArgs),
     /// Draw a reproducible sample with the Rivest 2011 SHA-256 sampler.
+    #[command(
+        after_help = "Example:\n  evidence-auditor draw --seed 8f3a… --min 1 --max 1200 --count 25"
+    )]
     Draw(crate::stats_cmd::DrawArgs),
     /// How many sites of a multi-site organisation to audit (IAF MD 1).
+    #[command(after_help = "Example:\n  evidence-auditor sites --sites 9 --audit surveillance")]
     Sites(crate::stats_cmd::SitesArgs),
     /// Verify an archive and load its item metadata into an engagement file (created if
     /// missing). A failing archive, or a forked or rewritten history of an origin already
     /// ingested, is refused and nothing is stored; later runs of the same origin are appended.
+    #[command(
+        after_help = "Example:\n  evidence-auditor ingest /evidence/acme -e acme-2026.engagement"
+    )]
     Ingest(crate::engagement_cmd::IngestArgs),
     /// The audits of the certification cycle (initial, surveillance, recertification) and the
     /// control coverage matrix.
@@ -80,14 +100,32 @@ pub enum Command {
     Workpaper(crate::engagement_cmd::WorkpaperCommand),
     /// Evaluate a tested population and record the finding you propose. Exit 1 when the sample
     /// does not support reliance on the control.
+    #[command(
+        after_help = "Example:\n  evidence-auditor conclude pr-approvals --finding minor-nonconformity --note \"two approvals after merge\""
+    )]
     Conclude(crate::engagement_cmd::ConcludeArgs),
     /// Export the sampling records as one JSON document.
     #[command(subcommand)]
     Record(crate::engagement_cmd::RecordCommand),
 }
 
-/// Run the parsed command and map the outcome to an exit code.
-pub fn run(cli: Cli) -> ExitCode {
+/// Whether the command line asks for JSON output (`--json` before any `--`): a failing command
+/// then also prints its error as a JSON object on stdout, where the script reads.
+pub fn json_requested<I: IntoIterator<Item = std::ffi::OsString>>(args: I) -> bool {
+    args.into_iter()
+        .skip(1)
+        .take_while(|a| a != "--")
+        .any(|a| a == "--json")
+}
+
+/// The error object printed on stdout when `--json` was given: `{"error": {"message", "exit_code"}}`.
+pub fn json_error(message: &str, exit_code: u8) -> String {
+    serde_json::json!({ "error": { "message": message, "exit_code": exit_code } }).to_string()
+}
+
+/// Run the parsed command and map the outcome to an exit code. With `json_errors`, a failure is
+/// also printed on stdout as [`json_error`].
+pub fn run(cli: Cli, json_errors: bool) -> ExitCode {
     let filter = match cli.verbose {
         0 => "warn",
         1 => "info",
@@ -131,8 +169,56 @@ pub fn run(cli: Cli) -> ExitCode {
     match result {
         Ok(code) => ExitCode::from(code),
         Err(e) => {
-            eprintln!("evidence-auditor: error: {e:#}");
+            let message = format!("{e:#}");
+            eprintln!("evidence-auditor: error: {message}");
+            if json_errors {
+                crate::outln!("{}", json_error(&message, EXIT_ERROR));
+            }
             ExitCode::from(EXIT_ERROR)
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    fn leaves(c: &clap::Command, path: String, out: &mut Vec<(String, bool)>) {
+        let subs: Vec<_> = c
+            .get_subcommands()
+            .filter(|s| s.get_name() != "help")
+            .collect();
+        if subs.is_empty() {
+            let example = c
+                .get_after_help()
+                .is_some_and(|h| h.to_string().contains("Example:\n  evidence-auditor "));
+            out.push((path.clone(), example));
+        }
+        for s in subs {
+            leaves(s, format!("{path} {}", s.get_name()), out);
+        }
+    }
+
+    #[test]
+    fn every_subcommand_help_ends_with_an_example() {
+        let mut all = Vec::new();
+        leaves(&Cli::command(), "evidence-auditor".to_owned(), &mut all);
+        assert!(all.len() >= 20, "{all:?}");
+        let missing: Vec<_> = all.iter().filter(|(_, ok)| !ok).map(|(p, _)| p).collect();
+        assert!(missing.is_empty(), "no example in --help of: {missing:?}");
+    }
+
+    #[test]
+    fn json_is_requested_by_the_flag_not_by_an_argument_after_the_separator() {
+        let args = |v: &[&str]| v.iter().map(std::ffi::OsString::from).collect::<Vec<_>>();
+        assert!(json_requested(args(&[
+            "a", "sample", "show", "p", "--json"
+        ])));
+        assert!(!json_requested(args(&["a", "sample", "show", "p"])));
+        assert!(!json_requested(args(&["a", "x", "--", "--json"])));
+        let v: serde_json::Value = serde_json::from_str(&json_error("no \"x\"", 2)).unwrap();
+        assert_eq!(v["error"]["message"], "no \"x\"");
+        assert_eq!(v["error"]["exit_code"], 2);
     }
 }

@@ -63,8 +63,12 @@ pub enum AuditCommand {
     /// Add an audit of the certification cycle. Its period bounds the populations defined in it
     /// (a surveillance audit starts where the previous audit's period ended), and its sampling
     /// settings are the defaults of their plans.
+    #[command(
+        after_help = "Example:\n  evidence-auditor audit add stage2-2026 --type initial --from 2026-01-01 --to 2027-01-01"
+    )]
     Add(AuditAddArgs),
     /// List the audits.
+    #[command(after_help = "Example:\n  evidence-auditor audit list --json")]
     List {
         #[command(flatten)]
         file: EngagementFile,
@@ -73,6 +77,7 @@ pub enum AuditCommand {
     },
     /// The coverage matrix: for each Annex A control, the sampled items evidencing it in each
     /// audit of the cycle, and the controls not yet covered.
+    #[command(after_help = "Example:\n  evidence-auditor audit coverage")]
     Coverage {
         #[command(flatten)]
         file: EngagementFile,
@@ -115,8 +120,12 @@ pub enum PopulationCommand {
     /// Define a population: ingested items filtered by kind, control, clause, source, actor,
     /// origin and period (on the source time), optionally stratified. Repeat a filter for
     /// alternatives; different filters must all hold.
+    #[command(
+        after_help = "Example:\n  evidence-auditor population define pr-approvals --audit stage2-2026 --kind pr_approval"
+    )]
     Define(DefineArgs),
     /// List the populations and how far each sampling record has got.
+    #[command(after_help = "Example:\n  evidence-auditor population list")]
     List {
         #[command(flatten)]
         file: EngagementFile,
@@ -125,6 +134,7 @@ pub enum PopulationCommand {
     },
     /// Freeze a population: fix its members as a canonical manifest and print its digest. Needs
     /// a seed commitment first; the seed is revealed only after the freeze.
+    #[command(after_help = "Example:\n  evidence-auditor population freeze pr-approvals")]
     Freeze {
         /// The population.
         name: String,
@@ -135,6 +145,9 @@ pub enum PopulationCommand {
     },
     /// Show a population; with --manifest, write its canonical manifest (`sha256sum` of the file
     /// is the population digest).
+    #[command(
+        after_help = "Example:\n  evidence-auditor population show pr-approvals --manifest pr-approvals.jsonl"
+    )]
     Show {
         /// The population.
         name: String,
@@ -149,6 +162,9 @@ pub enum PopulationCommand {
     /// Plan the sample size of a frozen population (before the seed is revealed). Defaults to
     /// the hypergeometric likelihood, exact for sampling N known items without replacement, and
     /// to the audit's settings.
+    #[command(
+        after_help = "Example:\n  evidence-auditor population plan pr-approvals --tolerable 0.05"
+    )]
     Plan(PlanPopulationArgs),
 }
 
@@ -224,6 +240,9 @@ pub struct PlanPopulationArgs {
 pub enum SeedCommand {
     /// Commit to a secret before the population is frozen: its SHA-256 is printed and stored;
     /// send it to the auditee. The secret stays in your file until `seed reveal`.
+    #[command(
+        after_help = "Example:\n  evidence-auditor seed commit pr-approvals --secret-file pr-approvals.secret --generate"
+    )]
     Commit {
         /// The population (defined, not yet frozen).
         population: String,
@@ -241,8 +260,12 @@ pub enum SeedCommand {
     },
     /// Reveal the secret after the freeze, optionally with a public beacon value published after
     /// the freeze, and fix the seed: `secret|beacon value|population digest`.
+    #[command(
+        after_help = "Example:\n  evidence-auditor seed reveal pr-approvals --secret-file pr-approvals.secret"
+    )]
     Reveal(RevealArgs),
     /// Show the commitment and, once revealed, the seed.
+    #[command(after_help = "Example:\n  evidence-auditor seed show pr-approvals")]
     Show {
         population: String,
         #[command(flatten)]
@@ -279,6 +302,7 @@ pub struct RevealArgs {
 pub enum SampleCommand {
     /// Draw the planned sample with the revealed seed (Rivest 2011 SHA-256 sampler over the
     /// manifest positions); prints the `draw` command that re-derives it.
+    #[command(after_help = "Example:\n  evidence-auditor sample draw pr-approvals")]
     Draw {
         population: String,
         #[command(flatten)]
@@ -287,6 +311,7 @@ pub enum SampleCommand {
         out: JsonFlag,
     },
     /// Show the sample: picks with counters, items, and results once imported.
+    #[command(after_help = "Example:\n  evidence-auditor sample show pr-approvals --json")]
     Show {
         population: String,
         #[command(flatten)]
@@ -300,11 +325,19 @@ pub enum SampleCommand {
 pub enum WorkpaperCommand {
     /// Write the sample as a workpaper to fill in: `.xlsx` (with a sampling record sheet and a
     /// cell for the proposed finding) or `.csv`.
+    #[command(
+        after_help = "Example:\n  evidence-auditor workpaper export pr-approvals --output pr-approvals.xlsx"
+    )]
     Export {
         population: String,
-        /// The file to write; its extension chooses the format.
+        /// The file to write; its extension chooses the format. An existing file is never
+        /// replaced without --force (it may hold results you filled in).
         #[arg(long, short, value_name = "FILE")]
         output: PathBuf,
+        /// Replace FILE if it exists. Results already imported are written into the new file
+        /// either way, so exporting again after an import loses nothing recorded.
+        #[arg(long)]
+        force: bool,
         /// Also export every sampled item's inclusion proof (artefact, metadata, proof, signed
         /// checkpoint, time stamp) from this archive into `<FILE stem>.proofs/`, one folder per
         /// pick; repeat for each origin of the sample. The archive is verified first.
@@ -315,10 +348,15 @@ pub enum WorkpaperCommand {
         trust: crate::trust_cmd::TrustArgs,
         #[command(flatten)]
         file: EngagementFile,
+        #[command(flatten)]
+        out: JsonFlag,
     },
     /// Import a filled workpaper (`.xlsx` or `.csv`). Results are pass, deviation or not
     /// testable; deviations and untestable items need a note. Nothing is imported if any row
     /// has a problem; every problem is listed with its row and column.
+    #[command(
+        after_help = "Example:\n  evidence-auditor workpaper import pr-approvals pr-approvals.xlsx"
+    )]
     Import {
         population: String,
         /// The filled workpaper.
@@ -352,6 +390,9 @@ pub enum RecordCommand {
     /// Export the sampling records as one JSON document: engagement, audits, coverage, and per
     /// population its definition, N, digest, plan, seed protocol, picks with counters, results
     /// and evaluation.
+    #[command(
+        after_help = "Example:\n  evidence-auditor record export --output acme-2026-sampling.json"
+    )]
     Export {
         /// Only this population.
         #[arg(long)]
@@ -1383,9 +1424,11 @@ pub fn run_workpaper(c: &WorkpaperCommand) -> anyhow::Result<u8> {
         WorkpaperCommand::Export {
             population,
             output,
+            force,
             proofs_from,
             trust,
             file,
+            out,
         } => {
             let e = open(file)?;
             let fmt = format_of(output)?;
@@ -1395,8 +1438,16 @@ pub fn run_workpaper(c: &WorkpaperCommand) -> anyhow::Result<u8> {
                     "population {population} has not been drawn yet (`evidence-auditor sample draw {population}`)"
                 );
             }
+            if !force && std::fs::symlink_metadata(output).is_ok() {
+                bail!(
+                    "{} already exists and may hold results you filled in; nothing was written. Import it first (`evidence-auditor workpaper import {population} {}`), choose another --output, or give --force to replace it",
+                    output.display(),
+                    output.display()
+                );
+            }
             let picks = e.picks(population)?;
-            let rows = workpaper::rows(&picks);
+            let results = e.results(population)?;
+            let rows = workpaper::rows(&picks, &results);
             let proofs = if proofs_from.is_empty() {
                 None
             } else {
@@ -1415,8 +1466,24 @@ pub fn run_workpaper(c: &WorkpaperCommand) -> anyhow::Result<u8> {
                             ),
                         ));
                     }
-                    workpaper::write_xlsx(output, &rows, &record)?;
+                    let finding = e.import(population)?.map_or_else(Default::default, |i| {
+                        workpaper::FindingCells {
+                            finding: i.finding,
+                            note: i.finding_note,
+                        }
+                    });
+                    workpaper::write_xlsx(output, &rows, &record, &finding)?;
                 }
+            }
+            if out.json {
+                print_json(&json!({
+                    "population": population,
+                    "file": output.display().to_string(),
+                    "rows": rows.len(),
+                    "results_included": results.len(),
+                    "proofs": proofs.as_ref().map(|d| d.display().to_string()),
+                }))?;
+                return Ok(EXIT_OK);
             }
             if let Some(dir) = &proofs {
                 outln!(
@@ -1426,9 +1493,14 @@ pub fn run_workpaper(c: &WorkpaperCommand) -> anyhow::Result<u8> {
                 );
             }
             outln!(
-                "Workpaper for {population}: {} row(s) written to {}.",
+                "Workpaper for {population}: {} row(s) written to {}{}.",
                 rows.len(),
-                output.display()
+                output.display(),
+                if results.is_empty() {
+                    String::new()
+                } else {
+                    format!(", with the {} result(s) already imported", results.len())
+                }
             );
             outln!(
                 "Fill in Result (pass / deviation / not testable), Notes and Tested by; then `evidence-auditor workpaper import {population} {}`.",

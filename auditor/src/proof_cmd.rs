@@ -19,9 +19,9 @@ pub struct ProveArgs {
     /// that does not verify).
     #[arg(long, value_name = "PATH")]
     pub archive: PathBuf,
-    /// The directory to write (created; must be new or empty).
-    #[arg(long, value_name = "DIR")]
-    pub out: PathBuf,
+    /// The directory to write (created; must be new or empty). `--out` is its old name.
+    #[arg(long, short, alias = "out", value_name = "DIR")]
+    pub output: PathBuf,
     /// Trust anchors used to verify the archive; they are copied into the proof directory.
     #[command(flatten)]
     pub trust: TrustArgs,
@@ -45,7 +45,7 @@ pub fn prove(args: &ProveArgs) -> anyhow::Result<u8> {
         allowed_signers: loaded.allowed_signers_bytes.as_deref(),
         tsa_roots: loaded.tsa_roots_bytes.as_deref(),
     };
-    let exported = source.export_item(&args.item, &args.out, &anchors)?;
+    let exported = source.export_item(&args.item, &args.output, &anchors)?;
     if args.json {
         crate::outln!("{}", serde_json::to_string(&exported)?);
     } else {

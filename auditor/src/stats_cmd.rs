@@ -45,9 +45,9 @@ pub struct PlanArgs {
 #[derive(Debug, Args)]
 pub struct EvaluateArgs {
     /// Model for the upper limit: binomial (Clopper–Pearson), poisson, hypergeometric
-    /// (needs --population).
-    #[arg(long, value_parser = parse_likelihood)]
-    pub method: Likelihood,
+    /// (needs --population). The same flag as `plan --likelihood`; `--method` is its old name.
+    #[arg(long, alias = "method", value_parser = parse_likelihood)]
+    pub likelihood: Likelihood,
     /// Items tested.
     #[arg(long, value_name = "N")]
     pub sample_size: u64,
@@ -173,7 +173,7 @@ pub fn run_plan(a: &PlanArgs) -> anyhow::Result<u8> {
 /// `evidence-auditor evaluate`.
 pub fn run_evaluate(a: &EvaluateArgs) -> anyhow::Result<u8> {
     let confidence = Confidence::parse(&a.confidence).context("--confidence")?;
-    let mut input = EvaluateInput::new(a.method, a.sample_size, a.deviations, confidence);
+    let mut input = EvaluateInput::new(a.likelihood, a.sample_size, a.deviations, confidence);
     input.untestable = a.untestable;
     input.population = a.population;
     input.tolerable = a

@@ -1042,3 +1042,275 @@ fn walk_files(dir: &Path) -> Vec<PathBuf> {
     }
     out
 }
+
+#[test]
+fn a_filled_workpaper_is_never_overwritten_and_a_re_export_carries_the_recorded_results() {
+    let s = workspace();
+    collect(&s, EPOCH);
+    defined(&s);
+    drawn(&s, "incidents");
+    ok(
+        &s,
+        &["workpaper", "export", "incidents", "--output", "wp.csv"],
+    );
+    let mut rows = read_csv(&s.path().join("wp.csv"));
+    fill(&mut rows, &[(2, "deviation", "approved after merge")]);
+    write_csv(&s.path().join("wp.csv"), &rows);
+    let filled = fs::read(s.path().join("wp.csv")).unwrap();
+
+    // Exporting over the filled file is refused, and the file is untouched.
+    let out = fails(
+        &s,
+        &["workpaper", "export", "incidents", "--output", "wp.csv"],
+        2,
+        "wp.csv already exists and may hold results you filled in; nothing was written",
+    );
+    assert!(out.contains("--force"), "{out}");
+    assert_eq!(fs::read(s.path().join("wp.csv")).unwrap(), filled);
+    // With --json the same refusal is a JSON error object on stdout.
+    let o = aud(
+        &s,
+        &[
+            "workpaper",
+            "export",
+            "incidents",
+            "--output",
+            "wp.csv",
+            "--json",
+        ],
+    );
+    assert_eq!(o.status.code(), Some(2));
+    let err = json(&o);
+    assert_eq!(err["error"]["exit_code"], 2, "{err}");
+    assert!(
+        err["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("already exists"),
+        "{err}"
+    );
+
+    // After the import, a new export (CSV and XLSX) carries the recorded results.
+    ok(&s, &["workpaper", "import", "incidents", "wp.csv"]);
+    let again = ok_json(
+        &s,
+        &["workpaper", "export", "incidents", "--output", "again.csv"],
+    );
+    assert_eq!(again["results_included"], rows.len() as u64 - 1, "{again}");
+    let exported = read_csv(&s.path().join("again.csv"));
+    let header = exported[0].clone();
+    for c in ["Result", "Notes", "Tested by"] {
+        let i = col(&header, c);
+        let want: Vec<&String> = rows.iter().skip(1).map(|r| &r[i]).collect();
+        let got: Vec<&String> = exported.iter().skip(1).map(|r| &r[i]).collect();
+        assert_eq!(got, want, "column {c}");
+    }
+    ok(
+        &s,
+        &["workpaper", "export", "incidents", "--output", "again.xlsx"],
+    );
+    let xlsx = tamper::unpack(&s.path().join("again.xlsx"));
+    let strings = String::from_utf8(xlsx["xl/sharedStrings.xml"].clone()).unwrap();
+    assert!(strings.contains("approved after merge"), "{strings}");
+    assert!(strings.contains("J. Auditor"), "{strings}");
+    // The re-exported file imports again as it is.
+    ok(&s, &["workpaper", "import", "incidents", "again.csv"]);
+
+    // --force replaces the file, with the recorded results (the round trip is exact).
+    fs::write(s.path().join("wp.csv"), b"scratch").unwrap();
+    ok(
+        &s,
+        &[
+            "workpaper",
+            "export",
+            "incidents",
+            "--output",
+            "wp.csv",
+            "--force",
+        ],
+    );
+    assert_eq!(
+        fs::read(s.path().join("wp.csv")).unwrap(),
+        fs::read(s.path().join("again.csv")).unwrap()
+    );
+}
+
+#[test]
+fn auditee_text_that_a_spreadsheet_would_evaluate_is_escaped_in_csv_workpapers() {
+    let s = Sandbox::with_example();
+    let hostile = [
+        "=cmd|' /C calc'!A0",
+        "+SUM(1+1)",
+        "-2+3",
+        "@evil",
+        "\\tleading tab",
+    ];
+    for (i, title) in hostile.iter().enumerate() {
+        s.write(
+            &format!("workspace/incidents/INC-{:04}-post-mortem.md", 900 + i),
+            format!("---\ntitle: \"{title}\"\nauthor: \"@responder\"\n---\n# Post-mortem\n"),
+        );
+    }
+    collect(&s, EPOCH);
+    ok(&s, &["ingest", "evidence"]);
+    ok(
+        &s,
+        &[
+            "audit",
+            "add",
+            "stage2",
+            "--type",
+            "initial",
+            "--from",
+            "2000-01-01",
+            "--to",
+            "2100-01-01",
+        ],
+    );
+    ok(
+        &s,
+        &[
+            "population",
+            "define",
+            "incidents",
+            "--kind",
+            "post_incident_review",
+        ],
+    );
+    drawn(&s, "incidents");
+    ok(
+        &s,
+        &["workpaper", "export", "incidents", "--output", "wp.csv"],
+    );
+    let rows = read_csv(&s.path().join("wp.csv"));
+    let title = col(&rows[0], "Title");
+    let titles: Vec<&String> = rows.iter().skip(1).map(|r| &r[title]).collect();
+    assert!(
+        titles.iter().any(|t| t.as_str() == "'=cmd|' /C calc'!A0"),
+        "{titles:?}"
+    );
+    for row in &rows {
+        for cell in row {
+            assert!(
+                !cell.starts_with(['=', '+', '-', '@', '\t', '\r']),
+                "a cell a spreadsheet would evaluate: {cell:?}"
+            );
+        }
+    }
+    // The escaped workpaper still imports: the escape is read back.
+    let mut rows = rows;
+    fill(&mut rows, &[]);
+    write_csv(&s.path().join("filled.csv"), &rows);
+    ok(&s, &["workpaper", "import", "incidents", "filled.csv"]);
+}
+
+#[test]
+fn formula_cells_in_the_columns_an_import_reads_are_refused_by_cell() {
+    use rust_xlsxwriter::{Formula, Workbook};
+    let s = workspace();
+    collect(&s, EPOCH);
+    defined(&s);
+    drawn(&s, "incidents");
+    ok(
+        &s,
+        &["workpaper", "export", "incidents", "--output", "wp.csv"],
+    );
+    let mut rows = read_csv(&s.path().join("wp.csv"));
+    fill(&mut rows, &[]);
+    let header = rows[0].clone();
+    let (result, notes) = (col(&header, "Result") as u16, col(&header, "Notes") as u16);
+    let mut wb = Workbook::new();
+    let ws = wb.add_worksheet();
+    ws.set_name("Workpaper").unwrap();
+    for (r, row) in rows.iter().enumerate() {
+        for (c, cell) in row.iter().enumerate() {
+            ws.write_string(r as u32, c as u16, cell).unwrap();
+        }
+    }
+    // The formula says deviation, its cached value says pass.
+    ws.write_formula(
+        1,
+        result,
+        Formula::new("=IF(TRUE,\"deviation\",\"pass\")").set_result("pass"),
+    )
+    .unwrap();
+    ws.write_formula(
+        2,
+        notes,
+        Formula::new("=HYPERLINK(\"https://example.org\",\"click here\")").set_result("click here"),
+    )
+    .unwrap();
+    // A formula without a cached value.
+    ws.write_formula(3, result, Formula::new("=A1")).unwrap();
+    wb.save(s.path().join("formulas.xlsx")).unwrap();
+    let out = fails(
+        &s,
+        &["workpaper", "import", "incidents", "formulas.xlsx"],
+        2,
+        "nothing was imported",
+    );
+    for expect in [
+        "row 2, column R (Result): holds the formula =IF(TRUE,\"deviation\",\"pass\")",
+        "row 3, column S (Notes): holds the formula =HYPERLINK(",
+        "row 4, column R (Result): holds the formula =A1",
+    ] {
+        assert!(out.contains(expect), "expected {expect:?} in\n{out}");
+    }
+    let shown = ok_json(&s, &["sample", "show", "incidents"]);
+    assert!(
+        shown["picks"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|p| p["result"].is_null())
+    );
+}
+
+#[test]
+fn a_wrong_word_for_a_choice_names_the_choices() {
+    let o = run(cmd("evidence-auditor").args(["sites", "--sites", "9", "--audit", "stage2"]));
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+    let all = text(&o);
+    assert!(
+        all.contains(
+            "invalid audit type \"stage2\": choose initial, surveillance or recertification"
+        ),
+        "{all}"
+    );
+    assert!(!all.contains("invalid number"), "{all}");
+    // With --json the usage error is a JSON object on stdout too.
+    let o =
+        run(cmd("evidence-auditor").args(["sites", "--sites", "9", "--audit", "stage2", "--json"]));
+    assert_eq!(o.status.code(), Some(2));
+    let err = json(&o);
+    assert!(
+        err["error"]["message"].as_str().unwrap().contains("stage2"),
+        "{err}"
+    );
+    // The old flag names still work beside the new ones.
+    let a = run(cmd("evidence-auditor").args([
+        "evaluate",
+        "--likelihood",
+        "binomial",
+        "--sample-size",
+        "60",
+        "--deviations",
+        "1",
+        "--tolerable",
+        "0.05",
+        "--json",
+    ]));
+    let b = run(cmd("evidence-auditor").args([
+        "evaluate",
+        "--method",
+        "binomial",
+        "--sample-size",
+        "60",
+        "--deviations",
+        "1",
+        "--tolerable",
+        "0.05",
+        "--json",
+    ]));
+    assert_eq!(a.stdout, b.stdout, "{}", text(&b));
+}

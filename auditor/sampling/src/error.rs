@@ -16,6 +16,16 @@ pub enum SamplingError {
         /// What is wrong with it.
         reason: String,
     },
+    /// A word that must be one of a fixed set of choices is none of them.
+    #[error("invalid {what} {input:?}: choose {choices}")]
+    InvalidChoice {
+        /// What was being chosen (audit type, likelihood).
+        what: &'static str,
+        /// The text that was given.
+        input: String,
+        /// The accepted words, for the message.
+        choices: &'static str,
+    },
     /// A rate lies outside the interval it must lie in.
     #[error("{name} = {value} is out of range: {reason}")]
     OutOfRange {

@@ -46,9 +46,10 @@ impl std::str::FromStr for Likelihood {
             "binomial" => Ok(Likelihood::Binomial),
             "poisson" => Ok(Likelihood::Poisson),
             "hypergeometric" => Ok(Likelihood::Hypergeometric),
-            other => Err(SamplingError::InvalidNumber {
-                input: other.to_string(),
-                reason: "likelihood must be binomial, poisson or hypergeometric".into(),
+            _ => Err(SamplingError::InvalidChoice {
+                what: "likelihood",
+                input: s.to_string(),
+                choices: "binomial, poisson or hypergeometric",
             }),
         }
     }

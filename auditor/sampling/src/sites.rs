@@ -25,9 +25,10 @@ impl std::str::FromStr for AuditType {
             "initial" => Ok(AuditType::Initial),
             "surveillance" => Ok(AuditType::Surveillance),
             "recertification" => Ok(AuditType::Recertification),
-            other => Err(SamplingError::InvalidNumber {
-                input: other.to_string(),
-                reason: "audit must be initial, surveillance or recertification".into(),
+            _ => Err(SamplingError::InvalidChoice {
+                what: "audit type",
+                input: s.to_string(),
+                choices: "initial, surveillance or recertification",
             }),
         }
     }
@@ -111,6 +112,16 @@ pub fn sites_without_sampling(sites: u64, audit: AuditType) -> SiteSample {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_unknown_audit_type_names_the_choices_not_a_number() {
+        let e = "stage2".parse::<AuditType>().unwrap_err().to_string();
+        assert_eq!(
+            e,
+            "invalid audit type \"stage2\": choose initial, surveillance or recertification"
+        );
+        assert_eq!(" Initial ".parse::<AuditType>(), Ok(AuditType::Initial));
+    }
 
     fn y(x: u64, a: AuditType) -> u64 {
         sites_to_sample(x, a).sites_to_visit

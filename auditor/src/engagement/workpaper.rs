@@ -9,7 +9,7 @@ use std::path::Path;
 use calamine::{Data, Reader, Xlsx, open_workbook};
 use rust_xlsxwriter::{DataValidation, Format, FormatAlign, Url, Workbook, XlsxError};
 
-use super::db::PickRow;
+use super::db::{PickRow, ResultRow};
 use super::evaluate::{Finding, TestResult};
 use super::{EngagementError, Result};
 
@@ -95,11 +95,17 @@ fn attributes_text(attributes_json: &str) -> String {
         .join("; ")
 }
 
-/// The workpaper rows of a sample.
-pub fn rows(picks: &[PickRow]) -> Vec<WorkpaperRow> {
+/// The workpaper rows of a sample, with the results already recorded for it (so a workpaper
+/// exported again after an import carries the auditor's work, not blank cells).
+pub fn rows(picks: &[PickRow], results: &[ResultRow]) -> Vec<WorkpaperRow> {
+    let recorded: HashMap<u64, &ResultRow> = results.iter().map(|r| (r.pick, r)).collect();
     picks
         .iter()
         .map(|p| {
+            let done = recorded.get(&p.pick.pick);
+            let (result, notes, tested_by) = done.map_or_else(Default::default, |r| {
+                (r.result.clone(), r.notes.clone(), r.tested_by.clone())
+            });
             let i = &p.item;
             let bag = format!("run-{:06}", i.bundle_seq);
             let link = i
@@ -124,9 +130,9 @@ pub fn rows(picks: &[PickRow]) -> Vec<WorkpaperRow> {
                 format!("{bag}/{}", i.artefact_path),
                 i.sha256.clone(),
                 i.size.to_string(),
-                String::new(),
-                String::new(),
-                String::new(),
+                result,
+                notes,
+                tested_by,
             ];
             WorkpaperRow {
                 cells,
@@ -159,7 +165,8 @@ pub fn write_csv(path: &Path, rows: &[WorkpaperRow]) -> Result<()> {
         };
         write(&mut w, COLUMNS.iter().map(|(n, _)| *n).collect())?;
         for r in rows {
-            write(&mut w, r.cells.iter().map(String::as_str).collect())?;
+            let cells: Vec<_> = r.cells.iter().map(|c| super::export::csv_cell(c)).collect();
+            write(&mut w, cells.iter().map(AsRef::as_ref).collect())?;
         }
         w.flush().map_err(io_err(path))?;
     }
@@ -173,9 +180,22 @@ fn xlsx_err(path: &Path) -> impl Fn(XlsxError) -> EngagementError + '_ {
     }
 }
 
+/// The proposed finding and its note as already recorded (from an earlier import), written into
+/// the record sheet's cells to fill in.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct FindingCells {
+    pub finding: Option<String>,
+    pub note: Option<String>,
+}
+
 /// Write the XLSX workpaper: the sample sheet and the sampling record sheet (`record`: label,
-/// value pairs).
-pub fn write_xlsx(path: &Path, rows: &[WorkpaperRow], record: &[(String, String)]) -> Result<()> {
+/// value pairs; `finding`: the finding cells' recorded values).
+pub fn write_xlsx(
+    path: &Path,
+    rows: &[WorkpaperRow],
+    record: &[(String, String)],
+    finding: &FindingCells,
+) -> Result<()> {
     let err = xlsx_err(path);
     let mut wb = Workbook::new();
     let header = Format::new()
@@ -241,7 +261,7 @@ pub fn write_xlsx(path: &Path, rows: &[WorkpaperRow], record: &[(String, String)
     }
     rs.write_string_with_format(r, 0, FINDING_LABEL, &header)
         .map_err(&err)?;
-    rs.write_string_with_format(r, 1, "", &to_fill)
+    rs.write_string_with_format(r, 1, finding.finding.as_deref().unwrap_or(""), &to_fill)
         .map_err(&err)?;
     let findings: Vec<&str> = Finding::ALL.iter().map(|(l, _)| *l).collect();
     let dv = DataValidation::new()
@@ -252,7 +272,7 @@ pub fn write_xlsx(path: &Path, rows: &[WorkpaperRow], record: &[(String, String)
     rs.add_data_validation(r, 1, r, 1, &dv).map_err(&err)?;
     rs.write_string_with_format(r + 1, 0, FINDING_NOTE_LABEL, &header)
         .map_err(&err)?;
-    rs.write_string_with_format(r + 1, 1, "", &to_fill)
+    rs.write_string_with_format(r + 1, 1, finding.note.as_deref().unwrap_or(""), &to_fill)
         .map_err(&err)?;
     rs.set_freeze_panes(1, 0).map_err(&err)?;
 
@@ -268,6 +288,12 @@ pub struct Table {
     pub rows: Vec<(usize, Vec<String>)>,
     pub finding: Option<String>,
     pub finding_note: Option<String>,
+    /// Formula cells of the workpaper sheet: 1-based row, 0-based column, the formula text.
+    /// A formula's cached value is whatever the last program to save the file wrote, so the
+    /// import refuses formulas in the columns it reads instead of trusting that value.
+    pub formulas: Vec<(usize, usize, String)>,
+    /// Formula cells among the record sheet's finding cells: the label and the formula.
+    pub finding_formulas: Vec<(String, String)>,
 }
 
 /// Read a filled CSV workpaper.
@@ -286,7 +312,10 @@ pub fn read_csv(path: &Path) -> Result<Table> {
         })?;
         // A spreadsheet shows each record as one row, whatever newlines its cells hold.
         let line = i + 1;
-        let cells: Vec<String> = rec.iter().map(str::to_owned).collect();
+        let cells: Vec<String> = rec
+            .iter()
+            .map(|c| super::export::csv_cell_read(c).to_owned())
+            .collect();
         if i == 0 {
             table.header = cells;
         } else if cells.iter().any(|c| !c.trim().is_empty()) {
@@ -334,6 +363,36 @@ pub fn read_xlsx(path: &Path) -> Result<Table> {
     }
     if top != 0 {
         table.header.clear();
+    }
+    if let Ok(formulas) = wb.worksheet_formula(SHEET) {
+        let (ftop, fleft) = formulas.start().unwrap_or((0, 0));
+        for (r, c, f) in formulas.cells() {
+            if !f.trim().is_empty() {
+                let row = ftop as usize + r + 1;
+                table.formulas.push((row, fleft as usize + c, f.clone()));
+            }
+        }
+    }
+    let mut record_formulas = BTreeMap::new();
+    if let Ok(formulas) = wb.worksheet_formula(RECORD_SHEET) {
+        let (ftop, fleft) = formulas.start().unwrap_or((0, 0));
+        for (r, c, f) in formulas.cells() {
+            if !f.trim().is_empty() {
+                record_formulas.insert((ftop as usize + r, fleft as usize + c), f.clone());
+            }
+        }
+    }
+    if let Ok(record) = wb.worksheet_range(RECORD_SHEET) {
+        let (rtop, rleft) = record.start().unwrap_or((0, 0));
+        for (i, row) in record.rows().enumerate() {
+            let label = row.first().map(cell_text).unwrap_or_default();
+            let at = (rtop as usize + i, rleft as usize + 1);
+            if (label == FINDING_LABEL || label == FINDING_NOTE_LABEL)
+                && let Some(f) = record_formulas.get(&at)
+            {
+                table.finding_formulas.push((label.clone(), f.clone()));
+            }
+        }
     }
     if let Ok(record) = wb.worksheet_range(RECORD_SHEET) {
         for row in record.rows() {
@@ -408,6 +467,30 @@ pub fn validate(
     let c_tester = col("Tested by");
     let c_sha = col("SHA-256");
     let c_ref = col("Ref");
+    let read_columns = [
+        Some(c_origin),
+        Some(c_item),
+        Some(c_result),
+        c_notes,
+        c_tester,
+        c_sha,
+        c_ref,
+    ];
+    for (row, c, formula) in &table.formulas {
+        if read_columns.contains(&Some(*c)) {
+            problems.push(format!(
+                "row {row}, {}: holds the formula ={}; type the value itself (a formula's saved value is not trusted)",
+                at(*c),
+                formula.trim_start_matches('=')
+            ));
+        }
+    }
+    for (label, formula) in &table.finding_formulas {
+        problems.push(format!(
+            "sheet {RECORD_SHEET:?}, {label}: holds the formula ={}; type the value itself (a formula's saved value is not trusted)",
+            formula.trim_start_matches('=')
+        ));
+    }
     let by_key: HashMap<(&str, &str), &ExpectedRow> = expected
         .iter()
         .map(|e| ((e.origin.as_str(), e.item_id.as_str()), e))
@@ -569,6 +652,39 @@ mod tests {
             ..Table::default()
         };
         validate(&table, "prs", &expected())
+    }
+
+    #[test]
+    fn a_formula_in_a_column_the_import_reads_is_refused_whatever_its_cached_value() {
+        let rows = vec![
+            row(1, "a", "pass", ""),
+            row(2, "b", "pass", ""),
+            row(3, "c", "pass", ""),
+        ];
+        let mut table = Table {
+            header: header(),
+            rows: rows
+                .into_iter()
+                .enumerate()
+                .map(|(i, r)| (i + 2, r))
+                .collect(),
+            ..Table::default()
+        };
+        assert!(validate(&table, "prs", &expected()).is_ok());
+        table.formulas = vec![
+            (2, COL_RESULT, "IF(TRUE,\"deviation\",\"pass\")".to_owned()),
+            // A formula in a column the import does not read (Title) is left alone.
+            (3, 7, "UPPER(\"x\")".to_owned()),
+        ];
+        table.finding_formulas = vec![(FINDING_LABEL.to_owned(), "B1".to_owned())];
+        let problems = validate(&table, "prs", &expected()).unwrap_err();
+        assert_eq!(
+            problems,
+            vec![
+                "row 2, column R (Result): holds the formula =IF(TRUE,\"deviation\",\"pass\"); type the value itself (a formula's saved value is not trusted)".to_owned(),
+                format!("sheet {RECORD_SHEET:?}, {FINDING_LABEL}: holds the formula =B1; type the value itself (a formula's saved value is not trusted)"),
+            ]
+        );
     }
 
     #[test]
