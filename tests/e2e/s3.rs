@@ -1,5 +1,5 @@
-//! The S3 connector and the S3 archive end to end, against a real S3 server (s3s-fs,
-//! in-process): `evidence-agent collect` reads a bucket and uploads the sealed bundle to another
+//! The S3 connector and the S3 archive end to end, against two real S3 servers (s3s-fs
+//! in-process, and moto's server, which enforces AWS's Object Lock header rule): `evidence-agent collect` reads a bucket and uploads the sealed bundle to another
 //! bucket (write-once, checksummed, with COMPLIANCE retention), a failed upload stays local and
 //! is retried by the next run, two sites share one bucket under their own origins, and
 //! `evidence-auditor verify s3://…` checks it all and catches a tampered object.
@@ -8,6 +8,7 @@ use std::io::Write;
 use std::path::Path;
 use std::process::Output;
 
+use evidence_tests::moto_server::MotoServer;
 use evidence_tests::s3_server::S3Server;
 use evidence_tests::{Sandbox, cmd, json, run, text};
 use serde_json::Value;
@@ -454,4 +455,95 @@ kind = "training_run"
     let (code, report) = verify(&server);
     assert_eq!(code, 0, "{report:#}");
     assert_eq!(report["origins"][0]["bundles"][0]["summary"]["items"], 1);
+}
+
+/// The same journey on moto's S3 server, an independent implementation that enforces AWS's
+/// rule that an upload carrying Object Lock retention must send `Content-MD5` or
+/// `x-amz-sdk-checksum-algorithm` (s3s-fs does not check it).
+#[test]
+fn on_moto_collect_uploads_retained_bundles_and_the_auditor_verifies_and_ingests_them() {
+    let moto = MotoServer::start(&[SOURCE, ARCHIVE], &[ARCHIVE]);
+    moto.put(
+        SOURCE,
+        "models/claims-triage/MODEL_CARD.md",
+        b"# Claims triage\nOwner: ml-platform\n",
+    );
+    moto.put(
+        SOURCE,
+        "models/claims-triage/train-2026-03-30.log",
+        b"epoch 1 loss 0.41\nepoch 2 loss 0.22\n",
+    );
+    let s = Sandbox::empty();
+    s.write(
+        "agent.toml",
+        config(&moto.endpoint, "example.org/ai", &moto.endpoint),
+    );
+    let run_agent = |epoch: u64| {
+        let mut c = cmd("evidence-agent");
+        c.args(["collect", "--json", "--config"])
+            .arg(s.config())
+            .env("SOURCE_DATE_EPOCH", epoch.to_string())
+            .envs(moto.env());
+        run(&mut c)
+    };
+    let o = run_agent(EPOCH);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    let summary = json(&o);
+    assert_eq!(summary["items"], 2, "{summary:#}");
+    assert!(summary["upload"].get("error").is_none(), "{summary:#}");
+    let key = summary["upload"]["uploaded"][0]["key"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert!(
+        summary["upload"]["uploaded"][0]["retain_until"].is_string(),
+        "{summary:#}"
+    );
+    assert_eq!(
+        files(&s.path().join("outbox")),
+        ["run-000001.uploaded.json"]
+    );
+
+    moto.put(
+        SOURCE,
+        "models/claims-triage/MODEL_CARD.md",
+        b"# Claims triage v2\n",
+    );
+    let o = run_agent(EPOCH + 60);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    assert_eq!(json(&o)["items"], 1);
+    let stored = moto.keys(ARCHIVE, "iso42001/");
+    assert!(stored.contains(&key), "{stored:?}");
+    assert_eq!(
+        stored.iter().filter(|k| k.ends_with(".zip")).count(),
+        2,
+        "{stored:?}"
+    );
+
+    let mut c = cmd("evidence-auditor");
+    c.args(["verify", "--json", &format!("s3://{ARCHIVE}/iso42001")])
+        .args(["--s3-endpoint", &moto.endpoint])
+        .envs(moto.env());
+    let o = run(&mut c);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    let report = json(&o);
+    assert_eq!(report["valid"], true, "{report:#}");
+    assert_eq!(
+        report["origins"][0]["bundles"].as_array().map(Vec::len),
+        Some(2)
+    );
+
+    let engagement = s.path().join("stage2.engagement");
+    let mut c = cmd("evidence-auditor");
+    c.args(["ingest", &format!("s3://{ARCHIVE}/iso42001")])
+        .args(["--s3-endpoint", &moto.endpoint, "--engagement"])
+        .arg(&engagement)
+        .envs(moto.env());
+    let o = run(&mut c);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    assert!(
+        String::from_utf8_lossy(&o.stdout).contains("origin example.org/ai"),
+        "{}",
+        text(&o)
+    );
 }

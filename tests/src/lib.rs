@@ -14,6 +14,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
 pub mod mlflow_server;
+pub mod moto_server;
 pub mod s3_server;
 
 /// The repository root.

@@ -14,7 +14,7 @@ use aws_sdk_s3::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
 use aws_sdk_s3::primitives::ByteStream;
 use aws_sdk_s3::types::{
     ChecksumAlgorithm, ChecksumMode, CompletedMultipartUpload, CompletedPart, ObjectLockEnabled,
-    ObjectLockMode,
+    ObjectLockMode, ObjectLockRetention, ObjectLockRetentionMode,
 };
 use base64::Engine;
 use evidence_model::Sha256Digest;
@@ -555,7 +555,11 @@ impl RemoteArchive {
             });
         }
         if existing.iter().any(|(k, _)| *k == key) {
-            return self.confirm(&outgoing, Stored::AlreadyPresent).await;
+            let present = Outgoing {
+                parts: parts.as_deref(),
+                ..outgoing
+            };
+            return self.confirm(&present, Stored::AlreadyPresent).await;
         }
         let lock = match self.options.retention_days {
             Some(_) => self.object_lock().await?,
@@ -607,7 +611,11 @@ impl RemoteArchive {
                 }
                 Err(MultipartError::AlreadyStored) => {
                     tracing::info!(%key, "the bundle was already stored; confirming it");
-                    self.confirm(&outgoing, Stored::AlreadyPresent).await
+                    let present = Outgoing {
+                        parts: Some(&upload.digests),
+                        ..outgoing
+                    };
+                    self.confirm(&present, Stored::AlreadyPresent).await
                 }
                 Err(MultipartError::Failed(e)) => Err(e),
             };
@@ -631,6 +639,9 @@ impl RemoteArchive {
             .content_length(i64::try_from(size).unwrap_or(i64::MAX))
             .content_type("application/zip")
             .if_none_match("*")
+            // AWS requires Content-MD5 or x-amz-sdk-checksum-algorithm on a PUT carrying Object
+            // Lock retention; naming the algorithm of the checksum we send satisfies it.
+            .checksum_algorithm(ChecksumAlgorithm::Sha256)
             .checksum_sha256(to_base64(&sha256))
             .metadata("origin", origin)
             .metadata("run", seq.to_string())
@@ -735,6 +746,7 @@ impl RemoteArchive {
                 .part_number(number)
                 .body(body)
                 .content_length(i64::try_from(length).unwrap_or(i64::MAX))
+                .checksum_algorithm(ChecksumAlgorithm::Sha256)
                 .checksum_sha256(to_base64(digest))
                 .send()
                 .await
@@ -803,11 +815,21 @@ impl RemoteArchive {
                 detail: format!("stored size {stored:?} differs from the bundle's {size} bytes"),
             });
         }
-        // A multipart object reports a composite checksum (`<sha256 of the parts'>-N`): it can
-        // be checked only by the upload that knows the parts.
+        // A multipart object reports a composite checksum (`<sha256 of the parts'>-N` on AWS;
+        // moto leaves out the `-N` on HEAD): it can be checked only by the upload that knows
+        // the parts. A single PUT reports the SHA-256 of the whole bundle.
+        let whole = to_base64(&sha256);
         let expected = match (head.checksum_sha256(), parts) {
-            (Some(c), _) if !c.contains('-') => Some(to_base64(&sha256)),
-            (Some(_), Some(parts)) => Some(composite_sha256(parts)),
+            (Some(c), _) if c == whole => None,
+            (Some(c), Some(parts)) => {
+                let composite = composite_sha256(parts);
+                let base = composite.rsplit_once('-').map_or("", |(b, _)| b);
+                // An object stored by an earlier upload may have been cut into other parts:
+                // its composite cannot be recomputed here (its size was checked above, and
+                // every download checks the digest in its key).
+                (c != composite && c != base && !already_present).then_some(composite)
+            }
+            (Some(c), None) if !c.contains('-') => Some(whole),
             _ => None,
         };
         if let (Some(c), Some(expected)) = (head.checksum_sha256(), expected)
@@ -817,6 +839,31 @@ impl RemoteArchive {
                 key: resource,
                 detail: format!("stored checksum {c} differs from the bundle's {expected}"),
             });
+        }
+        // A store may accept the Object Lock headers of a multipart upload and drop them (moto
+        // does): the retention asked for is then set explicitly, so a receipt never claims a
+        // retention the object does not have.
+        if let Some(until) = retain_until
+            && !already_present
+            && head.object_lock_mode().is_none()
+        {
+            tracing::warn!(%key, "the store did not apply the upload's retention; setting it with PutObjectRetention");
+            self.client
+                .put_object_retention()
+                .bucket(&self.location.bucket)
+                .key(key)
+                .set_version_id(head.version_id().map(str::to_owned))
+                .retention(
+                    ObjectLockRetention::builder()
+                        .mode(ObjectLockRetentionMode::Compliance)
+                        .retain_until_date(aws_sdk_s3::primitives::DateTime::from_secs(
+                            until.as_second(),
+                        ))
+                        .build(),
+                )
+                .send()
+                .await
+                .map_err(|e| classify(&e, &resource))?;
         }
         let retain_until = retain_until.or_else(|| {
             head.object_lock_retain_until_date()
@@ -931,6 +978,8 @@ impl RemoteArchive {
             .key(&key)
             .body(ByteStream::from(bytes.clone()))
             .if_none_match("*")
+            // A bucket with default retention applies it to the sidecar too (see `upload`).
+            .checksum_algorithm(ChecksumAlgorithm::Sha256)
             .checksum_sha256(to_base64(&sha256))
             .send()
             .await;

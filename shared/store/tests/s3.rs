@@ -1,9 +1,10 @@
-//! The remote archive against a real S3 server (s3s-fs, in-process): write-once uploads with
+//! The remote archive against two real S3 servers (s3s-fs in-process, and moto's server): write-once uploads with
 //! checksums and retention, idempotent retries, conflicts, ordered listing across origins, and
 //! downloads checked against the digest in the key.
 
 use evidence_model::Sha256Digest;
 use evidence_store::{ArchiveLocation, RemoteArchive, StoreError, StoreOptions, origin_slug};
+use evidence_tests::moto_server::MotoServer;
 use evidence_tests::s3_server::S3Server;
 
 const BUCKET: &str = "audit-archive";
@@ -252,4 +253,136 @@ async fn a_bundle_above_the_threshold_is_uploaded_in_checked_parts_write_once_an
         .await
         .expect_err("parts under 5 MiB");
     assert!(err.to_string().contains("multipart_part_mib"), "{err}");
+}
+
+// ----- the same rules on a second, independent S3 implementation ---------------------------
+
+fn moto_archive(server: &MotoServer, options: StoreOptions) -> RemoteArchive {
+    let location: ArchiveLocation = format!("s3://{BUCKET}/iso42001").parse().expect("location");
+    let options = StoreOptions {
+        endpoint_url: Some(server.endpoint.clone()),
+        ..options
+    };
+    RemoteArchive::with_sdk_config(location, options, &server.sdk_config())
+}
+
+async fn moto_retention(server: &MotoServer, key: &str) -> Option<String> {
+    let head = server
+        .client()
+        .head_object()
+        .bucket(BUCKET)
+        .key(key)
+        .send()
+        .await
+        .expect("HEAD the bundle");
+    assert!(head.object_lock_retain_until_date().is_some(), "{head:?}");
+    head.object_lock_mode().map(|m| m.as_str().to_owned())
+}
+
+/// moto, like AWS, refuses an upload carrying Object Lock retention without `Content-MD5` or
+/// `x-amz-sdk-checksum-algorithm` (`MissingUploadObjectWithObjectLockHeaders`).
+#[tokio::test]
+async fn on_moto_a_retained_upload_is_accepted_write_once_and_downloads_checked() {
+    let server = MotoServer::start(&[BUCKET], &[BUCKET]);
+    let dir = tempfile::tempdir().expect("tempdir");
+    let a = moto_archive(
+        &server,
+        StoreOptions {
+            retention_days: Some(2555),
+            require_object_lock: true,
+            ..StoreOptions::default()
+        },
+    );
+    let file = bundle(dir.path(), "run-000001.zip", b"PK bundle one");
+    let receipt = a.upload("example.org/ai", 1, &file).await.expect("uploads");
+    assert!(!receipt.already_present);
+    assert!(receipt.retain_until.is_some());
+    assert_eq!(
+        moto_retention(&server, &receipt.key).await.as_deref(),
+        Some("COMPLIANCE")
+    );
+    let again = a
+        .upload("example.org/ai", 1, &file)
+        .await
+        .expect("idempotent");
+    assert!(again.already_present);
+    let other = bundle(dir.path(), "other.zip", b"PK forked run one");
+    let err = a
+        .upload("example.org/ai", 1, &other)
+        .await
+        .expect_err("a fork");
+    assert!(matches!(err, StoreError::Conflict { .. }), "{err}");
+
+    // A signature sidecar beside the retained bundle.
+    let sig = bundle(
+        dir.path(),
+        "run-000001.zip.sig",
+        b"-----BEGIN SSH SIGNATURE-----",
+    );
+    let sidecar = a
+        .upload_sidecar(&receipt.key, "sig", &sig)
+        .await
+        .expect("the sidecar uploads");
+    let back = dir.path().join("back.sig");
+    a.download_sidecar(&sidecar, &back)
+        .await
+        .expect("reads back");
+    assert_eq!(
+        std::fs::read(&back).expect("read"),
+        b"-----BEGIN SSH SIGNATURE-----"
+    );
+
+    let listing = a.list().await.expect("lists");
+    assert_eq!(listing.bundles.len(), 1);
+    let dest = dir.path().join("down.zip");
+    a.download(&listing.bundles[0], &dest)
+        .await
+        .expect("downloads");
+    assert_eq!(std::fs::read(&dest).expect("read"), b"PK bundle one");
+}
+
+#[tokio::test]
+async fn on_moto_a_large_bundle_is_uploaded_in_parts_retained_and_write_once() {
+    let server = MotoServer::start(&[BUCKET], &[BUCKET]);
+    let dir = tempfile::tempdir().expect("tempdir");
+    let a = moto_archive(
+        &server,
+        StoreOptions {
+            retention_days: Some(2555),
+            require_object_lock: true,
+            multipart_threshold_mib: Some(5),
+            multipart_part_mib: Some(5),
+            ..StoreOptions::default()
+        },
+    );
+    let bytes: Vec<u8> = (0..12 * 1024 * 1024 + 7)
+        .map(|i: u32| (i.wrapping_mul(2_654_435_761) >> 24) as u8)
+        .collect();
+    let file = bundle(dir.path(), "run-000001.zip", &bytes);
+    let receipt = a.upload("example.org/ai", 1, &file).await.expect("uploads");
+    assert_eq!(receipt.parts, Some(3));
+    assert_eq!(receipt.sha256, Sha256Digest::of(&bytes));
+    assert_eq!(
+        moto_retention(&server, &receipt.key).await.as_deref(),
+        Some("COMPLIANCE")
+    );
+    let again = a
+        .upload("example.org/ai", 1, &file)
+        .await
+        .expect("idempotent");
+    assert!(again.already_present);
+    let mut forked = bytes.clone();
+    forked[9_000_000] ^= 1;
+    let other = bundle(dir.path(), "other.zip", &forked);
+    let err = a
+        .upload("example.org/ai", 1, &other)
+        .await
+        .expect_err("a fork");
+    assert!(matches!(err, StoreError::Conflict { .. }), "{err}");
+    let listing = a.list().await.expect("lists");
+    let dest = dir.path().join("down.zip");
+    a.download(&listing.bundles[0], &dest)
+        .await
+        .expect("downloads");
+    assert!(std::fs::read(&dest).expect("read") == bytes);
 }
