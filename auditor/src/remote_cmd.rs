@@ -77,6 +77,7 @@ pub async fn verify_remote(
             message: "not a bundle key (<origin>/run-NNNNNN-<sha256>.zip); ignored".into(),
         })
         .collect();
+    let forks = listing.forked_runs();
     let mut by_origin: BTreeMap<&str, Vec<&RemoteBundle>> = BTreeMap::new();
     for b in &listing.bundles {
         by_origin.entry(&b.bundle.origin_slug).or_default().push(b);
@@ -116,16 +117,20 @@ pub async fn verify_remote(
         let mut previous: Option<u64> = None;
         for b in bundles {
             if previous == Some(b.bundle.seq) {
-                origin_problems.push(Problem {
-                    severity: Severity::Error,
-                    file: folder.clone(),
-                    entry: Some(b.key.clone()),
-                    category: "chain",
-                    message: format!(
-                        "run {} is stored more than once with different content (a forked log)",
-                        b.bundle.seq
-                    ),
-                });
+                // Reported once per run, naming every key that claims it.
+                if let Some(fork) = forks
+                    .iter()
+                    .find(|f| f.origin_slug == slug && f.seq == b.bundle.seq)
+                    && fork.keys.get(1) == Some(&b.key)
+                {
+                    origin_problems.push(Problem {
+                        severity: Severity::Error,
+                        file: folder.clone(),
+                        entry: Some(b.key.clone()),
+                        category: "chain",
+                        message: fork.to_string(),
+                    });
+                }
                 continue;
             }
             previous = Some(b.bundle.seq);
@@ -315,6 +320,24 @@ pub fn run_ingest(location: &str, a: &crate::engagement_cmd::IngestArgs) -> anyh
         .block_on(archive.list())
         .with_context(|| format!("cannot list {location}"))?;
     anyhow::ensure!(!listing.bundles.is_empty(), "no bundles under {location}");
+    // A forked run would be downloaded under one file name twice, the second copy replacing the
+    // first: refuse the location before anything is downloaded or ingested.
+    let forks = listing.forked_runs();
+    if !forks.is_empty() {
+        if a.out.json {
+            let reasons: Vec<String> = forks.iter().map(ToString::to_string).collect();
+            crate::outln!(
+                "{}",
+                serde_json::json!({"ingested": false, "reason": "forked", "problems": reasons})
+            );
+        } else {
+            crate::outln!("REFUSED: {location} holds a forked log; nothing was ingested.");
+            for f in &forks {
+                crate::outln!("  error: {location}/{}/: {f}", f.origin_slug);
+            }
+        }
+        return Ok(crate::exit::EXIT_FAILED);
+    }
     let mut by_origin: BTreeMap<&str, Vec<&RemoteBundle>> = BTreeMap::new();
     for b in &listing.bundles {
         by_origin.entry(&b.bundle.origin_slug).or_default().push(b);

@@ -547,3 +547,47 @@ fn on_moto_collect_uploads_retained_bundles_and_the_auditor_verifies_and_ingests
         text(&o)
     );
 }
+
+/// Two different bundles stored for the same run of one origin (a forked log): `verify` and
+/// `ingest` refuse the location with the same message naming both keys, and nothing is
+/// ingested (before, `ingest` downloaded both under one file name, the second replacing the
+/// first, and ingested whichever came last).
+#[test]
+fn a_run_stored_twice_with_different_content_is_refused_by_verify_and_ingest_alike() {
+    let server = seeded_server();
+    let s = Sandbox::empty();
+    s.write(
+        "agent.toml",
+        config(&server.endpoint, "example.org/ai", &server.endpoint),
+    );
+    collect(&s, &server, EPOCH);
+    // The same origin's run 1 sealed elsewhere, from other content, put beside the first.
+    let other = Sandbox::with_example();
+    let o = other.collect(Some(EPOCH));
+    assert!(o.status.success(), "{}", text(&o));
+    let bytes = std::fs::read(other.archive().join("run-000001.zip")).unwrap();
+    let digest = hex::encode(<sha2::Sha256 as sha2::Digest>::digest(&bytes));
+    let forked_key = format!("iso42001/example.org_2fai/run-000001-{digest}.zip");
+    server.seed_file(ARCHIVE, &forked_key, |f| f.write_all(&bytes).unwrap());
+
+    let (code, report) = verify(&server);
+    assert_eq!(code, 1, "{report:#}");
+    let problems = report["origins"][0]["problems"].to_string();
+    let expected = "run 1 is stored more than once with different content (a forked log): ";
+    assert!(problems.contains(expected), "{problems}");
+    assert!(problems.contains(&forked_key), "{problems}");
+
+    let auditor = Sandbox::empty();
+    let engagement = auditor.path().join("stage2.engagement");
+    let mut c = cmd("evidence-auditor");
+    c.args(["ingest", &format!("s3://{ARCHIVE}/iso42001")])
+        .args(["--s3-endpoint", &server.endpoint, "--engagement"])
+        .arg(&engagement)
+        .envs(server.env());
+    let o = run(&mut c);
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+    let out = String::from_utf8_lossy(&o.stdout);
+    assert!(out.contains("nothing was ingested"), "{out}");
+    assert!(out.contains(expected) && out.contains(&forked_key), "{out}");
+    assert!(!engagement.exists(), "no engagement file is created");
+}

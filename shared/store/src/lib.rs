@@ -10,7 +10,7 @@ mod remote;
 
 pub use key::{ArchiveLocation, BundleKey, LocationError, origin_slug};
 pub use remote::{
-    ObjectLock, RemoteArchive, RemoteBundle, RemoteListing, StoreError, StoreOptions,
+    ForkedRun, ObjectLock, RemoteArchive, RemoteBundle, RemoteListing, StoreError, StoreOptions,
     UploadReceipt, sha256_file,
 };
 

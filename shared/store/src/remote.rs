@@ -201,6 +201,50 @@ impl RemoteListing {
         out.dedup();
         out
     }
+
+    /// Runs stored more than once under different digests (a forked log), in listing order.
+    /// `verify` reports them and `ingest` refuses the whole location, with the same message.
+    pub fn forked_runs(&self) -> Vec<ForkedRun> {
+        let mut out: Vec<ForkedRun> = Vec::new();
+        for pair in self.bundles.windows(2) {
+            let (a, b) = (&pair[0], &pair[1]);
+            if a.bundle.origin_slug != b.bundle.origin_slug || a.bundle.seq != b.bundle.seq {
+                continue;
+            }
+            match out.last_mut() {
+                Some(f) if f.origin_slug == a.bundle.origin_slug && f.seq == a.bundle.seq => {
+                    f.keys.push(b.key.clone());
+                }
+                _ => out.push(ForkedRun {
+                    origin_slug: a.bundle.origin_slug.clone(),
+                    seq: a.bundle.seq,
+                    keys: vec![a.key.clone(), b.key.clone()],
+                }),
+            }
+        }
+        out
+    }
+}
+
+/// One run of one origin stored under several digests: two different bundles claim to be the
+/// same run, so at most one of them is the log's history.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ForkedRun {
+    pub origin_slug: String,
+    pub seq: u64,
+    /// Every key claiming the run, in listing order.
+    pub keys: Vec<String>,
+}
+
+impl std::fmt::Display for ForkedRun {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "run {} is stored more than once with different content (a forked log): {}",
+            self.seq,
+            self.keys.join(", ")
+        )
+    }
 }
 
 /// The bundle an upload is about.
