@@ -270,8 +270,10 @@ impl JiraConnector {
             let n = page.values.len() as u64;
             values.extend(page.values);
             start_at += n;
+            // `isLast` decides; a `total` already reached ends the walk too (a server that keeps
+            // saying `isLast: false` past its own total would otherwise be walked 1000 times).
             let last = match page.is_last {
-                Some(last) => last,
+                Some(last) => last || page.total.is_some_and(|t| start_at >= t),
                 None => page.total.is_none_or(|t| start_at >= t),
             };
             if last || n == 0 {
@@ -389,7 +391,13 @@ impl JiraConnector {
             expected_sha256: None,
             expected_size: Some(bytes.len() as u64),
         };
-        Ok(sink.put(draft, &mut bytes.as_slice()).await?)
+        let staged = sink.put(draft, &mut bytes.as_slice()).await?;
+        if !unparsed.is_empty() {
+            counts
+                .unparsed
+                .push(format!("{key} ({})", unparsed.join(", ")));
+        }
+        Ok(staged)
     }
 
     /// Walk one query. Failures of the query or of single tickets become gap records; an error
@@ -539,11 +547,6 @@ impl JiraConnector {
                     continue;
                 };
                 let issue = parsed.issue.clone();
-                if !parsed.unparsed.is_empty() {
-                    counts
-                        .unparsed
-                        .push(format!("{key} ({})", parsed.unparsed.join(", ")));
-                }
                 // A ticket whose `updated` does not read is sealed all the same; it takes no
                 // part in the watermark and is not remembered as sealed.
                 let updated = issue.fields.updated.as_deref().and_then(ticket::parse_time);
