@@ -218,8 +218,24 @@ fn clone_error(e: &ConnectorError) -> ConnectorError {
             resource: resource.clone(),
             detail: detail.clone(),
         },
+        ConnectorError::Unreachable { resource, detail } => ConnectorError::Unreachable {
+            resource: resource.clone(),
+            detail: detail.clone(),
+        },
+        ConnectorError::RateLimited { resource, attempts } => ConnectorError::RateLimited {
+            resource: resource.clone(),
+            attempts: *attempts,
+        },
+        ConnectorError::Timeout { resource, timeout } => ConnectorError::Timeout {
+            resource: resource.clone(),
+            timeout: *timeout,
+        },
+        ConnectorError::InvalidResponse { resource, detail } => ConnectorError::InvalidResponse {
+            resource: resource.clone(),
+            detail: detail.clone(),
+        },
         other => ConnectorError::InvalidResponse {
-            resource: String::new(),
+            resource: "GitHub".into(),
             detail: other.to_string(),
         },
     }
