@@ -725,6 +725,180 @@ async fn the_healthcheck_reaches_the_api_through_octocrab_and_reports_the_quota(
     assert_eq!(requests[0].headers["x-github-api-version"], "2022-11-28");
 }
 
+fn protection_only() -> &'static str {
+    "[pulls]\nenabled = false\n[releases]\nenabled = false"
+}
+
+#[tokio::test]
+async fn pull_requests_whose_checks_are_denied_and_status_missing_are_sealed_with_one_gap_per_endpoint()
+ {
+    // A fine-grained token without the Checks permission (403) on a server whose combined
+    // status answers 404: every approval is still sealed; the checks are `unavailable`.
+    let fake = FakeGithub::new("acme", vec![model_repo()]);
+    fake.fault(
+        "/check-runs",
+        100,
+        FaultAction::Status(
+            403,
+            vec![],
+            "{\"message\":\"Resource not accessible by personal access token\"}".into(),
+        ),
+    );
+    fake.fault(
+        "/status",
+        100,
+        FaultAction::Status(404, vec![], "{\"message\":\"Not Found\"}".into()),
+    );
+    let server = serve(&fake).await;
+    let c = connector(&server.uri(), pulls_only());
+    let (sink, r) = collect(&c, &mut Cursor::default()).await;
+    r.unwrap();
+    assert_eq!(sink.items.len(), 5, "gaps: {:?}", sink.gaps);
+    let d = draft_for(&sink, "acme/model#1");
+    assert_eq!(d.attributes["approvers"], serde_json::json!(["ben"]));
+    assert_eq!(d.attributes["approved_at_head"], true);
+    let checks = d.attributes["required_checks"].as_str().unwrap();
+    assert!(checks.starts_with("unavailable"), "{checks}");
+    assert!(checks.contains("Checks (read)"), "{checks}");
+    assert_eq!(d.attributes["required_checks_passed"], Value::Null);
+    let scopes: Vec<(&str, GapCategory)> = sink
+        .gaps
+        .iter()
+        .map(|g| (g.scope.as_str(), g.category))
+        .collect();
+    assert_eq!(
+        scopes,
+        [
+            ("acme/model (check-runs)", GapCategory::Denied),
+            ("acme/model (status)", GapCategory::NotFound)
+        ],
+        "one gap per repository and endpoint, not one per pull request"
+    );
+    assert!(
+        sink.gaps[0].message.contains("Checks (read)"),
+        "{}",
+        sink.gaps[0].message
+    );
+    assert!(
+        sink.gaps[0].message.contains("5 item(s)"),
+        "{}",
+        sink.gaps[0].message
+    );
+    assert!(
+        sink.gaps[1].message.contains("Commit statuses (read)"),
+        "{}",
+        sink.gaps[1].message
+    );
+    // The artefact keeps what was read and says what was not.
+    let (_, _, bytes) = sink
+        .items
+        .iter()
+        .find(|(_, d, _)| d.reference == "acme/model#1")
+        .unwrap();
+    let doc: Value = serde_json::from_slice(bytes).unwrap();
+    assert_eq!(doc["check_runs"], Value::Null);
+    assert!(
+        doc["unavailable"]["status"]
+            .as_str()
+            .unwrap()
+            .contains("404")
+    );
+    assert!(doc["reviews"].as_array().is_some_and(|r| !r.is_empty()));
+}
+
+#[tokio::test]
+async fn a_server_without_rulesets_keeps_the_branch_protection_evidence() {
+    let fake = FakeGithub::new("acme", vec![model_repo()]);
+    fake.fault(
+        "/rules/branches/",
+        100,
+        FaultAction::Status(404, vec![], "{\"message\":\"Not Found\"}".into()),
+    );
+    let server = serve(&fake).await;
+    let c = connector(&server.uri(), protection_only());
+    let (sink, r) = collect(&c, &mut Cursor::default()).await;
+    r.unwrap();
+    assert!(sink.gaps.is_empty(), "{:?}", sink.gaps);
+    assert_eq!(kinds(&sink), ["branch_protection"]);
+    let d = draft_for(&sink, "acme/model@main");
+    assert_eq!(d.attributes["protected"], true);
+    assert_eq!(d.attributes["required_checks"], serde_json::json!(["test"]));
+    assert!(sink.populations[0].complete);
+}
+
+#[tokio::test]
+async fn an_unprotected_branch_is_remembered_and_its_rules_are_only_asked_conditionally() {
+    let mut repo = model_repo();
+    repo.protected = false;
+    let fake = FakeGithub::new("acme", vec![repo]);
+    let server = serve(&fake).await;
+    let c = connector(&server.uri(), protection_only());
+    let mut cursor = Cursor::default();
+    let (sink, r) = collect(&c, &mut cursor).await;
+    r.unwrap();
+    assert_eq!(sink.items.len(), 1);
+    assert_eq!(
+        draft_for(&sink, "acme/model@main").attributes["protected"],
+        false
+    );
+    let before = server.received_requests().await.unwrap().len();
+    let (sink, r) = collect(&c, &mut cursor).await;
+    r.unwrap();
+    assert!(sink.items.is_empty() && sink.gaps.is_empty());
+    let requests = server.received_requests().await.unwrap();
+    let rules: Vec<_> = requests[before..]
+        .iter()
+        .filter(|r| r.url.path().contains("/rules/"))
+        .collect();
+    assert_eq!(rules.len(), 1, "the rules are not fetched again in full");
+    assert!(rules[0].headers.contains_key("if-none-match"));
+    // An older cursor without the remembered status still reads.
+    let mut old = cursor.0.clone();
+    let protection = &mut old["repos"]["acme/model"]["protection"];
+    protection
+        .as_object_mut()
+        .unwrap()
+        .remove("protection_status");
+    protection.as_object_mut().unwrap().remove("rules_status");
+    let (sink, r) = collect(&c, &mut Cursor(old)).await;
+    r.unwrap();
+    assert!(sink.items.is_empty() && sink.gaps.is_empty());
+}
+
+#[tokio::test]
+async fn the_healthcheck_accepts_old_rate_limit_bodies_and_a_server_without_rate_limiting() {
+    // Shapes GitHub has sent: 2013 (only `rate`), 2019 (`resources` without `used`), and a
+    // GitHub Enterprise Server with rate limiting disabled (404). None matches today's schema,
+    // which requires `used`; all three servers are healthy.
+    let cases = [
+        (
+            200,
+            serde_json::json!({"rate": {"limit": 60, "remaining": 59, "reset": 1373946285}}),
+            "59 of 60 core requests left",
+        ),
+        (
+            200,
+            serde_json::json!({"resources": {"core": {"limit": 5000, "remaining": 4990, "reset": 1571930854}, "search": {"limit": 30, "remaining": 30, "reset": 1571927375}}, "rate": {"limit": 5000, "remaining": 4990, "reset": 1571930854}}),
+            "4990 of 5000 core requests left",
+        ),
+        (
+            404,
+            serde_json::json!({"message": "Not Found", "documentation_url": "https://docs.github.com/enterprise-server/rest"}),
+            "rate limiting is disabled",
+        ),
+    ];
+    for (status, body, expected) in cases {
+        let server = wiremock::MockServer::start().await;
+        wiremock::Mock::given(wiremock::matchers::path("/api/v3/rate_limit"))
+            .respond_with(wiremock::ResponseTemplate::new(status).set_body_json(body))
+            .mount(&server)
+            .await;
+        let c = connector(&format!("{}/api/v3", server.uri()), "");
+        let health = c.healthcheck().await.unwrap();
+        assert!(health.detail.contains(expected), "{}", health.detail);
+    }
+}
+
 #[test]
 fn the_shipped_example_configuration_is_valid() {
     let text = include_str!("../../examples/github.toml");

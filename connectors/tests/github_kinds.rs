@@ -453,3 +453,82 @@ async fn a_connection_reset_in_the_middle_of_pagination_is_retried_and_the_walk_
     assert!(sink.gaps.is_empty(), "{:?}", sink.gaps);
     assert!(sink.populations[0].complete);
 }
+
+#[tokio::test]
+async fn runs_without_path_are_matched_by_workflow_id_and_other_workflows_are_counted() {
+    // As the API sent runs in 2020 and GitHub Enterprise Server still may: no `path`, `name`
+    // or `run_attempt`; the workflow is only known by `workflow_id`.
+    let mut repo = RepoSpec::new("model");
+    repo.runs = vec![
+        training_run(101, "2026-03-01T00:00:00Z", "completed"),
+        RunSpec {
+            path: ".github/workflows/docs.yml".into(),
+            ..training_run(103, "2026-03-03T00:00:00Z", "completed")
+        },
+    ];
+    let mut fake = FakeGithub::new("acme", vec![repo]);
+    fake.legacy_runs = true;
+    let blobs = serve(&fake.clone()).await;
+    *fake.blob_base.lock().unwrap() = blobs.uri();
+    let server = serve(&fake).await;
+    *fake.blob_base.lock().unwrap() = blobs.uri();
+    let c = connector(
+        &server.uri(),
+        &format!("{ONLY}\n[[workflow]]\nfile = \"train.yml\"\nkind = \"training_run\""),
+    );
+    let mut cursor = Cursor::default();
+    let (sink, r) = collect(&c, &mut cursor).await;
+    r.unwrap();
+    assert!(sink.gaps.is_empty(), "{:?}", sink.gaps);
+    let refs: Vec<_> = sink.drafts().map(|d| d.reference.clone()).collect();
+    assert_eq!(
+        refs,
+        [
+            "acme/model/actions/runs/101",
+            "acme/model/actions/runs/101/artifacts/metrics",
+            "acme/model/actions/runs/101/logs"
+        ]
+    );
+    let p = &sink.populations[0];
+    assert!(p.complete);
+    assert_eq!(p.items_skipped, 1);
+    assert_eq!(p.skipped["other_workflow"], 1);
+
+    // When the workflow cannot be identified, the runs are counted as skipped and the record
+    // does not say complete.
+    let mut fake = FakeGithub::new(
+        "acme",
+        vec![{
+            let mut repo = RepoSpec::new("model");
+            repo.runs = vec![training_run(201, "2026-03-05T00:00:00Z", "completed")];
+            repo
+        }],
+    );
+    fake.legacy_runs = true;
+    fake.fault(
+        "/actions/workflows/",
+        100,
+        FaultAction::Status(
+            403,
+            vec![],
+            "{\"message\":\"Resource not accessible\"}".into(),
+        ),
+    );
+    let server = serve(&fake).await;
+    let c = connector(
+        &server.uri(),
+        &format!("{ONLY}\n[[workflow]]\nfile = \"train.yml\"\nkind = \"training_run\""),
+    );
+    let (sink, r) = collect(&c, &mut Cursor::default()).await;
+    r.unwrap();
+    assert!(sink.items.is_empty());
+    let p = &sink.populations[0];
+    assert!(!p.complete, "{p:?}");
+    assert_eq!(p.skipped["workflow_unresolved"], 1);
+    assert_eq!(sink.gaps.len(), 1);
+    assert!(
+        sink.gaps[0].message.contains("no `path`"),
+        "{}",
+        sink.gaps[0].message
+    );
+}

@@ -932,3 +932,115 @@ async fn a_shutdown_during_a_rate_limit_wait_stops_at_once_and_keeps_what_was_se
         json!("2026-01-15T16:45:00Z")
     );
 }
+
+#[tokio::test]
+async fn a_ticket_whose_remote_links_answer_404_is_sealed_and_one_gap_per_query_says_so() {
+    let server = MockServer::start().await;
+    Mock::given(method("GET"))
+        .and(path_regex(r"^/rest/api/3/issue/[A-Z]+-[0-9]+/remotelink$"))
+        .respond_with(
+            ResponseTemplate::new(404)
+                .set_body_json(json!({"errorMessages": ["Issue does not exist or you do not have permission to see it."], "errors": {}})),
+        )
+        .with_priority(1)
+        .mount(&server)
+        .await;
+    mount_site(&server).await;
+    let c = connector(&server, "");
+    let (sink, result) = collect(&c, &mut Cursor::default()).await;
+    result.unwrap();
+    let keys: Vec<&str> = sink.drafts().map(|d| d.natural_key.as_str()).collect();
+    assert_eq!(keys, ["AIOPS-42", "AIOPS-41", "AIOPS-40", "AIOPS-60"]);
+    let d = draft(&sink, "AIOPS-42");
+    assert_eq!(d.actors[2].id.as_deref(), Some("557058:fay"));
+    let links = d.attributes["remote_links"].as_str().unwrap();
+    assert!(links.starts_with("unavailable"), "{links}");
+    let scopes: Vec<(&str, GapCategory)> = sink
+        .gaps
+        .iter()
+        .map(|g| (g.scope.as_str(), g.category))
+        .collect();
+    assert_eq!(
+        scopes,
+        [
+            ("incidents (remotelink)", GapCategory::NotFound),
+            ("corrective-actions (remotelink)", GapCategory::NotFound)
+        ]
+    );
+    assert!(
+        sink.gaps[0].message.contains("AIOPS-42"),
+        "{}",
+        sink.gaps[0].message
+    );
+    assert_eq!(
+        population(&sink, "incidents").attributes["remote_links_unavailable"],
+        json!(3)
+    );
+}
+
+/// The incidents search answering one page of `issues`.
+async fn mount_search_of(server: &MockServer, issues: Value) {
+    Mock::given(method("POST"))
+        .and(path(SEARCH))
+        .and(body_string_contains("type = Incident"))
+        .respond_with(ok_json(&json!({"issues": issues, "isLast": true})))
+        .with_priority(1)
+        .mount(server)
+        .await;
+}
+
+#[tokio::test]
+async fn a_field_of_an_unexpected_type_keeps_the_ticket_and_the_gap_names_its_key() {
+    // Atlassian's own example for /rest/api/3/search/jql has `"updated": 1`, and an `id`
+    // that is a number; a Data Center reporter has `name` and `key` but no `accountId`.
+    let server = MockServer::start().await;
+    mount_search_of(
+        &server,
+        json!([
+            {"id": 10002, "key": "AIOPS-41", "fields": {"summary": "Drift", "updated": 1, "created": "2026-01-15T08:12:00.000+0000", "labels": "incident", "reporter": {"name": "admin", "key": "JIRAUSER10000", "displayName": "Ada Admin"}}},
+            {"id": "10003", "key": "AIOPS-40", "fields": {"summary": "Fine", "updated": "2026-01-15T09:00:00.000+0000"}},
+            {"id": "10004", "fields": {"summary": "No key"}}
+        ]),
+    )
+    .await;
+    mount_site(&server).await;
+    let c = connector(&server, "");
+    let (sink, result) = collect(&c, &mut Cursor::default()).await;
+    result.unwrap();
+    let incidents: Vec<&str> = sink
+        .drafts()
+        .filter(|d| d.kind.as_str() == "incident_ticket")
+        .map(|d| d.natural_key.as_str())
+        .collect();
+    assert_eq!(incidents, ["AIOPS-41", "AIOPS-40"]);
+    let d = draft(&sink, "AIOPS-41");
+    assert_eq!(d.source_time, None);
+    assert_eq!(
+        d.attributes["unparsed_fields"],
+        json!(["fields.labels", "fields.updated"])
+    );
+    assert_eq!(d.attributes["issue_id"], json!("10002"));
+    assert_eq!(d.actors[0].id.as_deref(), Some("JIRAUSER10000"));
+    assert!(artefact(&sink, "AIOPS-41").contains("\"updated\":1"));
+    let messages: Vec<(&str, &str)> = sink
+        .gaps
+        .iter()
+        .map(|g| (g.scope.as_str(), g.message.as_str()))
+        .collect();
+    assert_eq!(messages.len(), 2, "{messages:?}");
+    assert_eq!(messages[0].0, "incidents/?");
+    assert!(messages[0].1.contains("with id 10004"), "{}", messages[0].1);
+    assert_eq!(messages[1].0, "incidents (fields)");
+    assert!(
+        messages[1]
+            .1
+            .contains("AIOPS-41 (fields.labels, fields.updated)"),
+        "{}",
+        messages[1].1
+    );
+    // The watermark moved only with the ticket whose time did read.
+    assert_eq!(
+        population(&sink, "incidents").watermark_after.as_deref(),
+        Some("2026-01-15T09:00:00Z")
+    );
+}

@@ -318,3 +318,34 @@ fn a_github_app_signs_a_jwt_mints_an_installation_token_once_and_collects_with_i
         assert!(!contains(&collected.stdout, secret) && !contains(&collected.stderr, secret));
     }
 }
+
+#[test]
+fn a_token_without_the_checks_permission_still_seals_every_approval_and_collect_exits_1() {
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let fake = model_org();
+    fake.fault(
+        "/check-runs",
+        1000,
+        FaultAction::Status(
+            403,
+            vec![],
+            "{\"message\":\"Resource not accessible by personal access token\"}".into(),
+        ),
+    );
+    let server = rt.block_on(serve(&fake));
+    let sandbox = Sandbox::empty();
+    sandbox.write("agent.toml", config(&server.uri()));
+
+    let out = collect(&sandbox);
+    assert_eq!(out.status.code(), Some(1), "degraded: {}", text(&out));
+    let summary = json(&out);
+    assert_eq!(summary["items"], 9, "nothing is lost: {summary}");
+    let verified = sandbox.verify();
+    assert_eq!(verified.status.code(), Some(0), "{}", text(&verified));
+    let contents = bundle_contents(&sandbox);
+    assert!(contains(&contents, "unavailable: /check-runs"));
+    assert!(contains(&contents, "acme/model (check-runs)"));
+}

@@ -306,3 +306,52 @@ fn a_refused_token_is_sealed_as_a_gap_that_never_shows_the_token() {
         assert!(!gap.to_string().contains(wrong));
     }
 }
+
+#[test]
+fn remote_links_that_answer_404_and_a_field_of_the_wrong_type_lose_no_ticket_and_collect_exits_1() {
+    let rt = runtime();
+    let server = rt.block_on(MockServer::start());
+    // Atlassian's own example has `"updated": 1`: AIOPS-41 comes with it here.
+    let mut pages = first_run_pages();
+    for (_, page) in &mut pages {
+        for issue in page["issues"].as_array_mut().unwrap() {
+            if issue["key"] == "AIOPS-41" {
+                issue["fields"]["updated"] = json!(1);
+            }
+        }
+    }
+    rt.block_on(async {
+        Mock::given(method("GET"))
+            .and(path_regex(r"^/rest/api/3/issue/AIOPS-[0-9]+/remotelink$"))
+            .respond_with(ResponseTemplate::new(404).set_body_json(
+                json!({"errorMessages": ["Issue does not exist or you do not have permission to see it."], "errors": {}}),
+            ))
+            .with_priority(1)
+            .mount(&server)
+            .await;
+        mount(&server, &pages).await;
+    });
+    let s = sandbox(&server);
+    let o = collect(&s, TOKEN, EPOCH);
+    assert_eq!(o.status.code(), Some(1), "degraded: {}", text(&o));
+    let summary = json(&o);
+    assert_eq!(summary["items"], 4, "no ticket is lost: {summary:#}");
+    let report = verified(&s);
+    assert_eq!(report["bundles"][0]["summary"]["items"], 4, "{report:#}");
+    let gaps = payload(&s, 1, "data/gaps/");
+    let scopes: Vec<&str> = gaps
+        .iter()
+        .map(|(_, g)| g["scope"].as_str().unwrap())
+        .collect();
+    assert!(scopes.contains(&"incidents (remotelink)"), "{scopes:?}");
+    assert!(scopes.contains(&"incidents (fields)"), "{scopes:?}");
+    let fields = gaps
+        .iter()
+        .find(|(_, g)| g["scope"] == "incidents (fields)")
+        .unwrap();
+    assert!(
+        fields.1["message"].as_str().unwrap().contains("AIOPS-41"),
+        "the gap names the ticket: {}",
+        fields.1["message"]
+    );
+}

@@ -194,22 +194,6 @@ impl Client {
         })
     }
 
-    /// An octocrab client for the healthcheck: same base URL, credentials and pinned version.
-    pub(crate) fn octocrab(&self, api_url: &str) -> Result<Octocrab, ConnectorError> {
-        let builder = Octocrab::builder()
-            .base_uri(octocrab_base(api_url))
-            .map_err(octocrab_error)?
-            .add_header(version_header(), API_VERSION.to_owned());
-        match &self.auth {
-            Auth::App(crab) => Ok((**crab).clone()),
-            Auth::Token(token) => builder
-                .personal_token(token.expose().to_owned())
-                .build()
-                .map_err(octocrab_error),
-            Auth::Anonymous => builder.build().map_err(octocrab_error),
-        }
-    }
-
     /// `api_url` followed by `segments` (each percent-encoded) and `query`.
     pub(crate) fn url(&self, segments: &[&str], query: &[(&str, String)]) -> String {
         let mut url = self.api.clone();

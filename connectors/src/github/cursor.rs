@@ -130,6 +130,14 @@ pub(crate) struct ProtectionState {
     /// What the pull requests need from it, kept for runs where GitHub answers 304.
     #[serde(default)]
     pub summary: ProtectionSummary,
+    /// Status of the last `/protection` answer (200 or 404): a 404 carries no ETag, so a 404
+    /// after a 404 counts as unchanged and the rules are asked conditionally. Absent in
+    /// cursors written before it was kept.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub protection_status: Option<u16>,
+    /// Status of the last `/rules/branches/…` answer (200, or 404 without rulesets).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rules_status: Option<u16>,
 }
 
 /// The facts of a branch's protection that pull request items refer to.
@@ -154,6 +162,10 @@ pub(crate) struct RunsState {
     pub sealed: Vec<u64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub first_page: Option<Etag>,
+    /// Ids of the configured workflows by path, to match runs that carry no `path` (older API
+    /// versions, GitHub Enterprise Server).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub workflow_ids: BTreeMap<String, u64>,
 }
 
 /// A card file: the blob last sealed.

@@ -97,6 +97,25 @@ impl Run<'_> {
         Ok(())
     }
 
+    /// Record a gap for `scope` with its own `message`.
+    pub(crate) async fn gap_message(
+        &mut self,
+        scope: &str,
+        category: evidence_model::GapCategory,
+        message: String,
+    ) -> Result<(), ConnectorError> {
+        let record = GapRecord::new(
+            "github",
+            self.source.clone(),
+            scope,
+            category,
+            message,
+            self.sink.collected_at(),
+        );
+        self.sink.gap(record).await?;
+        Ok(())
+    }
+
     /// Hand an item to the sink. `Ok(None)` when this one item failed (a gap is recorded);
     /// `Err` only when the staging area failed and the run must stop.
     pub(crate) async fn put(
@@ -246,20 +265,16 @@ impl Connector for GithubConnector {
 
     async fn healthcheck(&self) -> Result<Health, ConnectorError> {
         let client = Client::new(&self.settings, "evidence-agent")?;
-        let crab = client.octocrab(&self.settings.api_url)?;
-        let limits = crab
-            .ratelimit()
-            .get()
-            .await
-            .map_err(|e| ConnectorError::Unreachable {
-                resource: self.settings.api_url.clone(),
-                detail: octocrab_detail(&e),
-            })?;
+        let ctx = CollectContext {
+            shutdown: tokio_util::sync::CancellationToken::new(),
+            progress: &crate::connector::NoProgress,
+            agent: "evidence-agent".into(),
+        };
+        let page = client
+            .get_json_or_404(&client.url(&["rate_limit"], &[]), None, &ctx)
+            .await?;
         Ok(Health {
-            detail: format!(
-                "{} answers; {} of {} core requests left this hour",
-                self.settings.api_url, limits.resources.core.remaining, limits.resources.core.limit
-            ),
+            detail: ratelimit::health_detail(&self.settings.api_url, page.status, &page.json),
         })
     }
 
@@ -288,16 +303,6 @@ impl Connector for GithubConnector {
         let result = collect_all(&mut run, &mut state).await;
         cursor.store(&state)?;
         result
-    }
-}
-
-/// A short, credential-free description of an octocrab failure.
-fn octocrab_detail(e: &octocrab::Error) -> String {
-    match e {
-        octocrab::Error::GitHub { source, .. } => {
-            format!("HTTP {}: {}", source.status_code, source.message)
-        }
-        _ => "the request failed (connection or TLS)".into(),
     }
 }
 

@@ -85,7 +85,9 @@ impl Tally {
         for (reason, n) in &self.skipped {
             r.attributes
                 .insert(format!("skipped_{reason}"), (*n).into());
+            r.skipped.insert((*reason).to_owned(), *n);
         }
+        r.items_skipped = self.skipped.values().sum();
         r
     }
 }
@@ -118,6 +120,8 @@ mod tests {
             (3, 250, 240)
         );
         assert_eq!(r.attributes["skipped_closed_unmerged"], 1);
+        assert_eq!(r.items_skipped, 1);
+        assert_eq!(r.skipped["closed_unmerged"], 1);
         assert_eq!(r.watermark_after.as_deref(), Some("2026-03-31T12:00:00Z"));
         assert_eq!(r.kind.unwrap().as_str(), "pr_approval");
     }

@@ -89,10 +89,19 @@ pub(crate) fn summarise(protection: Option<&Value>, rules: &Value) -> Protection
     s
 }
 
-/// The two answers for one branch.
+/// The two answers for one branch. A 404 is an answer for both: no classic protection, or a
+/// server without rulesets (GitHub Enterprise Server before 3.9).
 struct Fetched {
     protection: super::client::Page,
     rules: super::client::Page,
+    /// Both answers are the same as last run's: 304, or 404 again after a 404.
+    unchanged: bool,
+}
+
+/// True when `page` says the same as last run's answer with status `before`: a 304, or a 404
+/// (which carries no ETag) after a 404.
+fn same_as_before(page: &super::client::Page, before: Option<u16>) -> bool {
+    page.not_modified() || (page.status == 404 && before == Some(404))
 }
 
 async fn fetch(
@@ -101,6 +110,7 @@ async fn fetch(
     repo: &str,
     branch: &str,
     etags: (Option<&str>, Option<&str>),
+    before: (Option<u16>, Option<u16>),
 ) -> Result<Fetched, ConnectorError> {
     let (owner, name) = super::split_full_name(repo);
     let prot_url = client.url(
@@ -109,16 +119,22 @@ async fn fetch(
     );
     let rules_url = client.url(&["repos", owner, name, "rules", "branches", branch], &[]);
     let mut protection = client.get_json_or_404(&prot_url, etags.0, ctx).await?;
-    let mut rules = client.get_json(&rules_url, etags.1, ctx).await?;
+    let mut rules = client.get_json_or_404(&rules_url, etags.1, ctx).await?;
+    let unchanged = same_as_before(&protection, before.0) && same_as_before(&rules, before.1);
     // A conditional answer has no body: when only one of the two changed, fetch the other whole.
-    if protection.not_modified() != rules.not_modified() {
+    if !unchanged {
         if protection.not_modified() {
             protection = client.get_json_or_404(&prot_url, None, ctx).await?;
-        } else {
-            rules = client.get_json(&rules_url, None, ctx).await?;
+        }
+        if rules.not_modified() {
+            rules = client.get_json_or_404(&rules_url, None, ctx).await?;
         }
     }
-    Ok(Fetched { protection, rules })
+    Ok(Fetched {
+        protection,
+        rules,
+        unchanged,
+    })
 }
 
 /// The protection facts of `branch`, for pull requests into it: from this run, the cursor, or
@@ -133,7 +149,7 @@ pub(crate) async fn summary_for(
         return s.clone();
     }
     let ctx = run.ctx;
-    let summary = match fetch(run.client, ctx, repo, branch, (None, None)).await {
+    let summary = match fetch(run.client, ctx, repo, branch, (None, None), (None, None)).await {
         Ok(f) => Some(summarise(
             (f.protection.status == 200).then_some(&f.protection.json),
             &f.rules.json,
@@ -173,7 +189,10 @@ pub(crate) async fn collect(
         )
     });
     let ctx = run.ctx;
-    let fetched = fetch(run.client, ctx, &repo.full_name, &branch, etags).await;
+    let before = previous
+        .as_ref()
+        .map_or((None, None), |p| (p.protection_status, p.rules_status));
+    let fetched = fetch(run.client, ctx, &repo.full_name, &branch, etags, before).await;
     let fetched = match fetched {
         Ok(f) => f,
         Err(e @ ConnectorError::Interrupted { .. }) => return Err(e),
@@ -187,10 +206,7 @@ pub(crate) async fn collect(
     };
     tally.pages_walked = 2;
     tally.seen = 1;
-    if let Some(prev) = previous
-        .as_ref()
-        .filter(|_| fetched.protection.not_modified())
-    {
+    if let Some(prev) = previous.as_ref().filter(|_| fetched.unchanged) {
         tally.unchanged = 1;
         tally.not_modified = true;
         run.protections.insert(
@@ -212,12 +228,18 @@ pub(crate) async fn collect(
     );
     let branch_json = Value::from(branch.as_str()).to_string();
     let status = fetched.protection.status.to_string();
-    let body = raw_object(&[
+    let rules_status = fetched.rules.status.to_string();
+    let mut parts: Vec<(&str, &[u8])> = vec![
         ("branch", branch_json.as_bytes()),
         ("protection_status", status.as_bytes()),
         ("protection", &fetched.protection.body),
-        ("rules", &fetched.rules.body),
-    ]);
+    ];
+    // A 404 from the rules endpoint (no rulesets on this server) is kept with its status.
+    if fetched.rules.status == 404 {
+        parts.push(("rules_status", rules_status.as_bytes()));
+    }
+    parts.push(("rules", &fetched.rules.body));
+    let body = raw_object(&parts);
     let sha256 = Sha256Digest::of(&body);
     let etag = |page: &super::client::Page, url: &str| {
         page.etag.clone().map(|etag| Etag {
@@ -231,6 +253,8 @@ pub(crate) async fn collect(
         rules_etag: etag(&fetched.rules, &rules_url),
         sha256: previous.as_ref().and_then(|p| p.sha256),
         summary: summary.clone(),
+        protection_status: Some(fetched.protection.status),
+        rules_status: Some(fetched.rules.status),
     };
     if previous.as_ref().and_then(|p| p.sha256) == Some(sha256) {
         tally.unchanged = 1;

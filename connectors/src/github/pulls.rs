@@ -21,13 +21,94 @@ use crate::sink::ItemDraft;
 /// Most list pages one run walks for one repository; the walk resumes next run.
 const MAX_LIST_PAGES: u64 = 10_000;
 
-/// A merged pull request as fetched.
+/// A merged pull request as fetched. The pull request and its reviews are the primary
+/// artefact; the check runs and the combined status are secondary lookups: when one fails, the
+/// item is still sealed, with its required checks `unavailable`.
 struct Fetched {
     number: u64,
     pull: Page,
     reviews: Vec<Page>,
-    check_runs: Vec<Page>,
-    status: Page,
+    check_runs: Result<Vec<Page>, ConnectorError>,
+    status: Result<Page, ConnectorError>,
+}
+
+/// The secondary endpoints of a pull request item, with the fine-grained permission each needs.
+pub(crate) const CHECK_RUNS: Secondary = Secondary {
+    endpoint: "check-runs",
+    permission: "Checks (read)",
+};
+pub(crate) const STATUS: Secondary = Secondary {
+    endpoint: "status",
+    permission: "Commit statuses (read)",
+};
+
+/// A secondary endpoint: what it is called and which token permission reads it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub(crate) struct Secondary {
+    pub endpoint: &'static str,
+    pub permission: &'static str,
+}
+
+/// Failures of one secondary endpoint in one repository: recorded as one gap, not one per item.
+#[derive(Debug)]
+pub(crate) struct Degraded {
+    pub items: Vec<String>,
+    pub first: ConnectorError,
+}
+
+/// True for an error that must end the walk rather than degrade one item.
+fn stops(e: &ConnectorError) -> bool {
+    e.is_fatal() || matches!(e, ConnectorError::Interrupted { .. })
+}
+
+/// A failed secondary lookup, for the item's attributes: `unavailable: <why>`.
+fn unavailable_reason(secondary: Secondary, e: &ConnectorError) -> String {
+    let why = match e {
+        ConnectorError::NotFound { .. } => format!(
+            "GitHub answered 404 (a token without the {} permission, a server without the endpoint, or a commit that is gone)",
+            secondary.permission
+        ),
+        ConnectorError::Denied { detail, .. } => {
+            format!(
+                "access denied ({detail}); the token needs the {} permission",
+                secondary.permission
+            )
+        }
+        other => other.to_string(),
+    };
+    format!("unavailable: /{} {why}", secondary.endpoint)
+}
+
+/// Record one gap per secondary endpoint that failed in `repo`, naming the permission and the
+/// items it degraded.
+pub(crate) async fn degraded_gaps(
+    run: &mut Run<'_>,
+    repo: &str,
+    degraded: BTreeMap<Secondary, Degraded>,
+) -> Result<(), ConnectorError> {
+    for (secondary, d) in degraded {
+        let shown: Vec<&str> = d.items.iter().take(20).map(String::as_str).collect();
+        let more = d.items.len().saturating_sub(shown.len());
+        let detail = format!(
+            "{}; {} item(s) were sealed without it ({}{}); a token needs the {} permission to read it",
+            unavailable_reason(secondary, &d.first),
+            d.items.len(),
+            shown.join(", "),
+            if more > 0 {
+                format!(" and {more} more")
+            } else {
+                String::new()
+            },
+            secondary.permission,
+        );
+        run.gap_message(
+            &format!("{repo} ({})", secondary.endpoint),
+            d.first.gap_category(),
+            detail,
+        )
+        .await?;
+    }
+    Ok(())
 }
 
 /// Where the list walk stands relative to the watermark, for one listed pull request.
@@ -100,20 +181,70 @@ async fn fetch(
             ctx,
             MAX_DETAIL_PAGES,
         )
-        .await?;
+        .await;
+    if let Err(e) = &check_runs
+        && stops(e)
+    {
+        return Err(interrupted_or(check_runs.err()));
+    }
     let status = client
         .get_json(
             &client.url(&["repos", owner, name, "commits", &head, "status"], &[]),
             None,
             ctx,
         )
-        .await?;
+        .await;
+    if let Err(e) = &status
+        && stops(e)
+    {
+        return Err(interrupted_or(status.err()));
+    }
     Ok(Fetched {
         number,
         pull,
         reviews,
         check_runs,
         status,
+    })
+}
+
+/// A copy of `e` for the degradation record (errors are not `Clone`: IO sources are not).
+fn clone_error(e: &ConnectorError) -> ConnectorError {
+    match e {
+        ConnectorError::NotFound { resource } => ConnectorError::NotFound {
+            resource: resource.clone(),
+        },
+        ConnectorError::Denied { resource, detail } => ConnectorError::Denied {
+            resource: resource.clone(),
+            detail: detail.clone(),
+        },
+        ConnectorError::Unreachable { resource, detail } => ConnectorError::Unreachable {
+            resource: resource.clone(),
+            detail: detail.clone(),
+        },
+        ConnectorError::RateLimited { resource, attempts } => ConnectorError::RateLimited {
+            resource: resource.clone(),
+            attempts: *attempts,
+        },
+        ConnectorError::Timeout { resource, timeout } => ConnectorError::Timeout {
+            resource: resource.clone(),
+            timeout: *timeout,
+        },
+        ConnectorError::InvalidResponse { resource, detail } => ConnectorError::InvalidResponse {
+            resource: resource.clone(),
+            detail: detail.clone(),
+        },
+        other => ConnectorError::InvalidResponse {
+            resource: "GitHub".into(),
+            detail: other.to_string(),
+        },
+    }
+}
+
+/// The error of a failed lookup that stops the walk.
+fn interrupted_or(e: Option<ConnectorError>) -> ConnectorError {
+    e.unwrap_or_else(|| ConnectorError::Interrupted {
+        resource: "GitHub".into(),
     })
 }
 
@@ -142,6 +273,7 @@ fn draft(
     let check_runs: Vec<Value> = f
         .check_runs
         .iter()
+        .flatten()
         .flat_map(|p| {
             p.json
                 .get("check_runs")
@@ -152,11 +284,19 @@ fn draft(
         .collect();
     let statuses: Vec<Value> = f
         .status
-        .json
-        .get("statuses")
+        .as_ref()
+        .ok()
+        .and_then(|s| s.json.get("statuses"))
         .and_then(Value::as_array)
         .cloned()
         .unwrap_or_default();
+    let unavailable: BTreeMap<&str, String> = [
+        (CHECK_RUNS, f.check_runs.as_ref().err()),
+        (STATUS, f.status.as_ref().err()),
+    ]
+    .into_iter()
+    .filter_map(|(secondary, e)| Some((secondary.endpoint, unavailable_reason(secondary, e?))))
+    .collect();
     let base = pull
         .get("base")
         .and_then(|b| super::text(b, "ref"))
@@ -249,7 +389,26 @@ fn draft(
             serde_json::to_value(&facts.unknown_states).unwrap_or(Value::Null),
         );
     }
+    if !unavailable.is_empty() {
+        attributes.insert(
+            "unavailable".to_owned(),
+            serde_json::to_value(&unavailable).unwrap_or(Value::Null),
+        );
+    }
     match required {
+        Some(s) if !unavailable.is_empty() && !s.required_checks.is_empty() => {
+            let reasons: Vec<&str> = unavailable.values().map(String::as_str).collect();
+            attributes.insert(
+                "required_checks".to_owned(),
+                Value::from(reasons.join("; ")),
+            );
+            attributes.insert("required_checks_passed".to_owned(), Value::Null);
+            attributes.insert(
+                "required_approving_review_count".to_owned(),
+                s.required_approving_review_count
+                    .map_or(Value::Null, Value::from),
+            );
+        }
         Some(s) => {
             attributes.insert(
                 "required_checks".to_owned(),
@@ -278,18 +437,25 @@ fn draft(
             .map(|p| p.body.as_ref())
             .collect::<Vec<_>>(),
     );
-    let checks_raw = raw_list(
-        &f.check_runs
-            .iter()
-            .map(|p| p.body.as_ref())
-            .collect::<Vec<_>>(),
-    );
-    let body = raw_object(&[
+    let checks_raw = match &f.check_runs {
+        Ok(pages) => raw_list(&pages.iter().map(|p| p.body.as_ref()).collect::<Vec<_>>()),
+        Err(_) => b"null".to_vec(),
+    };
+    let status_raw: &[u8] = match &f.status {
+        Ok(page) => &page.body,
+        Err(_) => b"null",
+    };
+    let unavailable_raw = serde_json::to_vec(&unavailable).unwrap_or_else(|_| b"{}".to_vec());
+    let mut parts: Vec<(&str, &[u8])> = vec![
         ("pull", &f.pull.body),
         ("reviews", &reviews_raw),
         ("check_runs", &checks_raw),
-        ("combined_status", &f.status.body),
-    ]);
+        ("combined_status", status_raw),
+    ];
+    if !unavailable.is_empty() {
+        parts.push(("unavailable", &unavailable_raw));
+    }
+    let body = raw_object(&parts);
     let (owner, name) = super::split_full_name(repo);
     let draft = ItemDraft {
         natural_key: reference.clone(),
@@ -329,6 +495,7 @@ async fn seal_all(
     numbers: Vec<u64>,
     tags: &Tags,
     tally: &mut Tally,
+    degraded: &mut BTreeMap<Secondary, Degraded>,
 ) -> Result<(Vec<u64>, Vec<u64>), ConnectorError> {
     let client = run.client;
     let ctx = run.ctx;
@@ -340,6 +507,18 @@ async fn seal_all(
     while let Some((n, result)) = stream.next().await {
         match result {
             Ok(f) => {
+                for (secondary, result) in [
+                    (CHECK_RUNS, f.check_runs.as_ref().err()),
+                    (STATUS, f.status.as_ref().err()),
+                ] {
+                    if let Some(e) = result {
+                        let entry = degraded.entry(secondary).or_insert_with(|| Degraded {
+                            items: Vec::new(),
+                            first: clone_error(e),
+                        });
+                        entry.items.push(format!("{repo}#{n}"));
+                    }
+                }
                 let base = f
                     .pull
                     .json
@@ -395,6 +574,7 @@ pub(crate) async fn collect(
     }
     let mut tally = Tally::new();
     tally.watermark_before = state.watermark;
+    let mut degraded: BTreeMap<Secondary, Degraded> = BTreeMap::new();
 
     // Pull requests that failed last run are fetched again first.
     let retry = std::mem::take(&mut state.retry);
@@ -402,7 +582,7 @@ pub(crate) async fn collect(
         tally
             .attributes
             .insert("retried_from_last_run".into(), Value::from(retry.len()));
-        let (done, failed) = seal_all(run, full, retry, tags, &mut tally).await?;
+        let (done, failed) = seal_all(run, full, retry, tags, &mut tally, &mut degraded).await?;
         tally.seen += done.len() as u64;
         state.retry = failed;
     }
@@ -523,7 +703,8 @@ pub(crate) async fn collect(
             }
         }
         let total = candidates.len();
-        let (done, failed) = seal_all(run, full, candidates, tags, &mut tally).await?;
+        let (done, failed) =
+            seal_all(run, full, candidates, tags, &mut tally, &mut degraded).await?;
         for n in &failed {
             if !state.retry.contains(n) {
                 state.retry.push(*n);
@@ -561,6 +742,19 @@ pub(crate) async fn collect(
         state.resume = Some(resume);
         tally.watermark_after = state.watermark;
     }
+    for (secondary, d) in &degraded {
+        tally.notes.push(format!(
+            "{} pull request(s) were sealed without /{} ({}): their required checks are unavailable",
+            d.items.len(),
+            secondary.endpoint,
+            secondary.permission
+        ));
+        tally.attributes.insert(
+            format!("degraded_{}", secondary.endpoint),
+            d.items.len().into(),
+        );
+    }
+    degraded_gaps(run, full, degraded).await?;
     let record = tally.record(run.source.clone(), full, &tags.kind, &query);
     run.sink.population(record).await?;
     Ok(())

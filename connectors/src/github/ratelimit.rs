@@ -114,9 +114,58 @@ pub(crate) fn classify(
     }
 }
 
+/// What `check` says about a server from its `/rate_limit` answer (`status` 200 or 404).
+/// Read leniently: the quota is `resources.core` (2014 on), else the old top-level `rate`
+/// (2013), and either may lack fields (`used` came in 2020). A 404 is a GitHub Enterprise
+/// Server with rate limiting disabled: healthy, with no quota to report.
+pub(crate) fn health_detail(api_url: &str, status: u16, body: &serde_json::Value) -> String {
+    if status == 404 {
+        return format!(
+            "{api_url} answers; rate limiting is disabled on this server (/rate_limit answers 404)"
+        );
+    }
+    let quota = body
+        .get("resources")
+        .and_then(|r| r.get("core"))
+        .or_else(|| body.get("rate"));
+    let field = |key: &str| {
+        quota
+            .and_then(|q| q.get(key))
+            .and_then(serde_json::Value::as_u64)
+    };
+    match (field("remaining"), field("limit")) {
+        (Some(remaining), Some(limit)) => {
+            format!("{api_url} answers; {remaining} of {limit} core requests left this hour")
+        }
+        (Some(remaining), None) => {
+            format!("{api_url} answers; {remaining} core requests left this hour")
+        }
+        _ => format!("{api_url} answers; its /rate_limit answer names no core quota"),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn every_rate_limit_shape_github_has_sent_is_healthy() {
+        let api = "https://api.github.com";
+        // Today's shape, with `used`.
+        let now = serde_json::json!({"resources": {"core": {"limit": 5000, "remaining": 4999, "reset": 1, "used": 1}}, "rate": {"limit": 5000, "remaining": 4999, "reset": 1, "used": 1}});
+        assert!(health_detail(api, 200, &now).contains("4999 of 5000 core requests left"));
+        // 2019: no `used` anywhere.
+        let old = serde_json::json!({"resources": {"core": {"limit": 60, "remaining": 58, "reset": 1}}, "rate": {"limit": 60, "remaining": 58, "reset": 1}});
+        assert!(health_detail(api, 200, &old).contains("58 of 60 core requests left"));
+        // 2013: only the top-level `rate`.
+        let older = serde_json::json!({"rate": {"limit": 60, "remaining": 60, "reset": 1}});
+        assert!(health_detail(api, 200, &older).contains("60 of 60 core requests left"));
+        // Something else entirely still answers.
+        assert!(health_detail(api, 200, &serde_json::json!({})).contains("names no core quota"));
+        // GitHub Enterprise Server with rate limiting disabled.
+        let ghes = serde_json::json!({"message": "Not Found", "documentation_url": "https://docs.github.com/rest"});
+        assert!(health_detail(api, 404, &ghes).contains("rate limiting is disabled"));
+    }
 
     fn info(remaining: u64, reset: i64) -> RateInfo {
         RateInfo {

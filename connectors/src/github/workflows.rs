@@ -267,6 +267,40 @@ async fn seal_run(
     Ok(complete)
 }
 
+/// Find the ids of the configured workflows not yet known (`GET /actions/workflows/{file}`,
+/// which every API version with Actions answers). Returns what could not be looked up; a
+/// workflow GitHub does not know (404) is not an error: no run can belong to it.
+async fn resolve_ids(
+    run: &mut Run<'_>,
+    owner: &str,
+    name: &str,
+    workflows: &[Workflow],
+    ids: &mut BTreeMap<String, u64>,
+) -> Result<Vec<String>, ConnectorError> {
+    let mut failed = Vec::new();
+    for w in workflows {
+        if ids.contains_key(&w.path) {
+            continue;
+        }
+        let file = w.path.rsplit('/').next().unwrap_or(&w.path);
+        let url = run
+            .client
+            .url(&["repos", owner, name, "actions", "workflows", file], &[]);
+        match run.client.get_json_or_404(&url, None, run.ctx).await {
+            Ok(page) if page.status == 404 => {}
+            Ok(page) => match page.json.get("id").and_then(Value::as_u64) {
+                Some(id) => {
+                    ids.insert(w.path.clone(), id);
+                }
+                None => failed.push(format!("{}: the answer has no id", w.path)),
+            },
+            Err(e @ ConnectorError::Interrupted { .. }) => return Err(e),
+            Err(e) => failed.push(format!("{}: {e}", w.path)),
+        }
+    }
+    Ok(failed)
+}
+
 /// Collect the completed runs of the configured `workflows` of `repo`.
 pub(crate) async fn collect(
     run: &mut Run<'_>,
@@ -298,6 +332,10 @@ pub(crate) async fn collect(
     let mut oldest_open: Option<Timestamp> = None;
     let mut sealed_now: Vec<(u64, Timestamp)> = Vec::new();
     let mut finished = false;
+    // Workflow ids are looked up once per run, and only when a run without `path` is met.
+    let mut resolved = false;
+    let mut unresolved: Vec<String> = Vec::new();
+    let mut unresolved_runs = 0u64;
     while let Some(u) = url.take() {
         if run.ctx.shutdown.is_cancelled() {
             tally.incomplete("the run was interrupted");
@@ -362,10 +400,43 @@ pub(crate) async fn collect(
                 reached = true;
                 break;
             }
-            let Some(workflow) = workflows
-                .iter()
-                .find(|w| super::text(&json, "path") == Some(w.path.as_str()))
-            else {
+            let workflow_id = json.get("workflow_id").and_then(Value::as_u64);
+            if let (Some(path), Some(wid)) = (super::text(&json, "path"), workflow_id)
+                && workflows.iter().any(|w| w.path == path)
+            {
+                state.workflow_ids.insert(path.to_owned(), wid);
+            }
+            let workflow = match super::text(&json, "path") {
+                Some(path) => workflows.iter().find(|w| w.path == path),
+                // Older API versions and GitHub Enterprise Server send no `path`: match the
+                // run's `workflow_id` against the configured workflows' ids.
+                None => {
+                    if !resolved {
+                        resolved = true;
+                        unresolved =
+                            resolve_ids(run, owner, name, workflows, &mut state.workflow_ids)
+                                .await?;
+                    }
+                    match workflow_id {
+                        Some(wid) => workflows
+                            .iter()
+                            .find(|w| state.workflow_ids.get(&w.path) == Some(&wid)),
+                        None => None,
+                    }
+                }
+            };
+            let Some(workflow) = workflow else {
+                if super::text(&json, "path").is_none()
+                    && (workflow_id.is_none() || !unresolved.is_empty())
+                {
+                    // It may be one of ours: counted, and the population is not complete.
+                    tally.skip("workflow_unresolved");
+                    unresolved_runs += 1;
+                    // The watermark stays before it, so the next run meets it again.
+                    oldest_open = Some(oldest_open.map_or(created, |o| o.min(created)));
+                } else {
+                    tally.skip("other_workflow");
+                }
                 continue;
             };
             newest_seen = newest_seen.max(Some(created));
@@ -425,6 +496,20 @@ pub(crate) async fn collect(
     } else if !finished {
         // Runs sealed so far stay recorded; the watermark stays until a walk completes.
         state.sealed.extend(sealed_now.iter().map(|(id, _)| *id));
+    }
+    if unresolved_runs > 0 {
+        tally.incomplete(format!(
+            "{unresolved_runs} run(s) without `path` could not be matched to a configured workflow ({}); they were skipped and counted",
+            unresolved.join("; ")
+        ));
+        let e = ConnectorError::InvalidResponse {
+            resource: format!("{full} workflows"),
+            detail: format!(
+                "{unresolved_runs} workflow run(s) carry no `path` and their workflow could not be identified: {}",
+                unresolved.join("; ")
+            ),
+        };
+        run.gap(&format!("{scope} ({first_kind})"), &e).await?;
     }
     tally.watermark_after = state.watermark;
     let record = tally.record(run.source.clone(), &scope, &first_kind, &query);

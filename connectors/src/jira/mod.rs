@@ -81,7 +81,10 @@ struct TicketVersion<'t> {
     key: &'t str,
     raw: &'t RawValue,
     issue: &'t Issue,
-    updated: Timestamp,
+    /// `None` when `fields.updated` did not read.
+    updated: Option<Timestamp>,
+    /// Fields whose value had a type this version does not read.
+    unparsed: &'t [String],
 }
 
 /// A ticket version sealed earlier in this run.
@@ -98,6 +101,25 @@ struct WalkCounts {
     duplicates: u64,
     replaced: u64,
     failed: u64,
+    /// Tickets sealed with fields that did not parse: `KEY (fields.x, …)`.
+    unparsed: Vec<String>,
+    /// Tickets sealed without their remote links, with the first failure.
+    remote_links_unavailable: Vec<String>,
+    remote_links_error: Option<(GapCategory, String)>,
+}
+
+/// At most 20 entries of `list`, joined, and how many more there are.
+fn shorten(list: &[String]) -> String {
+    let shown = list.iter().take(20).cloned().collect::<Vec<_>>().join(", ");
+    match list.len().saturating_sub(20) {
+        0 => shown,
+        more => format!("{shown} and {more} more"),
+    }
+}
+
+/// Count `n` items degraded for `what` in the population record's attributes.
+fn attrs_degraded(population: &mut PopulationRecord, what: &str, n: usize) {
+    population.attributes.insert(what.into(), n.into());
 }
 
 /// True for errors that end the whole collection rather than one ticket or query.
@@ -248,8 +270,10 @@ impl JiraConnector {
             let n = page.values.len() as u64;
             values.extend(page.values);
             start_at += n;
+            // `isLast` decides; a `total` already reached ends the walk too (a server that keeps
+            // saying `isLast: false` past its own total would otherwise be walked 1000 times).
             let last = match page.is_last {
-                Some(last) => last,
+                Some(last) => last || page.total.is_some_and(|t| start_at >= t),
                 None => page.total.is_none_or(|t| start_at >= t),
             };
             if last || n == 0 {
@@ -281,11 +305,26 @@ impl JiraConnector {
             raw,
             issue,
             updated,
+            unparsed,
         } = *ticket;
         let changelog = self.changelog(session, ctx, key, counts).await?;
+        // The remote links are a secondary lookup: when they fail, the ticket is sealed
+        // without them and one gap per query says so.
+        let mut remote_unavailable = None;
         let remote = if self.settings.remote_links {
             counts.remote_link_requests += 1;
-            Some(session.remote_links(ctx, key).await?)
+            match session.remote_links(ctx, key).await {
+                Ok(r) => Some(r),
+                Err(e) if stops_the_run(&e) => return Err(e),
+                Err(e) => {
+                    counts.remote_links_unavailable.push(key.to_owned());
+                    counts
+                        .remote_links_error
+                        .get_or_insert_with(|| (e.gap_category(), e.to_string()));
+                    remote_unavailable = Some(e.to_string());
+                    None
+                }
+            }
         } else {
             None
         };
@@ -318,6 +357,12 @@ impl JiraConnector {
         })?;
         let mut attributes = facts.attributes;
         attributes.insert("query".into(), query.name.clone().into());
+        if let Some(why) = remote_unavailable {
+            attributes.insert("remote_links".into(), format!("unavailable: {why}").into());
+        }
+        if !unparsed.is_empty() {
+            attributes.insert("unparsed_fields".into(), unparsed.to_vec().into());
+        }
         let summary = issue.fields.summary.clone().unwrap_or_default();
         let period =
             (facts.period.start.is_some() || facts.period.end.is_some()).then_some(facts.period);
@@ -336,7 +381,7 @@ impl JiraConnector {
             phase: query.tagging.phase,
             actors: facts.actors,
             period,
-            source_time: Some(updated),
+            source_time: updated,
             file_name: format!("{key}.json"),
             media_type: "application/json".to_owned(),
             redactions: Vec::new(),
@@ -346,7 +391,13 @@ impl JiraConnector {
             expected_sha256: None,
             expected_size: Some(bytes.len() as u64),
         };
-        Ok(sink.put(draft, &mut bytes.as_slice()).await?)
+        let staged = sink.put(draft, &mut bytes.as_slice()).await?;
+        if !unparsed.is_empty() {
+            counts
+                .unparsed
+                .push(format!("{key} ({})", unparsed.join(", ")));
+        }
+        Ok(staged)
     }
 
     /// Walk one query. Failures of the query or of single tickets become gap records; an error
@@ -449,37 +500,97 @@ impl JiraConnector {
                 }
             };
             population.pages_walked += 1;
-            for raw in &page.issues {
+            for (position, raw) in page.issues.iter().enumerate() {
                 if ctx.shutdown.is_cancelled() {
                     stop = Some(ConnectorError::Interrupted {
                         resource: format!("Jira query {}", query.name),
                     });
                     break 'pages;
                 }
-                let issue: Option<Issue> = serde_json::from_str(raw.get()).ok();
-                let key = issue
+                let parsed = ticket::parse_issue(raw.get());
+                let key = parsed
                     .as_ref()
-                    .and_then(|i| i.key.clone())
+                    .ok()
+                    .and_then(|p| p.issue.key.clone())
                     .unwrap_or_default();
-                let updated = issue
-                    .as_ref()
-                    .and_then(|i| i.fields.updated.as_deref())
-                    .and_then(ticket::parse_time);
-                let (Some(issue), Some(updated), true) =
-                    (issue, updated, ticket::is_issue_key(&key))
-                else {
+                let (Ok(parsed), true) = (parsed.as_ref(), ticket::is_issue_key(&key)) else {
                     counts.failed += 1;
                     let shown: String = key.chars().filter(|c| !c.is_control()).take(40).collect();
+                    let id = parsed.as_ref().ok().and_then(|p| p.issue.id.clone());
+                    let named = match (shown.is_empty(), id) {
+                        (false, _) => format!("{shown:?}"),
+                        (true, Some(id)) => format!("with id {id}"),
+                        (true, None) => format!(
+                            "number {} of page {}",
+                            position + 1,
+                            population.pages_walked
+                        ),
+                    };
+                    let why = match &parsed {
+                        Err(e) => e.clone(),
+                        Ok(_) => "it has no valid issue key".to_owned(),
+                    };
                     let g = self.gap(
-                        &format!("{}/{shown}", query.name),
+                        &format!(
+                            "{}/{}",
+                            query.name,
+                            if shown.is_empty() { "?" } else { &shown }
+                        ),
                         GapCategory::InvalidResponse,
                         format!(
-                            "search result {shown:?} of query {} has no valid issue key or `updated` time; it was not collected",
+                            "search result {named} of query {}: {why}; it was not collected",
                             query.name
                         ),
                         &*sink,
                     );
                     sink.gap(g).await?;
+                    continue;
+                };
+                let issue = parsed.issue.clone();
+                // A ticket whose `updated` does not read is sealed all the same; it takes no
+                // part in the watermark and is not remembered as sealed.
+                let updated = issue.fields.updated.as_deref().and_then(ticket::parse_time);
+                let Some(updated) = updated else {
+                    if sealed_now.contains_key(&key) {
+                        counts.duplicates += 1;
+                        continue;
+                    }
+                    population.items_seen += 1;
+                    let ticket = TicketVersion {
+                        key: &key,
+                        raw,
+                        issue: &issue,
+                        updated: None,
+                        unparsed: &parsed.unparsed,
+                    };
+                    match self.seal_ticket(&run, &ticket, sink, &mut counts).await {
+                        Ok(staged) => {
+                            ctx.progress.add_items(1);
+                            ctx.progress.add_bytes(staged.size);
+                            population.items_sealed += 1;
+                            sealed_now.insert(
+                                key.clone(),
+                                SealedNow {
+                                    updated: Timestamp::MIN,
+                                    id: staged.id,
+                                },
+                            );
+                        }
+                        Err(e) if stops_the_run(&e) => {
+                            stop = Some(e);
+                            break 'pages;
+                        }
+                        Err(e) => {
+                            counts.failed += 1;
+                            let g = self.gap(
+                                &format!("{}/{key}", query.name),
+                                e.gap_category(),
+                                e.to_string(),
+                                &*sink,
+                            );
+                            sink.gap(g).await?;
+                        }
+                    }
                     continue;
                 };
                 if let Some(prev) = sealed_now.get(&key) {
@@ -501,7 +612,8 @@ impl JiraConnector {
                     key: &key,
                     raw,
                     issue: &issue,
-                    updated,
+                    updated: Some(updated),
+                    unparsed: &parsed.unparsed,
                 };
                 let staged = self.seal_ticket(&run, &ticket, sink, &mut counts).await;
                 let staged = match staged {
@@ -598,6 +710,40 @@ impl JiraConnector {
         }
         if !walk.complete {
             notes.push("the search was not walked to its end; the watermark did not move".into());
+        }
+        if let Some((category, first)) = counts.remote_links_error.take() {
+            let n = counts.remote_links_unavailable.len();
+            attrs_degraded(&mut population, "remote_links_unavailable", n);
+            notes.push(format!(
+                "{n} ticket(s) were sealed without their remote links (see the gap record)"
+            ));
+            let g = self.gap(
+                &format!("{} (remotelink)", query.name),
+                category,
+                format!(
+                    "{n} ticket(s) were sealed without their remote links ({}): {first}; the account needs permission to read remote links (Browse projects), or the site does not offer /rest/api/3/issue/{{key}}/remotelink",
+                    shorten(&counts.remote_links_unavailable)
+                ),
+                &*sink,
+            );
+            sink.gap(g).await?;
+        }
+        if !counts.unparsed.is_empty() {
+            let n = counts.unparsed.len();
+            attrs_degraded(&mut population, "tickets_with_unparsed_fields", n);
+            notes.push(format!(
+                "{n} ticket(s) were sealed with fields of an unexpected type, kept in the artefact but not read (see the gap record)"
+            ));
+            let g = self.gap(
+                &format!("{} (fields)", query.name),
+                GapCategory::InvalidResponse,
+                format!(
+                    "{n} ticket(s) were sealed with fields this version could not read: {}",
+                    shorten(&counts.unparsed)
+                ),
+                &*sink,
+            );
+            sink.gap(g).await?;
         }
         notes.push(
             "Jira's search reports no totals; items_seen counts the distinct tickets returned"

@@ -9,12 +9,43 @@ use jiff::Timestamp;
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-/// A Jira user as embedded in issues and changelogs.
+/// A Jira user as embedded in issues and changelogs. Jira Cloud identifies users by
+/// `accountId`; Jira Server and Data Center (and Cloud before 2018) by `key` and `name`.
 #[derive(Debug, Clone, Default, Deserialize, PartialEq, Eq)]
 #[serde(default, rename_all = "camelCase")]
 pub struct User {
+    #[serde(deserialize_with = "lenient")]
     pub account_id: Option<String>,
+    #[serde(deserialize_with = "lenient")]
     pub display_name: Option<String>,
+    /// Server and Data Center: the user's stable key (`JIRAUSER10000`, or the first name).
+    #[serde(deserialize_with = "lenient")]
+    pub key: Option<String>,
+    /// Server and Data Center: the user name (`admin`).
+    #[serde(deserialize_with = "lenient")]
+    pub name: Option<String>,
+}
+
+impl User {
+    /// The most stable identifier the user object carries: `accountId`, else `key`, else
+    /// `name` (empty strings, which Cloud sends for the last two, do not count).
+    pub fn id(&self) -> Option<String> {
+        [&self.account_id, &self.key, &self.name]
+            .into_iter()
+            .flatten()
+            .find(|s| !s.is_empty())
+            .cloned()
+    }
+}
+
+/// A value of the expected type, or `None` (never an error) when Jira sent another type.
+fn lenient<'de, D, T>(d: D) -> Result<Option<T>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: serde::de::DeserializeOwned,
+{
+    let v = Value::deserialize(d)?;
+    Ok(serde_json::from_value(v).ok())
 }
 
 /// Anything Jira names: status, priority, issue type, resolution.
@@ -56,6 +87,74 @@ pub struct Issue {
     pub id: Option<String>,
     pub key: Option<String>,
     pub fields: Fields,
+}
+
+/// An issue read leniently: what parsed, and the fields that did not (by JSON path).
+#[derive(Debug, Clone, Default)]
+pub struct LenientIssue {
+    pub issue: Issue,
+    /// `fields.updated`, `key`, … whose value had a type this version does not read.
+    pub unparsed: Vec<String>,
+}
+
+/// Read one search result field by field: a field of an unexpected type (Atlassian's own
+/// example has `"updated": 1`) is left out and named, and the rest is kept. `Err` only when
+/// the result is not a JSON object at all. A numeric `id` is read as text.
+pub fn parse_issue(raw: &str) -> Result<LenientIssue, String> {
+    let value: Value = serde_json::from_str(raw).map_err(|e| format!("not JSON: {e}"))?;
+    let Value::Object(top) = value else {
+        return Err("not a JSON object".into());
+    };
+    let mut unparsed = Vec::new();
+    let id = match top.get("id") {
+        None | Some(Value::Null) => None,
+        Some(Value::String(s)) => Some(s.clone()),
+        Some(Value::Number(n)) => Some(n.to_string()),
+        Some(_) => {
+            unparsed.push("id".to_owned());
+            None
+        }
+    };
+    let key = match top.get("key") {
+        None | Some(Value::Null) => None,
+        Some(Value::String(s)) => Some(s.clone()),
+        Some(_) => {
+            unparsed.push("key".to_owned());
+            None
+        }
+    };
+    let fields = match top.get("fields") {
+        None | Some(Value::Null) => Fields::default(),
+        Some(Value::Object(map)) => {
+            let mut kept = serde_json::Map::new();
+            for (name, v) in map {
+                let one = Value::Object(serde_json::Map::from_iter([(name.clone(), v.clone())]));
+                if serde_json::from_value::<Fields>(one).is_ok() {
+                    kept.insert(name.clone(), v.clone());
+                } else {
+                    unparsed.push(format!("fields.{name}"));
+                }
+            }
+            serde_json::from_value(Value::Object(kept)).unwrap_or_default()
+        }
+        Some(_) => {
+            unparsed.push("fields".to_owned());
+            Fields::default()
+        }
+    };
+    if fields
+        .updated
+        .as_deref()
+        .is_some_and(|u| parse_time(u).is_none())
+    {
+        unparsed.push("fields.updated".to_owned());
+    }
+    unparsed.sort();
+    unparsed.dedup();
+    Ok(LenientIssue {
+        issue: Issue { id, key, fields },
+        unparsed,
+    })
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -287,16 +386,22 @@ fn actor(role: &str, user: &User) -> Option<Actor> {
     let name = user
         .display_name
         .clone()
-        .or_else(|| user.account_id.clone())?;
+        .filter(|n| !n.is_empty())
+        .or_else(|| user.id())?;
     Some(Actor {
         role: role.to_owned(),
         name,
-        id: user.account_id.clone(),
+        id: user.id(),
     })
 }
 
 fn user_json(user: Option<&User>) -> Value {
     match user {
+        Some(u) if u.account_id.is_none() && u.id().is_some() => json!({
+            "name": u.display_name,
+            "account_id": u.account_id,
+            "id": u.id(),
+        }),
         Some(u) => json!({
             "name": u.display_name,
             "account_id": u.account_id,
@@ -707,6 +812,57 @@ mod tests {
         assert_eq!(reviews[1]["url"], json!("https://wiki.example.org/pm-42"));
         assert_eq!(f.attributes["issue_links"].as_array().unwrap().len(), 2);
         assert_eq!(f.attributes["transitions"][0]["by"]["name"], json!("cy"));
+    }
+
+    #[test]
+    fn server_and_old_cloud_users_are_identified_by_key_or_name() {
+        let server: User = serde_json::from_value(
+            json!({"name": "admin", "key": "JIRAUSER10000", "displayName": "Ada Admin"}),
+        )
+        .unwrap();
+        let a = actor("reporter", &server).unwrap();
+        assert_eq!(a.name, "Ada Admin");
+        assert_eq!(a.id.as_deref(), Some("JIRAUSER10000"));
+        let bare: User = serde_json::from_value(json!({"name": "admin"})).unwrap();
+        assert_eq!(
+            actor("assignee", &bare).unwrap().id.as_deref(),
+            Some("admin")
+        );
+        // Cloud sends empty `key` and `name` beside the account id.
+        let cloud: User = serde_json::from_value(
+            json!({"accountId": "5b10a2844c20165700ede21g", "key": "", "name": "", "displayName": "Mia"}),
+        )
+        .unwrap();
+        assert_eq!(cloud.id().as_deref(), Some("5b10a2844c20165700ede21g"));
+        assert_eq!(user_json(Some(&bare))["id"], "admin");
+    }
+
+    #[test]
+    fn a_field_of_an_unexpected_type_is_named_and_the_rest_is_kept() {
+        let raw = r#"{"id": 10002, "key": "ED-1", "fields": {"summary": "Main order flow broken", "updated": 1, "labels": "not-a-list", "reporter": {"name": "admin", "key": "admin"}, "status": {"name": "Open"}}}"#;
+        let parsed = parse_issue(raw).unwrap();
+        assert_eq!(parsed.issue.key.as_deref(), Some("ED-1"));
+        assert_eq!(parsed.issue.id.as_deref(), Some("10002"));
+        assert_eq!(
+            parsed.issue.fields.summary.as_deref(),
+            Some("Main order flow broken")
+        );
+        assert_eq!(parsed.issue.fields.updated, None);
+        assert_eq!(parsed.unparsed, ["fields.labels", "fields.updated"]);
+        assert_eq!(
+            parsed
+                .issue
+                .fields
+                .reporter
+                .as_ref()
+                .and_then(User::id)
+                .as_deref(),
+            Some("admin")
+        );
+        assert!(parse_issue("[1]").is_err());
+        let unreadable_time =
+            parse_issue(r#"{"key": "ED-2", "fields": {"updated": "yesterday"}}"#).unwrap();
+        assert_eq!(unreadable_time.unparsed, ["fields.updated"]);
     }
 
     #[test]

@@ -37,6 +37,13 @@ pub struct PopulationRecord {
     pub items_sealed: u64,
     /// Items seen but already sealed by an earlier run.
     pub items_unchanged: u64,
+    /// Items the walk met but neither sealed nor counted as seen (out of scope, unreadable, not
+    /// finished yet): the sum of `skipped`. Absent (0) in records written before it was kept.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub items_skipped: u64,
+    /// `items_skipped` by reason (`other_workflow`, `closed_unmerged`, `workflow_unresolved`, …).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub skipped: BTreeMap<String, u64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub watermark_before: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -65,6 +72,8 @@ impl PopulationRecord {
             items_seen: 0,
             items_sealed: 0,
             items_unchanged: 0,
+            items_skipped: 0,
+            skipped: BTreeMap::new(),
             watermark_before: None,
             watermark_after: None,
             complete: true,
@@ -72,6 +81,10 @@ impl PopulationRecord {
             attributes: BTreeMap::new(),
         }
     }
+}
+
+fn is_zero(n: &u64) -> bool {
+    *n == 0
 }
 
 /// Why a source or scope could not be read.
@@ -135,5 +148,27 @@ impl GapRecord {
             occurred_at,
             attempts: 1,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_record_written_before_the_skipped_count_still_reads_and_new_ones_round_trip() {
+        let old = r#"{"schema":"evidence-population/1","connector":"github","source":"gh","scope":"acme/model workflows","query":"GET /repos/acme/model/actions/runs","pages_walked":1,"items_seen":0,"items_sealed":0,"items_unchanged":0,"complete":true}"#;
+        let r: PopulationRecord = serde_json::from_str(old).unwrap();
+        assert_eq!(r.items_skipped, 0);
+        assert!(r.skipped.is_empty());
+        assert!(
+            !serde_json::to_string(&r).unwrap().contains("skipped"),
+            "records without skips are written as before"
+        );
+        let mut r = r;
+        r.items_skipped = 3;
+        r.skipped.insert("other_workflow".into(), 3);
+        let text = serde_json::to_string(&r).unwrap();
+        assert_eq!(serde_json::from_str::<PopulationRecord>(&text).unwrap(), r);
     }
 }
