@@ -1044,3 +1044,142 @@ async fn a_field_of_an_unexpected_type_keeps_the_ticket_and_the_gap_names_its_ke
         Some("2026-01-15T09:00:00Z")
     );
 }
+
+/// Every ticket key the searches of [`mount_site`] return.
+fn searched_keys() -> Vec<String> {
+    let mut keys = Vec::new();
+    for f in [
+        "search-incidents-page-1.json",
+        "search-incidents-page-2.json",
+        "search-corrective-actions.json",
+    ] {
+        for issue in fixture_json(f)["issues"].as_array().unwrap() {
+            keys.push(issue["key"].as_str().unwrap().to_owned());
+        }
+    }
+    keys.sort();
+    keys.dedup();
+    keys
+}
+
+/// The fault matrix: the secondary endpoints of a ticket (remote links, changelog) answering
+/// 403, 404, 500 (every retry) and a cut-off body; the primary search answering a field of the
+/// wrong type. Every case: each ticket is sealed or named by a gap, and the degradation is
+/// recorded as a gap (so `collect` exits 1).
+#[tokio::test]
+async fn the_fault_matrix_loses_no_ticket_and_records_every_degradation() {
+    let keys = searched_keys();
+    assert!(keys.len() >= 4, "{keys:?}");
+    let mut run = 0;
+    let mut failures = Vec::new();
+    let faults: Vec<(&str, &str, ResponseTemplate)> = vec![
+        (
+            "remotelink",
+            "403",
+            ResponseTemplate::new(403).set_body_string("{}"),
+        ),
+        (
+            "remotelink",
+            "404",
+            ResponseTemplate::new(404).set_body_string("{}"),
+        ),
+        (
+            "remotelink",
+            "500",
+            ResponseTemplate::new(500).set_body_string("{}"),
+        ),
+        (
+            "remotelink",
+            "cut-off body",
+            ResponseTemplate::new(200).set_body_raw("[{\"id\": 1, \"obj", "application/json"),
+        ),
+        (
+            "changelog",
+            "403",
+            ResponseTemplate::new(403).set_body_string("{}"),
+        ),
+        (
+            "changelog",
+            "404",
+            ResponseTemplate::new(404).set_body_string("{}"),
+        ),
+        (
+            "changelog",
+            "500",
+            ResponseTemplate::new(500).set_body_string("{}"),
+        ),
+        (
+            "changelog",
+            "cut-off body",
+            ResponseTemplate::new(200).set_body_raw("{\"values\": [{\"id\"", "application/json"),
+        ),
+    ];
+    for (endpoint, name, answer) in faults {
+        run += 1;
+        let server = MockServer::start().await;
+        mount_site(&server).await;
+        Mock::given(method("GET"))
+            .and(path_regex(format!(
+                r"^/rest/api/3/issue/AIOPS-42/{endpoint}$"
+            )))
+            .respond_with(answer)
+            .with_priority(1)
+            .mount(&server)
+            .await;
+        let (sink, r) = collect(&connector(&server, ""), &mut Cursor::default()).await;
+        if let Err(e) = check_case(&keys, &sink, r) {
+            failures.push(format!("{endpoint} answering {name}: {e}"));
+        }
+    }
+    // The primary: one search result whose `updated` is a number and `summary` an object.
+    run += 1;
+    let server = MockServer::start().await;
+    mount_site(&server).await;
+    let mut page = fixture_json("search-corrective-actions.json");
+    page["issues"][0]["fields"]["updated"] = json!(1);
+    page["issues"][0]["fields"]["summary"] = json!({"unexpected": true});
+    Mock::given(method("POST"))
+        .and(path(SEARCH))
+        .and(body_string_contains("corrective-action"))
+        .respond_with(ok_json(&page))
+        .with_priority(1)
+        .mount(&server)
+        .await;
+    let (sink, r) = collect(&connector(&server, ""), &mut Cursor::default()).await;
+    if let Err(e) = check_case(&keys, &sink, r) {
+        failures.push(format!(
+            "a search result with fields of the wrong type: {e}"
+        ));
+    }
+    println!(
+        "jira fault matrix: {} of {run} cases passed",
+        run - failures.len()
+    );
+    assert!(failures.is_empty(), "{failures:#?}");
+}
+
+/// Each key sealed or named by a gap, and at least one gap.
+fn check_case(
+    keys: &[String],
+    sink: &MemorySink,
+    result: Result<(), ConnectorError>,
+) -> Result<(), String> {
+    result.map_err(|e| format!("the run failed: {e}"))?;
+    let lost: Vec<&String> = keys
+        .iter()
+        .filter(|k| {
+            !sink.drafts().any(|d| &d.natural_key == *k)
+                && !sink
+                    .gaps
+                    .iter()
+                    .any(|g| g.scope.contains(k.as_str()) || g.message.contains(k.as_str()))
+        })
+        .collect();
+    if !lost.is_empty() {
+        return Err(format!("lost without a gap: {lost:?}"));
+    }
+    if sink.gaps.is_empty() {
+        return Err("degraded, yet no gap recorded (collect would exit 0)".into());
+    }
+    Ok(())
+}

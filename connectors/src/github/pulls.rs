@@ -172,6 +172,17 @@ async fn fetch(
             MAX_DETAIL_PAGES,
         )
         .await?;
+    // The reviews are the approvals: an answer that is not a list must not read as "no
+    // approval" — the pull request becomes a gap naming it, fetched again next run.
+    if let Some(page) = reviews.iter().find(|p| !p.json.is_array()) {
+        return Err(ConnectorError::InvalidResponse {
+            resource: format!("{repo}#{number} reviews"),
+            detail: format!(
+                "the reviews answer is not a list (a JSON {})",
+                json_kind(&page.json)
+            ),
+        });
+    }
     let check_runs = client
         .get_all_pages(
             &client.url(
@@ -206,6 +217,18 @@ async fn fetch(
         check_runs,
         status,
     })
+}
+
+/// The JSON type of `v`, for messages.
+fn json_kind(v: &Value) -> &'static str {
+    match v {
+        Value::Null => "null",
+        Value::Bool(_) => "boolean",
+        Value::Number(_) => "number",
+        Value::String(_) => "string",
+        Value::Array(_) => "array",
+        Value::Object(_) => "object",
+    }
 }
 
 /// A copy of `e` for the degradation record (errors are not `Clone`: IO sources are not).

@@ -300,6 +300,15 @@ impl RepoSpec {
     }
 }
 
+/// Whether a fault's `matching` applies: a text ending in `$` matches paths ending with the
+/// rest (query ignored); any other text matches paths and queries containing it.
+fn fault_matches(matching: &str, path: &str, path_and_query: &str) -> bool {
+    match matching.strip_suffix('$') {
+        Some(end) => path.ends_with(end),
+        None => path_and_query.contains(matching),
+    }
+}
+
 /// What to do to a matching request instead of answering it.
 #[derive(Debug, Clone)]
 pub enum FaultAction {
@@ -313,7 +322,8 @@ pub enum FaultAction {
 
 #[derive(Debug, Clone)]
 pub struct Fault {
-    /// Applies to requests whose path and query contain this.
+    /// Applies to requests whose path and query contain this (or, ending in `$`, whose path
+    /// ends with the rest).
     pub matching: String,
     pub times: u32,
     pub action: FaultAction,
@@ -1054,7 +1064,7 @@ impl FakeGithub {
             let mut faults = self.faults.lock().unwrap();
             if let Some(f) = faults
                 .iter_mut()
-                .find(|f| f.times > 0 && path_and_query.contains(&f.matching))
+                .find(|f| f.times > 0 && fault_matches(&f.matching, path, path_and_query))
             {
                 f.times -= 1;
                 match f.action.clone() {
