@@ -178,6 +178,9 @@ struct RunCollected {
     artifacts_sealed: u64,
     /// Configured artifacts that failed (each a gap): the run is collected again next time.
     artifacts_failed: u64,
+    /// Metric histories or the artifact listing that failed (each a gap; the run is sealed
+    /// with them marked unavailable and collected again next time).
+    lookups_failed: u64,
 }
 
 /// The next watermark: the latest end time sealed, but never past a run that failed (it must
@@ -711,7 +714,7 @@ impl MlflowConnector {
                     continue;
                 }
                 match self.collect_run(run, &run_id, name, sink, ctx).await {
-                    Ok(done) if done.artifacts_failed == 0 => {
+                    Ok(done) if done.artifacts_failed == 0 && done.lookups_failed == 0 => {
                         population.items_sealed += 1 + done.artifacts_sealed;
                         state.runs.insert(run_id, end);
                         sealed_max = Some(sealed_max.map_or(end, |m| m.max(end)));
@@ -803,12 +806,26 @@ impl MlflowConnector {
             .flatten()
             .filter_map(|m| m.get("key").and_then(Value::as_str).map(str::to_owned))
             .collect();
+        // The run, once read, is always sealed: a history or artifact listing that fails is
+        // recorded in the run's document as unavailable, with a gap, and the run is collected
+        // again next time (its watermark does not pass it). Only a shutdown stops here.
+        let mut unavailable = serde_json::Map::new();
+        let mut lookups_failed = 0u64;
         for key in &metric_keys {
             match self.metric_history(run_id, key, ctx).await {
                 Ok(points) => {
                     history.insert(key.clone(), Value::Array(points));
                 }
-                Err(f) => return Err(gap(f, &*sink)),
+                Err(f) if f.category == GapCategory::Interrupted => return Err(gap(f, &*sink)),
+                Err(f) => {
+                    unavailable.insert(
+                        format!("metric_history.{key}"),
+                        Value::from(f.message.clone()),
+                    );
+                    lookups_failed += 1;
+                    let g = self.gap(&format!("{scope} (metric history {key})"), f, &*sink);
+                    sink.gap(g).await.map_err(|e| RunFailure::Fatal(e.into()))?;
+                }
             }
         }
 
@@ -816,7 +833,14 @@ impl MlflowConnector {
         let artifact_uri = str_field(&info, "artifact_uri").unwrap_or("").to_owned();
         let (files, listing_complete) = match self.list_artifacts(run_id, ctx).await {
             Ok(l) => l,
-            Err(f) => return Err(gap(f, &*sink)),
+            Err(f) if f.category == GapCategory::Interrupted => return Err(gap(f, &*sink)),
+            Err(f) => {
+                unavailable.insert("artifacts".into(), Value::from(f.message.clone()));
+                lookups_failed += 1;
+                let g = self.gap(&format!("{scope} (artifacts)"), f, &*sink);
+                sink.gap(g).await.map_err(|e| RunFailure::Fatal(e.into()))?;
+                (Vec::new(), false)
+            }
         };
 
         let user = str_field(&info, "user_id").map(str::to_owned);
@@ -841,6 +865,7 @@ impl MlflowConnector {
             "run": run,
             "metric_history": history,
             "artifacts": {"files": files, "complete": listing_complete},
+            "unavailable": unavailable,
         });
         let bytes = serde_json::to_vec_pretty(&document).map_err(|e| {
             gap(
@@ -885,6 +910,9 @@ impl MlflowConnector {
         if let Some(u) = &user {
             attributes.insert("user_id".into(), Value::from(u.clone()));
         }
+        if !unavailable.is_empty() {
+            attributes.insert("unavailable".into(), Value::Object(unavailable.clone()));
+        }
         let t = &self.run_tags;
         let draft = ItemDraft {
             natural_key: format!("runs/{run_id}"),
@@ -928,7 +956,10 @@ impl MlflowConnector {
         ctx.progress.add_bytes(staged_run.size);
 
         // The configured artifacts.
-        let mut done = RunCollected::default();
+        let mut done = RunCollected {
+            lookups_failed,
+            ..RunCollected::default()
+        };
         let Some(rules) = &self.artifacts else {
             return Ok(done);
         };

@@ -333,3 +333,61 @@ async fn an_artifact_cut_off_in_transfer_is_a_gap_and_its_run_is_collected_again
     let third = collect(&c, &mut cursor).await;
     assert!(third.items.is_empty() && third.gaps.is_empty());
 }
+
+/// A run once read is always sealed: its metric history and artifact listing failing on every
+/// retry (cut-off answers) leave the run sealed with those parts marked unavailable, one gap
+/// each naming the run, and the run collected again next time, whole.
+#[tokio::test]
+async fn a_run_whose_history_and_artifact_listing_fail_is_sealed_degraded_never_dropped() {
+    let server = MlflowServer::start().await;
+    let exp = server.experiment("claims-triage").await;
+    let run_id = server
+        .run(RunSpec {
+            experiment_id: &exp,
+            name: "train-2026-09-15",
+            user: "alice",
+            start_ms: T0,
+            end_ms: Some(T0 + 3_600_000),
+            metrics: vec![("loss", 0.41, 1), ("loss", 0.22, 2)],
+            artifacts: vec![("eval/report.json", br#"{"auc": 0.9}"#)],
+            ..RunSpec::default()
+        })
+        .await;
+    let history = truncating_proxy(server.url.clone(), "metrics/get-history", 1000).await;
+    let proxy = truncating_proxy(history, "artifacts/list", 1000).await;
+    let c = connector_at(&proxy);
+    let mut cursor = Cursor::default();
+
+    let first = collect(&c, &mut cursor).await;
+    let run = first
+        .drafts()
+        .find(|d| d.natural_key == format!("runs/{run_id}"))
+        .expect("the run is sealed although its secondary lookups failed");
+    let unavailable = run.attributes["unavailable"].as_object().expect("recorded");
+    assert!(
+        unavailable.contains_key("metric_history.loss"),
+        "{unavailable:?}"
+    );
+    assert!(unavailable.contains_key("artifacts"), "{unavailable:?}");
+    let scopes: Vec<&str> = first.gaps.iter().map(|g| g.scope.as_str()).collect();
+    assert_eq!(
+        scopes,
+        [
+            format!("run {run_id} (metric history loss)"),
+            format!("run {run_id} (artifacts)")
+        ],
+        "{:?}",
+        first.gaps
+    );
+    assert!(first.populations.iter().any(|p| !p.complete));
+
+    // Against the server directly, the next run collects the run again, whole.
+    let direct = connector(&server);
+    let second = collect(&direct, &mut cursor).await;
+    assert!(second.gaps.is_empty(), "{:?}", second.gaps);
+    let again = second
+        .drafts()
+        .find(|d| d.natural_key == format!("runs/{run_id}"))
+        .expect("collected again");
+    assert!(!again.attributes.contains_key("unavailable"));
+}
