@@ -6,6 +6,7 @@
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use evidence_connectors::redact;
 use evidence_model::Timestamp;
 use indicatif::HumanBytes;
 use nix::unistd::{AccessFlags, access};
@@ -175,7 +176,8 @@ fn print_table(header: &[&str], rows: &[Vec<String>]) {
                 line.push_str(&" ".repeat(pad + 2));
             }
         }
-        crate::outln!("{}", line.trim_end());
+        // Details quote URLs from connectors and stores: never their credentials.
+        crate::outln!("{}", redact::redact_urls(line.trim_end()));
     }
 }
 
@@ -296,7 +298,15 @@ fn state_finding(config: &AgentConfig) -> Finding {
         Ok(r) => {
             let last = r.state.as_ref().map_or(0, |s| s.last_seq());
             let at = config.state_dir.display();
-            if r.pending && r.archive_last == last + 1 {
+            if !r.damage.is_empty() {
+                Finding {
+                    ok: false,
+                    detail: format!(
+                        "{at}: run {last} sealed, but the archive is damaged: {}; runs refuse to start until these bundles are restored",
+                        r.damage.join("; ")
+                    ),
+                }
+            } else if r.pending && r.archive_last == last + 1 {
                 Finding {
                     ok: true,
                     detail: format!(
@@ -308,7 +318,7 @@ fn state_finding(config: &AgentConfig) -> Finding {
                 Finding {
                     ok: false,
                     detail: format!(
-                        "{at} says the last sealed run is {last}, but the archive's last bundle is run {}; point [archive] state_dir at this archive's state, or use a new archive directory",
+                        "{at} says the last sealed run is {last}, but the archive's last bundle is run {}; point [archive] state_dir at this archive's state, or rebuild the state from the archive with `evidence-agent repair`",
                         r.archive_last
                     ),
                 }

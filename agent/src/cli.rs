@@ -63,6 +63,9 @@ pub enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Rebuild the agent's state from the archive (the source of truth) when it is corrupt,
+    /// lost or disagrees with the archive; source cursors start from scratch.
+    Repair(CollectArgs),
     /// Create an Ed25519 signing key (OpenSSH format, mode 0600) and print its allowed_signers
     /// line.
     Keygen(crate::cosign::KeygenArgs),
@@ -94,7 +97,8 @@ pub fn run(cli: Cli) -> ExitCode {
     match dispatch(cli, &ui) {
         Ok(code) => ExitCode::from(code),
         Err(e) => {
-            eprintln!("evidence-agent: error: {e:#}");
+            let message = evidence_connectors::redact::redact_urls(&format!("{e:#}")).into_owned();
+            eprintln!("evidence-agent: error: {message}");
             ExitCode::from(EXIT_ERROR)
         }
     }
@@ -113,6 +117,12 @@ fn dispatch(cli: Cli, ui: &Ui) -> anyhow::Result<u8> {
             runtime()?.block_on(crate::check::check(&config))
         }
         Command::Run(args) => run_daemon(&args, ui),
+        Command::Repair(args) => {
+            let config = AgentConfig::load(&args.config.config)?;
+            let outcome = crate::repair::repair(&config)?;
+            print_repair(&outcome, args.json)?;
+            Ok(EXIT_OK)
+        }
         Command::Collect(args) => {
             let config = AgentConfig::load(&args.config.config)?;
             let rt = runtime()?;
@@ -163,7 +173,23 @@ fn print_summary(s: &RunSummary, json: bool) -> anyhow::Result<()> {
         crate::outln!("{}", serde_json::to_string(s)?);
         return Ok(());
     }
-    if s.items == 0 {
+    let failed = s
+        .sources
+        .iter()
+        .filter(|o| o.status != evidence_archive::run_record::SourceStatus::Ok)
+        .count();
+    if s.items == 0 && failed > 0 {
+        crate::outln!(
+            "Collected nothing: {failed} source(s) failed or are incomplete (see below); sealed run {} of {} with their gap records.",
+            s.run,
+            s.origin
+        );
+    } else if s.items == 0 && s.run == 1 {
+        crate::outln!(
+            "The sources hold nothing to collect yet; sealed an empty run record as run 1 of {}.",
+            s.origin
+        );
+    } else if s.items == 0 {
         crate::outln!(
             "Nothing new since the last run; sealed an empty run record as run {} of {}.",
             s.run,
@@ -231,6 +257,44 @@ fn print_summary(s: &RunSummary, json: bool) -> anyhow::Result<()> {
             );
         }
     }
+    Ok(())
+}
+
+fn print_repair(o: &crate::repair::RepairOutcome, json: bool) -> anyhow::Result<()> {
+    if json {
+        crate::outln!("{}", serde_json::to_string(o)?);
+        return Ok(());
+    }
+    if !o.repaired {
+        crate::outln!(
+            "The state {} already matches the archive (run {}); nothing to repair.",
+            o.state_file.display(),
+            o.run
+        );
+        return Ok(());
+    }
+    crate::outln!(
+        "Rebuilt {} from the archive: it continues from run {}.",
+        o.state_file.display(),
+        o.run
+    );
+    if let Some(cp) = &o.checkpoint {
+        let mut lines = cp.lines().skip(1);
+        crate::outln!(
+            "  checkpoint: tree size {}, root {}",
+            lines.next().unwrap_or(""),
+            lines.next().unwrap_or("")
+        );
+    }
+    for k in &o.kept {
+        crate::outln!("  kept:       {} (the state it replaced)", k.display());
+    }
+    if let Some(r) = &o.reason {
+        crate::outln!("  because:    {r}");
+    }
+    crate::outln!(
+        "Source cursors cannot be recovered from bundles: the next run collects every source from scratch."
+    );
     Ok(())
 }
 
