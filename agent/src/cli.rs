@@ -51,13 +51,25 @@ pub struct Cli {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Run every configured source once and seal the result as the next bundle.
+    #[command(
+        after_help = "Example:\n  evidence-agent collect --config /etc/evidence-agent/agent.toml\n  SOURCE_DATE_EPOCH=1767225600 evidence-agent collect --config agent.toml --json"
+    )]
     Collect(CollectArgs),
     /// Run as a daemon: seal a bundle whenever sources are due by their cron schedules, until
     /// SIGTERM or SIGINT.
+    #[command(
+        after_help = "Example:\n  evidence-agent run --config /etc/evidence-agent/agent.toml --log-format json"
+    )]
     Run(ConfigArg),
     /// Check the config without side effects and probe each source (credentials, reachability).
-    Check(ConfigArg),
+    #[command(
+        after_help = "Example:\n  evidence-agent check --config /etc/evidence-agent/agent.toml\n  evidence-agent check --config agent.toml --json | jq .healthy"
+    )]
+    Check(CollectArgs),
     /// List the ISO/IEC 42001 Annex A controls and the evidence kinds with their default tags.
+    #[command(
+        after_help = "Example:\n  evidence-agent catalogue\n  evidence-agent catalogue --json | jq '.kinds[].kind'"
+    )]
     Catalogue {
         /// Print one JSON object instead of a table.
         #[arg(long)]
@@ -65,13 +77,35 @@ pub enum Command {
     },
     /// Rebuild the agent's state from the archive (the source of truth) when it is corrupt,
     /// lost or disagrees with the archive; source cursors start from scratch.
+    #[command(
+        after_help = "Example:\n  evidence-agent repair --config /etc/evidence-agent/agent.toml\n\nThe replaced state is kept beside it as state.json.replaced-<time>. A damaged archive\n(missing or changed bundles) is not repaired: restore the bundles from a backup."
+    )]
     Repair(CollectArgs),
     /// Create an Ed25519 signing key (OpenSSH format, mode 0600) and print its allowed_signers
     /// line.
+    #[command(
+        after_help = "Example:\n  evidence-agent keygen --out keys/agent --principal evidence-agent@example.org >> allowed_signers"
+    )]
     Keygen(crate::cosign::KeygenArgs),
     /// Co-sign a run's checkpoint as a person (e.g. the AIMS owner after a review); writes a
     /// sidecar `run-NNNNNN.zip.cosig.<label>.sig`, never modifying the bundle.
+    #[command(
+        after_help = "Example:\n  evidence-agent cosign --archive /var/lib/evidence-agent/evidence --run 42 --key ~/.ssh/id_ed25519 --label aims-owner"
+    )]
     Cosign(crate::cosign::CosignArgs),
+}
+
+impl Command {
+    /// True when the user asked for JSON on stdout, errors included.
+    fn wants_json(&self) -> bool {
+        match self {
+            Command::Collect(a) | Command::Check(a) | Command::Repair(a) => a.json,
+            Command::Catalogue { json } => *json,
+            Command::Keygen(a) => a.json,
+            Command::Cosign(a) => a.json,
+            Command::Run(_) => false,
+        }
+    }
 }
 
 #[derive(Debug, Args)]
@@ -85,7 +119,7 @@ pub struct ConfigArg {
 pub struct CollectArgs {
     #[command(flatten)]
     pub config: ConfigArg,
-    /// Print the run summary as one JSON object on stdout.
+    /// Print the result as one JSON object on stdout (on failure: {"error": {...}}).
     #[arg(long)]
     pub json: bool,
 }
@@ -94,11 +128,18 @@ pub struct CollectArgs {
 pub fn run(cli: Cli) -> ExitCode {
     let ui = Ui::new(cli.quiet);
     ui.init_logging(cli.log_format, cli.verbose);
+    let json = cli.command.wants_json();
     match dispatch(cli, &ui) {
         Ok(code) => ExitCode::from(code),
         Err(e) => {
             let message = evidence_connectors::redact::redact_urls(&format!("{e:#}")).into_owned();
             eprintln!("evidence-agent: error: {message}");
+            if json {
+                crate::outln!(
+                    "{}",
+                    serde_json::json!({"error": {"message": message, "exit_code": EXIT_ERROR}})
+                );
+            }
             ExitCode::from(EXIT_ERROR)
         }
     }
@@ -113,8 +154,8 @@ fn dispatch(cli: Cli, ui: &Ui) -> anyhow::Result<u8> {
         Command::Keygen(args) => crate::cosign::keygen(&args),
         Command::Cosign(args) => crate::cosign::cosign(&args),
         Command::Check(args) => {
-            let config = AgentConfig::load(&args.config)?;
-            runtime()?.block_on(crate::check::check(&config))
+            let config = AgentConfig::load(&args.config.config)?;
+            runtime()?.block_on(crate::check::check(&config, args.json))
         }
         Command::Run(args) => run_daemon(&args, ui),
         Command::Repair(args) => {

@@ -335,6 +335,11 @@ impl AgentConfig {
         })
     }
 
+    /// The config file's directory, which relative paths are resolved against.
+    pub fn base(&self) -> &Path {
+        &self.base
+    }
+
     /// The schedule of the source named `name` (its own, or the `[agent]` default).
     pub fn schedule_of(&self, name: &str) -> &Schedule {
         self.schedules.get(name).unwrap_or(&self.agent.schedule)

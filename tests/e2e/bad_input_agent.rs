@@ -413,3 +413,148 @@ fn a_corrupt_or_lost_state_points_to_repair_which_rebuilds_it_from_the_archive()
         assert_eq!(json(&v)["valid"], true, "{what}: {}", text(&v));
     }
 }
+
+#[test]
+fn check_lists_rules_that_match_nothing_and_files_no_rule_matches() {
+    let s = Sandbox::with_example();
+    append_config(
+        &s,
+        "\n[[source.rule]]\nglob = \"polices/**\"\nkind = \"ai_policy\"\n\n[[source.rule]]\nglob = \"./drafts/*.txt\"\nkind = \"ai_policy\"\n",
+    );
+    // The example excludes nothing: drafts/notes.txt is taken by the `./drafts/*.txt` rule
+    // (a leading `./` is dropped), and the typo matches nothing.
+    let o = check(&s);
+    let out = String::from_utf8_lossy(&o.stdout);
+    assert!(
+        out.contains("glob \"polices/**\") matches no file") && !out.contains("drafts/notes.txt"),
+        "{}",
+        text(&o)
+    );
+
+    let s = Sandbox::with_example();
+    let o = check(&s);
+    let out = String::from_utf8_lossy(&o.stdout);
+    assert!(
+        out.contains("1 file(s) match no rule and will not be collected: drafts/notes.txt"),
+        "{}",
+        text(&o)
+    );
+}
+
+#[test]
+fn an_empty_control_list_and_an_absolute_glob_are_config_errors() {
+    for (from, to, expect) in [
+        (
+            "controls = [\"A.2.2\"]",
+            "controls = []",
+            "`controls = []` names no control",
+        ),
+        (
+            "glob = \"policies/ai-policy.md\"",
+            "glob = \"/policies/ai-policy.md\"",
+            "starts with '/'",
+        ),
+    ] {
+        let s = Sandbox::with_example();
+        let config = std::fs::read_to_string(s.config()).unwrap();
+        assert!(config.contains(from));
+        std::fs::write(s.config(), config.replace(from, to)).unwrap();
+        for o in [check(&s), s.collect(Some(EPOCH))] {
+            assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+            assert!(
+                String::from_utf8_lossy(&o.stderr).contains(expect),
+                "{}",
+                text(&o)
+            );
+        }
+    }
+}
+
+#[test]
+fn a_file_name_that_is_not_utf8_is_counted_as_skipped_and_the_population_is_incomplete() {
+    use std::os::unix::ffi::OsStrExt;
+    let s = Sandbox::with_example();
+    let name = std::ffi::OsStr::from_bytes(b"policies/bad-\xff-name.md");
+    std::fs::write(s.path().join("workspace").join(name), "# policy\n").unwrap();
+    let o = s.collect(Some(EPOCH));
+    assert!(o.status.code().is_some(), "{}", text(&o));
+    let bundle = s.archive().join("run-000001.zip");
+    let record = run(std::process::Command::new("unzip")
+        .arg("-p")
+        .arg(&bundle)
+        .arg("run-000001/data/populations/governance-docs/0001.json"));
+    let record: serde_json::Value = serde_json::from_slice(&record.stdout).unwrap();
+    assert_eq!(record["complete"], false, "{record:#}");
+    assert_eq!(record["attributes"]["skipped_count"], 1, "{record:#}");
+    let notes = record["notes"].to_string();
+    assert!(notes.contains("not UTF-8"), "{record:#}");
+}
+
+#[test]
+fn every_subcommand_help_has_an_example() {
+    for sub in [
+        "collect",
+        "run",
+        "check",
+        "repair",
+        "catalogue",
+        "keygen",
+        "cosign",
+    ] {
+        let o = run(cmd("evidence-agent").args([sub, "--help"]));
+        assert!(o.status.success(), "{sub}: {}", text(&o));
+        let out = String::from_utf8_lossy(&o.stdout);
+        assert!(
+            out.contains("Example:") && out.contains(&format!("evidence-agent {sub}")),
+            "{sub}: {}",
+            text(&o)
+        );
+    }
+}
+
+#[test]
+fn json_output_covers_check_keygen_and_errors() {
+    let s = Sandbox::with_example();
+    let o = run(cmd("evidence-agent")
+        .args(["check", "--json", "--config"])
+        .arg(s.config()));
+    let report = json(&o);
+    assert_eq!(
+        report["sources"][0]["name"], "governance-docs",
+        "{report:#}"
+    );
+    assert!(report["healthy"].is_boolean(), "{report:#}");
+
+    let key = s.path().join("keys/agent");
+    std::fs::create_dir_all(key.parent().unwrap()).unwrap();
+    let o = run(cmd("evidence-agent")
+        .args(["keygen", "--json", "--out"])
+        .arg(&key));
+    assert!(o.status.success(), "{}", text(&o));
+    let k = json(&o);
+    assert!(
+        k["allowed_signers"]
+            .as_str()
+            .unwrap()
+            .starts_with("evidence-agent "),
+        "{k:#}"
+    );
+
+    // A failure with --json still answers in JSON on stdout.
+    for args in [
+        vec!["collect", "--json", "--config", "no-such.toml"],
+        vec!["check", "--json", "--config", "no-such.toml"],
+        vec!["keygen", "--json", "--out"],
+    ] {
+        let mut c = cmd("evidence-agent");
+        c.args(&args).current_dir(s.path());
+        if args[0] == "keygen" {
+            c.arg(&key); // exists: never replaced
+        }
+        let o = run(&mut c);
+        assert_eq!(o.status.code(), Some(2), "{args:?}: {}", text(&o));
+        let e = json(&o);
+        assert_eq!(e["error"]["exit_code"], 2, "{e:#}");
+        assert!(!e["error"]["message"].as_str().unwrap().is_empty(), "{e:#}");
+    }
+}
