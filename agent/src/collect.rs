@@ -204,8 +204,10 @@ pub async fn collect_locked(
     let runs = connectors.iter().map(|connector| {
         run_source(
             connector.as_ref(),
-            &state,
-            &state_file,
+            Saved {
+                state: &state,
+                file: &state_file,
+            },
             Arc::clone(&staging),
             ui,
             &agent,
@@ -363,10 +365,15 @@ fn log_summary(s: &RunSummary, took: Duration) {
     );
 }
 
+/// The committed state a run starts from, and the file it was read from (for messages).
+struct Saved<'a> {
+    state: &'a AgentState,
+    file: &'a std::path::Path,
+}
+
 async fn run_source(
     connector: &dyn Connector,
-    state: &AgentState,
-    state_file: &std::path::Path,
+    saved: Saved<'_>,
     staging: Arc<Mutex<Staging>>,
     ui: &Ui,
     agent: &str,
@@ -375,6 +382,7 @@ async fn run_source(
 ) -> Result<(SourceOutcome, Cursor), CollectError> {
     let name = connector.name().clone();
     let kind = connector.connector_type();
+    let (state, state_file) = (saved.state, saved.file);
     let cursor_before = match state.sources.get(name.as_str()) {
         Some(s) if s.connector == kind => s.cursor.clone(),
         Some(s) => {
@@ -551,8 +559,10 @@ mod tests {
         let started = std::time::Instant::now();
         let (outcome, cursor) = run_source(
             &connector,
-            &state,
-            Path::new("state.json"),
+            Saved {
+                state: &state,
+                file: Path::new("state.json"),
+            },
             Arc::clone(&staging),
             &Ui::new(true),
             "evidence-agent test",
@@ -581,8 +591,10 @@ mod tests {
         shutdown.cancel();
         let (outcome, cursor) = run_source(
             &connector,
-            &AgentState::empty("o"),
-            Path::new("state.json"),
+            Saved {
+                state: &AgentState::empty("o"),
+                file: Path::new("state.json"),
+            },
             Arc::clone(&staging),
             &Ui::new(true),
             "evidence-agent test",
