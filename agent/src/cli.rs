@@ -132,7 +132,9 @@ pub fn run(cli: Cli) -> ExitCode {
     match dispatch(cli, &ui) {
         Ok(code) => ExitCode::from(code),
         Err(e) => {
-            let message = evidence_connectors::redact::redact_urls(&format!("{e:#}")).into_owned();
+            // Each cause once: errors that print their source are not followed by it again.
+            let error: &(dyn std::error::Error + 'static) = e.as_ref();
+            let message = evidence_connectors::redact::error_chain(error);
             eprintln!("evidence-agent: error: {message}");
             if json {
                 crate::outln!(

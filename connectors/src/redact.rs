@@ -225,6 +225,27 @@ mod tests {
         assert!(env_var_name_problem("").is_some());
     }
 
+    #[derive(Debug)]
+    struct Wrapper(std::io::Error);
+    impl std::fmt::Display for Wrapper {
+        fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            write!(f, "cannot create https://u:p@h/x: {}", self.0)
+        }
+    }
+    impl std::error::Error for Wrapper {
+        fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+            Some(&self.0)
+        }
+    }
+
+    #[test]
+    fn an_error_chain_names_each_cause_once_and_no_credentials() {
+        let e = Wrapper(std::io::Error::from(std::io::ErrorKind::AlreadyExists));
+        let text = error_chain(&e);
+        assert_eq!(text.matches("entity already exists").count(), 1, "{text}");
+        assert!(text.starts_with("cannot create https://***@h/x"), "{text}");
+    }
+
     #[test]
     fn a_trailing_debug_dump_is_cut_and_ordinary_parentheses_stay() {
         assert_eq!(
