@@ -6,6 +6,7 @@
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use evidence_connectors::redact;
 use evidence_model::Timestamp;
 use indicatif::HumanBytes;
 use nix::unistd::{AccessFlags, access};
@@ -25,7 +26,8 @@ struct Finding {
 }
 
 /// Inspect the archive and state, probe every source; exit 0 when all is healthy, 1 otherwise.
-pub async fn check(config: &AgentConfig) -> anyhow::Result<u8> {
+/// With `json`, one JSON object on stdout instead of the tables.
+pub async fn check(config: &AgentConfig, json: bool) -> anyhow::Result<u8> {
     let archive = archive_finding(&config.archive_dir);
     let state = state_finding(config);
     let lock = lock_finding(&config.state_dir);
@@ -86,7 +88,7 @@ pub async fn check(config: &AgentConfig) -> anyhow::Result<u8> {
         general.push(("remote", finding));
     }
     let mut healthy = general.iter().all(|(_, f)| f.ok);
-    let rows: Vec<Vec<String>> = general
+    let general_rows: Vec<Vec<String>> = general
         .iter()
         .map(|(what, f)| {
             vec![
@@ -96,8 +98,6 @@ pub async fn check(config: &AgentConfig) -> anyhow::Result<u8> {
             ]
         })
         .collect();
-    print_table(&[], &rows);
-    crate::outln!();
 
     let next = next_runs(config);
     let connectors = config.connectors()?;
@@ -128,18 +128,139 @@ pub async fn check(config: &AgentConfig) -> anyhow::Result<u8> {
             detail,
         ]);
     }
-    print_table(
-        &[
-            "SOURCE",
-            "TYPE",
-            "SCHEDULE",
-            &format!("NEXT RUN ({zone})"),
-            "HEALTH",
-            "DETAIL",
-        ],
-        &rows,
-    );
+    let warnings = rule_coverage(config);
+    if json {
+        let redacted = |t: &str| redact::redact_urls(t).into_owned();
+        let general: Vec<_> = general
+            .iter()
+            .map(|(what, f)| serde_json::json!({"check": what, "ok": f.ok, "detail": redacted(&f.detail)}))
+            .collect();
+        let sources: Vec<_> = rows
+            .iter()
+            .map(|r| {
+                let cell = |i: usize| r.get(i).map_or(String::new(), |c| redacted(c));
+                serde_json::json!({
+                    "name": cell(0),
+                    "type": cell(1),
+                    "schedule": cell(2),
+                    "next_run": cell(3),
+                    "ok": cell(4) == "ok",
+                    "detail": cell(5),
+                })
+            })
+            .collect();
+        crate::outln!(
+            "{}",
+            serde_json::json!({
+                "healthy": healthy,
+                "time_zone": zone,
+                "checks": general,
+                "sources": sources,
+                "warnings": warnings,
+            })
+        );
+    } else {
+        print_table(&[], &general_rows);
+        crate::outln!();
+        print_table(
+            &[
+                "SOURCE",
+                "TYPE",
+                "SCHEDULE",
+                &format!("NEXT RUN ({zone})"),
+                "HEALTH",
+                "DETAIL",
+            ],
+            &rows,
+        );
+        if !warnings.is_empty() {
+            crate::outln!();
+            let rows: Vec<Vec<String>> = warnings
+                .iter()
+                .map(|w| vec![w.what.to_owned(), "warn".to_owned(), w.detail.clone()])
+                .collect();
+            print_table(&[], &rows);
+        }
+    }
     Ok(if healthy { EXIT_OK } else { EXIT_GAPS })
+}
+
+/// Something a run would do that the user may not expect; `check` still exits 0 for it.
+#[derive(Debug, serde::Serialize)]
+struct Warning {
+    what: &'static str,
+    source: String,
+    detail: String,
+}
+
+/// Most unmatched files `check` names per source.
+const MAX_LISTED_FILES: usize = 20;
+
+/// For every local source: rules that take no file (a typo, or shadowed by an earlier rule),
+/// files no rule matches and paths skipped, which a run would leave out.
+fn rule_coverage(config: &AgentConfig) -> Vec<Warning> {
+    let mut warnings = Vec::new();
+    for source in &config.sources {
+        #[allow(
+            irrefutable_let_patterns,
+            reason = "other connector types may be disabled"
+        )]
+        let evidence_connectors::ConnectorConfig::Local(local) = &source.connector else {
+            continue;
+        };
+        let Ok(name) = source.source_name() else {
+            continue;
+        };
+        let Ok(connector) =
+            evidence_connectors::local::LocalConnector::new(name, local, config.base())
+        else {
+            continue;
+        };
+        let coverage = tokio::task::block_in_place(|| connector.rule_coverage());
+        let warn = |what: &'static str, detail: String| Warning {
+            what,
+            source: source.name.clone(),
+            detail: format!("source {}: {detail}", source.name),
+        };
+        for (i, (glob, taken)) in coverage.rules.iter().enumerate() {
+            if *taken == 0 {
+                warnings.push(warn(
+                    "rules",
+                    format!(
+                        "rule {} (glob {glob:?}) matches no file, or only files an earlier rule takes",
+                        i + 1
+                    ),
+                ));
+            }
+        }
+        for (list, what) in [
+            (
+                &coverage.unmatched,
+                "match no rule and will not be collected",
+            ),
+            (&coverage.skipped, "are skipped"),
+        ] {
+            if list.is_empty() {
+                continue;
+            }
+            let shown: Vec<&str> = list
+                .iter()
+                .take(MAX_LISTED_FILES)
+                .map(String::as_str)
+                .collect();
+            let more = list.len() - shown.len();
+            let more = if more > 0 {
+                format!(" and {more} more")
+            } else {
+                String::new()
+            };
+            warnings.push(warn(
+                "files",
+                format!("{} file(s) {what}: {}{more}", list.len(), shown.join(", ")),
+            ));
+        }
+    }
+    warnings
 }
 
 fn status_word(ok: bool) -> &'static str {
@@ -175,7 +296,8 @@ fn print_table(header: &[&str], rows: &[Vec<String>]) {
                 line.push_str(&" ".repeat(pad + 2));
             }
         }
-        crate::outln!("{}", line.trim_end());
+        // Details quote URLs from connectors and stores: never their credentials.
+        crate::outln!("{}", redact::redact_urls(line.trim_end()));
     }
 }
 
@@ -296,7 +418,15 @@ fn state_finding(config: &AgentConfig) -> Finding {
         Ok(r) => {
             let last = r.state.as_ref().map_or(0, |s| s.last_seq());
             let at = config.state_dir.display();
-            if r.pending && r.archive_last == last + 1 {
+            if !r.damage.is_empty() {
+                Finding {
+                    ok: false,
+                    detail: format!(
+                        "{at}: run {last} sealed, but the archive is damaged: {}; runs refuse to start until these bundles are restored",
+                        r.damage.join("; ")
+                    ),
+                }
+            } else if r.pending && r.archive_last == last + 1 {
                 Finding {
                     ok: true,
                     detail: format!(
@@ -308,7 +438,7 @@ fn state_finding(config: &AgentConfig) -> Finding {
                 Finding {
                     ok: false,
                     detail: format!(
-                        "{at} says the last sealed run is {last}, but the archive's last bundle is run {}; point [archive] state_dir at this archive's state, or use a new archive directory",
+                        "{at} says the last sealed run is {last}, but the archive's last bundle is run {}; point [archive] state_dir at this archive's state, or rebuild the state from the archive with `evidence-agent repair`",
                         r.archive_last
                     ),
                 }

@@ -51,24 +51,61 @@ pub struct Cli {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Run every configured source once and seal the result as the next bundle.
+    #[command(
+        after_help = "Example:\n  evidence-agent collect --config /etc/evidence-agent/agent.toml\n  SOURCE_DATE_EPOCH=1767225600 evidence-agent collect --config agent.toml --json"
+    )]
     Collect(CollectArgs),
     /// Run as a daemon: seal a bundle whenever sources are due by their cron schedules, until
     /// SIGTERM or SIGINT.
+    #[command(
+        after_help = "Example:\n  evidence-agent run --config /etc/evidence-agent/agent.toml --log-format json"
+    )]
     Run(ConfigArg),
     /// Check the config without side effects and probe each source (credentials, reachability).
-    Check(ConfigArg),
+    #[command(
+        after_help = "Example:\n  evidence-agent check --config /etc/evidence-agent/agent.toml\n  evidence-agent check --config agent.toml --json | jq .healthy"
+    )]
+    Check(CollectArgs),
     /// List the ISO/IEC 42001 Annex A controls and the evidence kinds with their default tags.
+    #[command(
+        after_help = "Example:\n  evidence-agent catalogue\n  evidence-agent catalogue --json | jq '.kinds[].kind'"
+    )]
     Catalogue {
         /// Print one JSON object instead of a table.
         #[arg(long)]
         json: bool,
     },
+    /// Rebuild the agent's state from the archive (the source of truth) when it is corrupt,
+    /// lost or disagrees with the archive; source cursors start from scratch.
+    #[command(
+        after_help = "Example:\n  evidence-agent repair --config /etc/evidence-agent/agent.toml\n\nThe replaced state is kept beside it as state.json.replaced-<time>. A damaged archive\n(missing or changed bundles) is not repaired: restore the bundles from a backup."
+    )]
+    Repair(CollectArgs),
     /// Create an Ed25519 signing key (OpenSSH format, mode 0600) and print its allowed_signers
     /// line.
+    #[command(
+        after_help = "Example:\n  evidence-agent keygen --out keys/agent --principal evidence-agent@example.org >> allowed_signers"
+    )]
     Keygen(crate::cosign::KeygenArgs),
     /// Co-sign a run's checkpoint as a person (e.g. the AIMS owner after a review); writes a
     /// sidecar `run-NNNNNN.zip.cosig.<label>.sig`, never modifying the bundle.
+    #[command(
+        after_help = "Example:\n  evidence-agent cosign --archive /var/lib/evidence-agent/evidence --run 42 --key ~/.ssh/id_ed25519 --label aims-owner"
+    )]
     Cosign(crate::cosign::CosignArgs),
+}
+
+impl Command {
+    /// True when the user asked for JSON on stdout, errors included.
+    fn wants_json(&self) -> bool {
+        match self {
+            Command::Collect(a) | Command::Check(a) | Command::Repair(a) => a.json,
+            Command::Catalogue { json } => *json,
+            Command::Keygen(a) => a.json,
+            Command::Cosign(a) => a.json,
+            Command::Run(_) => false,
+        }
+    }
 }
 
 #[derive(Debug, Args)]
@@ -82,7 +119,7 @@ pub struct ConfigArg {
 pub struct CollectArgs {
     #[command(flatten)]
     pub config: ConfigArg,
-    /// Print the run summary as one JSON object on stdout.
+    /// Print the result as one JSON object on stdout (on failure: {"error": {...}}).
     #[arg(long)]
     pub json: bool,
 }
@@ -91,10 +128,20 @@ pub struct CollectArgs {
 pub fn run(cli: Cli) -> ExitCode {
     let ui = Ui::new(cli.quiet);
     ui.init_logging(cli.log_format, cli.verbose);
+    let json = cli.command.wants_json();
     match dispatch(cli, &ui) {
         Ok(code) => ExitCode::from(code),
         Err(e) => {
-            eprintln!("evidence-agent: error: {e:#}");
+            // Each cause once: errors that print their source are not followed by it again.
+            let error: &(dyn std::error::Error + 'static) = e.as_ref();
+            let message = evidence_connectors::redact::error_chain(error);
+            eprintln!("evidence-agent: error: {message}");
+            if json {
+                crate::outln!(
+                    "{}",
+                    serde_json::json!({"error": {"message": message, "exit_code": EXIT_ERROR}})
+                );
+            }
             ExitCode::from(EXIT_ERROR)
         }
     }
@@ -109,10 +156,16 @@ fn dispatch(cli: Cli, ui: &Ui) -> anyhow::Result<u8> {
         Command::Keygen(args) => crate::cosign::keygen(&args),
         Command::Cosign(args) => crate::cosign::cosign(&args),
         Command::Check(args) => {
-            let config = AgentConfig::load(&args.config)?;
-            runtime()?.block_on(crate::check::check(&config))
+            let config = AgentConfig::load(&args.config.config)?;
+            runtime()?.block_on(crate::check::check(&config, args.json))
         }
         Command::Run(args) => run_daemon(&args, ui),
+        Command::Repair(args) => {
+            let config = AgentConfig::load(&args.config.config)?;
+            let outcome = crate::repair::repair(&config)?;
+            print_repair(&outcome, args.json)?;
+            Ok(EXIT_OK)
+        }
         Command::Collect(args) => {
             let config = AgentConfig::load(&args.config.config)?;
             let rt = runtime()?;
@@ -163,7 +216,23 @@ fn print_summary(s: &RunSummary, json: bool) -> anyhow::Result<()> {
         crate::outln!("{}", serde_json::to_string(s)?);
         return Ok(());
     }
-    if s.items == 0 {
+    let failed = s
+        .sources
+        .iter()
+        .filter(|o| o.status != evidence_archive::run_record::SourceStatus::Ok)
+        .count();
+    if s.items == 0 && failed > 0 {
+        crate::outln!(
+            "Collected nothing: {failed} source(s) failed or are incomplete (see below); sealed run {} of {} with their gap records.",
+            s.run,
+            s.origin
+        );
+    } else if s.items == 0 && s.run == 1 {
+        crate::outln!(
+            "The sources hold nothing to collect yet; sealed an empty run record as run 1 of {}.",
+            s.origin
+        );
+    } else if s.items == 0 {
         crate::outln!(
             "Nothing new since the last run; sealed an empty run record as run {} of {}.",
             s.run,
@@ -231,6 +300,44 @@ fn print_summary(s: &RunSummary, json: bool) -> anyhow::Result<()> {
             );
         }
     }
+    Ok(())
+}
+
+fn print_repair(o: &crate::repair::RepairOutcome, json: bool) -> anyhow::Result<()> {
+    if json {
+        crate::outln!("{}", serde_json::to_string(o)?);
+        return Ok(());
+    }
+    if !o.repaired {
+        crate::outln!(
+            "The state {} already matches the archive (run {}); nothing to repair.",
+            o.state_file.display(),
+            o.run
+        );
+        return Ok(());
+    }
+    crate::outln!(
+        "Rebuilt {} from the archive: it continues from run {}.",
+        o.state_file.display(),
+        o.run
+    );
+    if let Some(cp) = &o.checkpoint {
+        let mut lines = cp.lines().skip(1);
+        crate::outln!(
+            "  checkpoint: tree size {}, root {}",
+            lines.next().unwrap_or(""),
+            lines.next().unwrap_or("")
+        );
+    }
+    for k in &o.kept {
+        crate::outln!("  kept:       {} (the state it replaced)", k.display());
+    }
+    if let Some(r) = &o.reason {
+        crate::outln!("  because:    {r}");
+    }
+    crate::outln!(
+        "Source cursors cannot be recovered from bundles: the next run collects every source from scratch."
+    );
     Ok(())
 }
 

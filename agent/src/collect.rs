@@ -38,6 +38,10 @@ pub enum CollectError {
         #[source]
         source: std::io::Error,
     },
+    #[error(
+        "{path} is a file, but {key} must name a folder; move the file away or point {key} elsewhere"
+    )]
+    NotADirectory { path: PathBuf, key: &'static str },
     #[error(transparent)]
     Staging(#[from] evidence_archive::StagingError),
     #[error("source {source_name}: {message}; nothing was sealed")]
@@ -146,6 +150,17 @@ pub async fn collect(
 /// for its lifetime. This is where an archive that lives elsewhere adds its own lease (an S3
 /// archive: a conditional-put lock object beside the bundles) before any run may start.
 pub fn take_run_lock(config: &AgentConfig) -> Result<StateDir, CollectError> {
+    for (dir, key) in [
+        (&config.archive_dir, "[archive] path"),
+        (&config.state_dir, "[archive] state_dir"),
+    ] {
+        if dir.exists() && !dir.is_dir() {
+            return Err(CollectError::NotADirectory {
+                path: dir.clone(),
+                key,
+            });
+        }
+    }
     std::fs::create_dir_all(&config.archive_dir).map_err(|source| CollectError::ArchiveDir {
         path: config.archive_dir.clone(),
         source,
@@ -185,10 +200,14 @@ pub async fn collect_locked(
 
     let staging = Arc::new(Mutex::new(Staging::create(&state_dir.staging_dir())?));
     let agent = crate::agent_name();
+    let state_file = state_dir.state_file();
     let runs = connectors.iter().map(|connector| {
         run_source(
             connector.as_ref(),
-            &state,
+            Saved {
+                state: &state,
+                file: &state_file,
+            },
             Arc::clone(&staging),
             ui,
             &agent,
@@ -277,8 +296,9 @@ pub async fn collect_locked(
     let sealed = tokio::task::block_in_place(|| {
         let prepared = prepared?;
         next.head = Some(prepared.head.clone());
-        let sealed = prepared.write(&config.archive_dir, |_| {
+        let sealed = prepared.write(&config.archive_dir, |tmp| {
             fault::point("bundle-synced");
+            next.bundle_bytes.insert(seq, std::fs::metadata(tmp)?.len());
             state_dir
                 .write_pending(&next)
                 .map_err(std::io::Error::other)?;
@@ -345,9 +365,15 @@ fn log_summary(s: &RunSummary, took: Duration) {
     );
 }
 
+/// The committed state a run starts from, and the file it was read from (for messages).
+struct Saved<'a> {
+    state: &'a AgentState,
+    file: &'a std::path::Path,
+}
+
 async fn run_source(
     connector: &dyn Connector,
-    state: &AgentState,
+    saved: Saved<'_>,
     staging: Arc<Mutex<Staging>>,
     ui: &Ui,
     agent: &str,
@@ -356,6 +382,7 @@ async fn run_source(
 ) -> Result<(SourceOutcome, Cursor), CollectError> {
     let name = connector.name().clone();
     let kind = connector.connector_type();
+    let (state, state_file) = (saved.state, saved.file);
     let cursor_before = match state.sources.get(name.as_str()) {
         Some(s) if s.connector == kind => s.cursor.clone(),
         Some(s) => {
@@ -411,13 +438,20 @@ async fn run_source(
                 message: e.to_string(),
             });
         }
-        tracing::warn!(source = %name, "source failed: {e}");
+        let message = match &e {
+            evidence_connectors::ConnectorError::UnreadableCursor { detail } => format!(
+                "the cursor saved for source {name} in {} is unreadable ({detail}); the state was edited or damaged. Restore it from a backup, or rebuild it from the archive with `evidence-agent repair` (its sources then start from scratch)",
+                state_file.display()
+            ),
+            e => e.to_string(),
+        };
+        tracing::warn!(source = %name, "source failed: {message}");
         let gap = GapRecord::new(
             kind,
             name.clone(),
             "*",
             e.gap_category(),
-            e.to_string(),
+            message.clone(),
             collected_at,
         );
         use evidence_connectors::ItemSink;
@@ -425,7 +459,7 @@ async fn run_source(
             source_name: name.to_string(),
             message: e.to_string(),
         })?;
-        error = Some(e.to_string());
+        error = Some(message);
     }
     let tally = sink.tally();
     let status = match (&error, tally.gaps) {
@@ -525,7 +559,10 @@ mod tests {
         let started = std::time::Instant::now();
         let (outcome, cursor) = run_source(
             &connector,
-            &state,
+            Saved {
+                state: &state,
+                file: Path::new("state.json"),
+            },
             Arc::clone(&staging),
             &Ui::new(true),
             "evidence-agent test",
@@ -554,7 +591,10 @@ mod tests {
         shutdown.cancel();
         let (outcome, cursor) = run_source(
             &connector,
-            &AgentState::empty("o"),
+            Saved {
+                state: &AgentState::empty("o"),
+                file: Path::new("state.json"),
+            },
             Arc::clone(&staging),
             &Ui::new(true),
             "evidence-agent test",

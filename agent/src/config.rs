@@ -4,12 +4,12 @@
 //! (and the time-zone database); every connector's config and every schedule is checked
 //! (controls, globs, names, cron fields) before anything runs.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use evidence_archive::layout;
-use evidence_connectors::{Connector, SourceConfig};
+use evidence_connectors::{Connector, SourceConfig, redact};
 use jiff::tz::TimeZone;
 use serde::Deserialize;
 
@@ -224,7 +224,11 @@ impl AgentConfig {
             path: file.to_owned(),
             message,
         };
-        let raw: RawConfig = toml::from_str(text).map_err(|e| invalid(e.to_string()))?;
+        // TOML errors quote the offending line: never let them repeat a credential.
+        let quoted = |e: toml::de::Error| invalid(redact::redact_credentials(&e.to_string()));
+        let table: toml::Table = toml::from_str(text).map_err(quoted)?;
+        check_no_credentials(&table).map_err(invalid)?;
+        let raw: RawConfig = toml::from_str(text).map_err(quoted)?;
         if !layout::is_valid_origin(&raw.archive.origin) {
             return Err(invalid(format!(
                 "[archive] origin {:?} must be printable ASCII without spaces or '+', e.g. \"example.org/ai\"",
@@ -240,12 +244,21 @@ impl AgentConfig {
             .unwrap_or(Path::new("."))
             .to_owned();
         let agent = check_agent_table(&raw.agent, &raw.archive.origin).map_err(invalid)?;
-        let mut names = BTreeSet::new();
+        let mut names = BTreeMap::new();
         let mut schedules = BTreeMap::new();
         for source in &raw.sources {
             source.source_name().map_err(invalid)?;
-            if !names.insert(source.name.clone()) {
-                return Err(invalid(format!("two sources are named {:?}", source.name)));
+            // Source names become folders in every bundle, and the archive refuses names that
+            // differ only in case (they collide on case-insensitive file systems).
+            if let Some(earlier) = names.insert(layout::case_folded(&source.name), &source.name) {
+                return Err(invalid(if *earlier == source.name {
+                    format!("two sources are named {:?}", source.name)
+                } else {
+                    format!(
+                        "sources {earlier:?} and {:?} differ only in case; source names must differ in more than case, because the archive refuses names that collide on case-insensitive file systems",
+                        source.name
+                    )
+                }));
             }
             source.build(&base).map_err(invalid)?;
             let schedule = match &source.schedule {
@@ -305,6 +318,8 @@ impl AgentConfig {
             Some(p) => base.join(p),
             None => archive_dir.join(".agent"),
         };
+        check_archive_outside_sources(&raw.sources, &base, &archive_dir, &state_dir)
+            .map_err(invalid)?;
         Ok(Self {
             file: file.to_owned(),
             archive_dir,
@@ -318,6 +333,11 @@ impl AgentConfig {
             remote,
             base,
         })
+    }
+
+    /// The config file's directory, which relative paths are resolved against.
+    pub fn base(&self) -> &Path {
+        &self.base
     }
 
     /// The schedule of the source named `name` (its own, or the `[agent]` default).
@@ -337,6 +357,123 @@ impl AgentConfig {
             })
             .collect()
     }
+}
+
+/// Refuse credentials written into the config: a `*_env` key must name an environment
+/// variable (a pasted token is refused without being repeated), and no URL may carry user
+/// information. Runs on the TOML before anything else reads it, so that no later message,
+/// log line or gap record can echo such a value.
+fn check_no_credentials(table: &toml::Table) -> Result<(), String> {
+    for (section, value) in table {
+        match (section.as_str(), value) {
+            ("source", toml::Value::Array(sources)) => {
+                for (i, source) in sources.iter().enumerate() {
+                    let name = source
+                        .get("name")
+                        .and_then(toml::Value::as_str)
+                        .filter(|n| !redact::looks_like_credential(n))
+                        .map_or_else(
+                            || format!("[[source]] #{}", i + 1),
+                            |n| format!("source {n:?}"),
+                        );
+                    check_value(&name, "", source)?;
+                }
+            }
+            _ => check_value(&format!("[{section}]"), "", value)?,
+        }
+    }
+    Ok(())
+}
+
+fn check_value(at: &str, key: &str, value: &toml::Value) -> Result<(), String> {
+    match value {
+        toml::Value::String(s) => {
+            if key.ends_with("_env")
+                && let Some(problem) = redact::env_var_name_problem(s)
+            {
+                return Err(format!("{at}: `{key}` {problem}"));
+            }
+            if redact::url_has_userinfo(s) {
+                return Err(format!(
+                    "{at}: `{key}` is a URL with credentials in it (user:password@); give credentials through the environment variables the connector documents (the value is not repeated here)"
+                ));
+            }
+            Ok(())
+        }
+        toml::Value::Array(items) => items.iter().try_for_each(|v| check_value(at, key, v)),
+        toml::Value::Table(t) => t.iter().try_for_each(|(k, v)| {
+            let key = if key.is_empty() {
+                k.clone()
+            } else {
+                format!("{key}.{k}")
+            };
+            check_value(at, &key, v)
+        }),
+        _ => Ok(()),
+    }
+}
+
+/// Refuse an archive or state folder inside a collected local folder: every run would seal
+/// the previous bundles (or the state) again, and the archive would grow with the square of
+/// the runs.
+fn check_archive_outside_sources(
+    sources: &[SourceConfig],
+    base: &Path,
+    archive_dir: &Path,
+    state_dir: &Path,
+) -> Result<(), String> {
+    let archive = comparable(archive_dir);
+    let state = comparable(state_dir);
+    for source in sources {
+        #[allow(
+            irrefutable_let_patterns,
+            reason = "other connector types may be disabled"
+        )]
+        let evidence_connectors::ConnectorConfig::Local(local) = &source.connector else {
+            continue;
+        };
+        let folder = comparable(&base.join(&local.path));
+        for (what, dir, key) in [
+            ("archive", &archive, "[archive] path"),
+            ("state", &state, "[archive] state_dir"),
+        ] {
+            if dir.starts_with(&folder) {
+                return Err(format!(
+                    "source {:?}: the {what} folder {} is inside the collected folder {}; every run would seal the earlier bundles again. Move `{key}` out of it, or collect a folder that does not contain it",
+                    source.name,
+                    dir.display(),
+                    folder.display()
+                ));
+            }
+        }
+    }
+    Ok(())
+}
+
+/// `path` in a form two paths can be compared in: its nearest existing ancestor resolved
+/// (symbolic links, `..`), the rest appended without `.` components.
+fn comparable(path: &Path) -> PathBuf {
+    let mut existing = path;
+    let mut rest = Vec::new();
+    loop {
+        if let Ok(resolved) = existing.canonicalize() {
+            let mut out = resolved;
+            for part in rest.iter().rev() {
+                out.push(part);
+            }
+            return out;
+        }
+        match (existing.parent(), existing.file_name()) {
+            (Some(parent), Some(name)) => {
+                rest.push(name.to_owned());
+                existing = parent;
+            }
+            _ => break,
+        }
+    }
+    path.components()
+        .filter(|c| !matches!(c, std::path::Component::CurDir))
+        .collect()
 }
 
 fn check_agent_table(table: &AgentTable, origin: &str) -> Result<AgentSettings, String> {
@@ -468,7 +605,79 @@ phase = "cross_lifecycle"
             "{GOOD}\n[[source]]\ntype = \"local\"\nname = \"governance-docs\"\npath = \"x\"\n[[source.rule]]\nglob = \"**\"\nkind = \"ai_policy\"\n"
         );
         assert!(parse(&dup).unwrap_err().to_string().contains("two sources"));
+        let folded = dup.replacen(
+            "name = \"governance-docs\"\npath = \"x\"",
+            "name = \"Governance-Docs\"\npath = \"x\"",
+            1,
+        );
+        let err = parse(&folded).unwrap_err().to_string();
+        assert!(
+            err.contains("\"governance-docs\" and \"Governance-Docs\" differ only in case"),
+            "{err}"
+        );
         assert!(parse(&GOOD.replace("example.org/ai", "my origin")).is_err());
+    }
+
+    #[test]
+    fn a_credential_pasted_into_an_env_key_is_refused_without_being_repeated() {
+        let token = "ghp_A1b2C3d4E5f6G7h8I9j0K1l2M3n4O5p6Q7r8";
+        let text = format!(
+            "{GOOD}\n[[source]]\ntype = \"github\"\nname = \"code\"\norg = \"acme\"\ntoken_env = \"{token}\"\n"
+        );
+        let err = parse(&text).unwrap_err().to_string();
+        assert!(
+            err.contains("conf/agent.toml")
+                && err.contains("source \"code\"")
+                && err.contains("`token_env`")
+                && err.contains("credential")
+                && !err.contains(token),
+            "{err}"
+        );
+        let bad_name = text.replace(token, "my token");
+        let err = parse(&bad_name).unwrap_err().to_string();
+        assert!(
+            err.contains("not the name of an environment variable"),
+            "{err}"
+        );
+        // Under a key that does not exist, the TOML error quotes the line: redacted.
+        let typo = text.replace("token_env", "token");
+        let err = parse(&typo).unwrap_err().to_string();
+        assert!(!err.contains(token), "{err}");
+    }
+
+    #[test]
+    fn a_url_with_credentials_is_refused_without_being_repeated() {
+        let text = GOOD.replace(
+            "origin = \"example.org/ai\"",
+            "origin = \"example.org/ai\"\n[archive.s3]\nendpoint_url = \"https://AK:hunter2secret@minio.local:9000\"",
+        );
+        let err = parse(&text).unwrap_err().to_string();
+        assert!(
+            err.contains("[archive]: `s3.endpoint_url` is a URL with credentials")
+                && !err.contains("hunter2secret"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn an_archive_or_state_inside_a_collected_folder_is_refused() {
+        let err = parse(&GOOD.replace("path = \"evidence\"", "path = \"workspace/evidence\""))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("the archive folder") && err.contains("inside the collected folder"),
+            "{err}"
+        );
+        let err = parse(&GOOD.replace(
+            "origin = \"example.org/ai\"",
+            "origin = \"example.org/ai\"\nstate_dir = \"./workspace/.state\"",
+        ))
+        .unwrap_err()
+        .to_string();
+        assert!(err.contains("the state folder"), "{err}");
+        assert!(
+            parse(&GOOD.replace("path = \"evidence\"", "path = \"workspace-evidence\"")).is_ok()
+        );
     }
 
     #[test]

@@ -29,6 +29,9 @@ pub struct KeygenArgs {
     /// The key's comment; defaults to the principal.
     #[arg(long)]
     pub comment: Option<String>,
+    /// Print one JSON object on stdout (paths, fingerprint, allowed_signers line).
+    #[arg(long)]
+    pub json: bool,
 }
 
 /// Generate the key and print its allowed_signers line on stdout.
@@ -36,6 +39,21 @@ pub fn keygen(args: &KeygenArgs) -> anyhow::Result<u8> {
     check_principal(&args.principal)?;
     let comment = args.comment.as_deref().unwrap_or(&args.principal);
     let key = keys::generate(&args.out, comment)?;
+    let line = keys::allowed_signers_line(&key, &args.principal, &args.namespace)?;
+    if args.json {
+        let mut public = args.out.clone().into_os_string();
+        public.push(".pub");
+        crate::outln!(
+            "{}",
+            serde_json::json!({
+                "key": args.out,
+                "public_key": PathBuf::from(public),
+                "fingerprint": keys::fingerprint(&key).to_string(),
+                "allowed_signers": line,
+            })
+        );
+        return Ok(EXIT_OK);
+    }
     eprintln!(
         "evidence-agent: wrote {} (private, mode 0600) and {}.pub; key {}",
         args.out.display(),
@@ -45,10 +63,7 @@ pub fn keygen(args: &KeygenArgs) -> anyhow::Result<u8> {
     eprintln!(
         "Add this line to the allowed_signers file your auditors verify with, and set [signing] key in the agent's config:"
     );
-    crate::outln!(
-        "{}",
-        keys::allowed_signers_line(&key, &args.principal, &args.namespace)?
-    );
+    crate::outln!("{line}");
     Ok(EXIT_OK)
 }
 
@@ -86,6 +101,9 @@ pub struct CosignArgs {
     /// The SSHSIG namespace.
     #[arg(long, default_value = DEFAULT_NAMESPACE)]
     pub namespace: String,
+    /// Print one JSON object on stdout (run, checkpoint, key, signature file).
+    #[arg(long)]
+    pub json: bool,
 }
 
 /// Co-sign run `--run`'s checkpoint and write the sidecar.
@@ -139,6 +157,21 @@ pub fn cosign(args: &CosignArgs) -> anyhow::Result<u8> {
         lines.next().unwrap_or(""),
         lines.next().unwrap_or(""),
     );
+    if args.json {
+        crate::outln!(
+            "{}",
+            serde_json::json!({
+                "run": args.run,
+                "origin": origin,
+                "tree_size": size,
+                "root": root,
+                "key": sig.fingerprint().to_string(),
+                "label": label,
+                "signature": target,
+            })
+        );
+        return Ok(EXIT_OK);
+    }
     crate::outln!(
         "Co-signed run {} of {origin}: tree size {size}, root {root}",
         args.run

@@ -26,7 +26,7 @@ pub enum StateError {
         source: io::Error,
     },
     #[error(
-        "{path} is corrupt ({reason}); it was left untouched — restore it from a backup or move it aside to start the connectors from scratch"
+        "{path} is corrupt ({reason}); it was left untouched — restore it from a backup, or rebuild it from the archive with `evidence-agent repair --config FILE` (the sources then start from scratch)"
     )]
     Corrupt { path: PathBuf, reason: String },
     #[error(
@@ -41,6 +41,14 @@ pub enum StateError {
     },
     #[error("the archive {archive} and the agent state disagree: {detail}")]
     Mismatch { archive: PathBuf, detail: String },
+    #[error(
+        "the archive {archive} no longer holds what this agent sealed: {}. Nothing was sealed: restore these bundles from a backup (or the remote copy), and run `evidence-auditor verify` on the archive",
+        problems.join("; ")
+    )]
+    Damaged {
+        archive: PathBuf,
+        problems: Vec<String>,
+    },
     #[error("another evidence-agent is already running on this archive (lock {path} is held)")]
     Locked { path: PathBuf },
 }
@@ -66,6 +74,11 @@ pub struct AgentState {
     /// The log head after the last sealed bundle; `None` before the first run.
     pub head: Option<ChainHead>,
     pub sources: BTreeMap<String, SourceState>,
+    /// Each sealed bundle's size in bytes, by run, so that a truncated or replaced bundle is
+    /// noticed before the next run appends to the archive. Absent in state written before
+    /// sizes were recorded: those runs are checked by name and ZIP signature only.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub bundle_bytes: BTreeMap<u64, u64>,
 }
 
 impl AgentState {
@@ -76,6 +89,7 @@ impl AgentState {
             origin: origin.to_owned(),
             head: None,
             sources: BTreeMap::new(),
+            bundle_bytes: BTreeMap::new(),
         }
     }
 
@@ -106,6 +120,9 @@ pub struct StateReport {
     pub pending: bool,
     /// The highest bundle sequence number in the archive.
     pub archive_last: u64,
+    /// What the archive lacks of what the committed state says was sealed (missing, truncated
+    /// or replaced bundles), one line each; a run refuses to start while this is not empty.
+    pub damage: Vec<String>,
 }
 
 /// Read the state beside an archive without locking or writing: the same checks a run makes
@@ -113,10 +130,15 @@ pub struct StateReport {
 pub fn inspect(dir: &Path, origin: &str, archive_dir: &Path) -> Result<StateReport, StateError> {
     let state = read_state(&dir.join("state.json"), origin)?;
     let pending = read_state(&dir.join("pending.json"), origin)?.is_some();
+    let damage = match &state {
+        Some(s) => archive_damage(archive_dir, s)?,
+        None => Vec::new(),
+    };
     Ok(StateReport {
         state,
         pending,
         archive_last: last_bundle_seq(archive_dir)?,
+        damage,
     })
 }
 
@@ -185,6 +207,16 @@ impl StateDir {
         self.dir.join("state.json")
     }
 
+    /// The state file, for messages.
+    pub fn state_file(&self) -> PathBuf {
+        self.state_path()
+    }
+
+    /// The pending state file of an interrupted commit.
+    pub fn pending_file(&self) -> PathBuf {
+        self.pending_path()
+    }
+
     fn pending_path(&self) -> PathBuf {
         self.dir.join("pending.json")
     }
@@ -206,6 +238,7 @@ impl StateDir {
                     "the previous run was interrupted after publishing its bundle; completing its commit"
                 );
                 self.commit(&p)?;
+                check_archive(archive_dir, &p)?;
                 return Ok(p);
             }
             self.remove_pending()?;
@@ -220,10 +253,12 @@ impl StateDir {
                 format!("there is no agent state at {}", self.state_path().display())
             };
             return Err(mismatch(format!(
-                "the archive's last bundle is run {archive_last}, but {state_note}. Point [archive] state_dir at this archive's state, or use a new archive directory"
+                "the archive's last bundle is run {archive_last}, but {state_note}. Point [archive] state_dir at this archive's state, or rebuild the state from the archive with `evidence-agent repair --config FILE`"
             )));
         }
-        Ok(state.unwrap_or_else(|| AgentState::empty(origin)))
+        let state = state.unwrap_or_else(|| AgentState::empty(origin));
+        check_archive(archive_dir, &state)?;
+        Ok(state)
     }
 
     /// Record durably the state the agent will have once the run's bundle is published.
@@ -246,6 +281,26 @@ impl StateDir {
                 source,
             }),
         }
+    }
+}
+
+fn archive_damage(archive_dir: &Path, state: &AgentState) -> Result<Vec<String>, StateError> {
+    crate::integrity::damage(archive_dir, state).map_err(|source| StateError::Io {
+        path: archive_dir.to_owned(),
+        source,
+    })
+}
+
+/// Refuse to continue an archive that no longer holds what `state` says was sealed.
+fn check_archive(archive_dir: &Path, state: &AgentState) -> Result<(), StateError> {
+    let problems = archive_damage(archive_dir, state)?;
+    if problems.is_empty() {
+        Ok(())
+    } else {
+        Err(StateError::Damaged {
+            archive: archive_dir.to_owned(),
+            problems,
+        })
     }
 }
 

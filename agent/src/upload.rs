@@ -7,6 +7,7 @@
 use std::path::{Path, PathBuf};
 
 use evidence_archive::{durable, layout};
+use evidence_connectors::redact;
 use evidence_store::{ArchiveLocation, RemoteArchive, StoreOptions, UploadReceipt};
 use serde::Serialize;
 
@@ -55,7 +56,7 @@ pub fn remote_from_config(
 /// Probe the S3 archive for `evidence-agent check`: one line for a person, or why it failed.
 pub async fn probe(remote: &RemoteConfig) -> Result<String, String> {
     let archive = RemoteArchive::connect(remote.location.clone(), remote.options.clone()).await;
-    let lock = archive.healthcheck().await.map_err(|e| e.to_string())?;
+    let lock = archive.healthcheck().await.map_err(|e| message(&e))?;
     let retention = match (lock, remote.options.retention_days) {
         (evidence_store::ObjectLock::Enabled, Some(days)) => {
             format!("Object Lock on: bundles kept {days} days in COMPLIANCE mode")
@@ -70,6 +71,12 @@ pub async fn probe(remote: &RemoteConfig) -> Result<String, String> {
         (_, None) => "no retention requested".into(),
     };
     Ok(format!("{} is reachable; {retention}", remote.location))
+}
+
+/// A store error fit for a person: no `Debug` dump of the SDK's error, no URL credentials.
+fn message(e: &impl std::fmt::Display) -> String {
+    let text = redact::redact_urls(&e.to_string()).into_owned();
+    redact::strip_debug_dump(&text).to_owned()
 }
 
 /// `run-000042.uploaded.json`: the receipt left in place of an uploaded bundle.
@@ -154,6 +161,7 @@ pub async fn upload_pending(
                 done += 1;
             }
             Err(e) => {
+                let e = message(&e);
                 tracing::warn!(
                     run = seq,
                     "upload failed; the bundle stays local and is retried next run: {e}"

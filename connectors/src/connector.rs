@@ -38,6 +38,10 @@ pub enum ConnectorError {
     Interrupted { resource: String },
     #[error("invalid configuration: {0}")]
     Config(String),
+    /// The cursor the agent saved for this source cannot be decoded (the state file was
+    /// edited or damaged): not a configuration problem.
+    #[error("the saved cursor is unreadable ({detail})")]
+    UnreadableCursor { detail: String },
     #[error(transparent)]
     Sink(#[from] SinkError),
 }
@@ -54,7 +58,9 @@ impl ConnectorError {
             ConnectorError::InvalidResponse { .. } => GapCategory::InvalidResponse,
             ConnectorError::Io { .. } => GapCategory::Io,
             ConnectorError::Interrupted { .. } => GapCategory::Interrupted,
-            ConnectorError::Config(_) | ConnectorError::Sink(_) => GapCategory::Other,
+            ConnectorError::Config(_)
+            | ConnectorError::UnreadableCursor { .. }
+            | ConnectorError::Sink(_) => GapCategory::Other,
         }
     }
 
@@ -77,8 +83,9 @@ impl Cursor {
         if self.0.is_null() {
             return Ok(T::default());
         }
-        serde_json::from_value(self.0.clone())
-            .map_err(|e| ConnectorError::Config(format!("the saved cursor is unreadable: {e}")))
+        serde_json::from_value(self.0.clone()).map_err(|e| ConnectorError::UnreadableCursor {
+            detail: e.to_string(),
+        })
     }
 
     /// Replace the cursor with `value`.

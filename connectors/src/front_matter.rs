@@ -102,13 +102,14 @@ fn extract(text: &str) -> Option<&str> {
     None
 }
 
+/// The people a key names: a YAML list names one per element; a scalar names one person,
+/// commas and all (`"Raman, Priya"` is one name, not two).
 fn strings(value: Option<&Value>) -> Vec<String> {
     match value {
-        Some(Value::String(s)) => s
-            .split([',', ';'])
-            .map(str::trim)
+        Some(Value::String(s)) => Some(s.trim())
             .filter(|s| !s.is_empty())
             .map(str::to_owned)
+            .into_iter()
             .collect(),
         Some(Value::Array(items)) => items
             .iter()
@@ -213,6 +214,28 @@ mod tests {
                 ("approver", "Chloe Wu"),
                 ("author", "Ana Ortiz")
             ]
+        );
+    }
+
+    #[test]
+    fn a_scalar_with_a_comma_is_one_person_and_only_lists_name_several() {
+        let names = |text: &str| -> Vec<String> {
+            parse(text)
+                .unwrap()
+                .unwrap()
+                .actors
+                .into_iter()
+                .map(|a| a.name)
+                .collect()
+        };
+        assert_eq!(
+            names("---\napproved_by: \"Raman, Priya\"\n---\n"),
+            ["Raman, Priya"]
+        );
+        assert_eq!(names("---\nowner: Smith; Jones\n---\n"), ["Smith; Jones"]);
+        assert_eq!(
+            names("---\nreviewers:\n  - Raman, Priya\n  - Ben Kim\n---\n"),
+            ["Ben Kim", "Raman, Priya"]
         );
     }
 

@@ -8,6 +8,7 @@ pub mod connector;
 pub mod front_matter;
 pub mod http;
 pub mod media_type;
+pub mod redact;
 pub mod rules;
 pub mod secret;
 pub mod sink;

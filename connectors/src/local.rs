@@ -37,6 +37,17 @@ pub struct LocalConfig {
     pub include_hidden: bool,
 }
 
+/// How a local source's rules cover its folder, in rule order (first match wins).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct RuleCoverage {
+    /// Each rule's glob and how many files it takes; a rule shadowed by earlier ones takes none.
+    pub rules: Vec<(String, u64)>,
+    /// Files no rule matches (neither excluded nor hidden), relative to the folder.
+    pub unmatched: Vec<String>,
+    /// Paths skipped, with the reason.
+    pub skipped: Vec<String>,
+}
+
 /// A configured local folder.
 #[derive(Debug, Clone)]
 pub struct LocalConnector {
@@ -66,6 +77,8 @@ struct Walk {
     matched: Vec<(String, PathBuf, usize)>,
     unmatched: Vec<String>,
     skipped: Vec<String>,
+    /// Files among `skipped` that could not be collected because their names are not UTF-8.
+    not_utf8: u64,
     failures: Vec<(String, std::io::Error)>,
     dirs: u64,
 }
@@ -100,6 +113,7 @@ impl LocalConnector {
             matched: Vec::new(),
             unmatched: Vec::new(),
             skipped: Vec::new(),
+            not_utf8: 0,
             failures: Vec::new(),
             dirs: 0,
         };
@@ -135,6 +149,9 @@ impl LocalConnector {
             let Some(rel) = rel_string(rel) else {
                 walk.skipped
                     .push(format!("{} (name is not UTF-8)", rel.display()));
+                if !entry.file_type().is_dir() {
+                    walk.not_utf8 += 1;
+                }
                 continue;
             };
             if entry.file_type().is_dir() {
@@ -154,6 +171,28 @@ impl LocalConnector {
             }
         }
         walk
+    }
+
+    /// How the rules cover the folder now (a walk, reading no file), for
+    /// `evidence-agent check`: what each rule takes and which files no rule matches.
+    pub fn rule_coverage(&self) -> RuleCoverage {
+        let walk = self.walk();
+        let mut rules: Vec<(String, u64)> = self
+            .rules
+            .rules()
+            .iter()
+            .map(|r| (r.glob.clone(), 0))
+            .collect();
+        for (_, _, i) in &walk.matched {
+            if let Some((_, n)) = rules.get_mut(*i) {
+                *n += 1;
+            }
+        }
+        RuleCoverage {
+            rules,
+            unmatched: walk.unmatched,
+            skipped: walk.skipped,
+        }
     }
 
     fn gap(
@@ -456,6 +495,18 @@ impl Connector for LocalConnector {
             population
                 .attributes
                 .insert("skipped".into(), listed(&walk.skipped));
+            population
+                .attributes
+                .insert("skipped_count".into(), walk.skipped.len().into());
+        }
+        if walk.not_utf8 > 0 {
+            // Files that exist but cannot be named in the archive: the walk did not see the
+            // whole population.
+            population.complete = false;
+            population.notes.push(format!(
+                "{} file(s) were not collected because their names are not UTF-8; rename them",
+                walk.not_utf8
+            ));
         }
         if !removed.is_empty() {
             population.notes.push(format!(

@@ -41,9 +41,20 @@ pub struct RuleSet {
     rules: Vec<Rule>,
 }
 
-/// Compile a glob with the separator semantics every rule uses.
+/// Compile a glob with the separator semantics every rule uses. Globs are relative to the
+/// source's folder or prefix: a leading `./` is dropped, a leading `/` is refused.
 pub fn compile_glob(glob: &str) -> Result<GlobMatcher, String> {
-    GlobBuilder::new(glob)
+    let mut relative = glob;
+    while let Some(rest) = relative.strip_prefix("./") {
+        relative = rest;
+    }
+    if relative.starts_with('/') {
+        return Err(format!(
+            "glob {glob:?} starts with '/', but globs are relative to the source's folder: write {:?}",
+            relative.trim_start_matches('/')
+        ));
+    }
+    GlobBuilder::new(relative)
         .literal_separator(true)
         .backslash_escape(true)
         .build()
@@ -75,6 +86,11 @@ impl Tagging {
         let catalogue = Catalogue::iso42001();
         let (default_controls, default_clauses, default_phase) = catalogue.defaults_for(&kind);
         let controls = match controls {
+            Some([]) => {
+                return Err(format!(
+                    "{at}: `controls = []` names no control; leave `controls` out to use the catalogue's mapping for kind {kind}, or name at least one control"
+                ));
+            }
             Some(list) => list
                 .iter()
                 .map(|c| c.parse::<ControlId>())
@@ -262,6 +278,29 @@ mod tests {
             "t",
         );
         assert!(ok.is_ok());
+    }
+
+    #[test]
+    fn an_empty_control_list_is_refused_naming_the_rule() {
+        let err = RuleSet::from_configs(&[rule("**", "ai_policy", Some(&[]))], "source \"docs\"")
+            .unwrap_err();
+        assert!(
+            err.contains("source \"docs\" rule 1") && err.contains("`controls = []`"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn a_leading_dot_slash_is_dropped_and_a_leading_slash_is_refused() {
+        let set =
+            RuleSet::from_configs(&[rule("./policies/*.md", "ai_policy", None)], "t").unwrap();
+        assert!(set.first_match("policies/ai-policy.md").is_some());
+        let err =
+            RuleSet::from_configs(&[rule("/policies/*.md", "ai_policy", None)], "t").unwrap_err();
+        assert!(
+            err.contains("starts with '/'") && err.contains("\"policies/*.md\""),
+            "{err}"
+        );
     }
 
     #[test]

@@ -15,7 +15,7 @@ use aws_sdk_s3::Client;
 use aws_sdk_s3::config::retry::RetryConfig;
 use aws_sdk_s3::config::timeout::TimeoutConfig;
 use aws_sdk_s3::config::{BehaviorVersion, Region};
-use aws_sdk_s3::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
+use aws_sdk_s3::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_s3::types::{ChecksumMode, ChecksumType, ServerSideEncryption};
 use evidence_model::{
     GapCategory, GapRecord, ItemId, PopulationRecord, Sha256Digest, SourceName, Timestamp,
@@ -222,7 +222,7 @@ fn classify<E>(
 where
     E: ProvideErrorMetadata + std::error::Error + 'static,
 {
-    let detail = DisplayErrorContext(e).to_string();
+    let detail = crate::redact::error_chain(e);
     match e {
         SdkError::TimeoutError(_) => ConnectorError::Timeout {
             resource: resource.to_owned(),

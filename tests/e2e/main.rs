@@ -4,6 +4,7 @@
 // Helpers outside `#[test]` functions are test code too.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod bad_input_agent;
 mod bundles;
 mod daemon;
 mod deploy;

@@ -205,9 +205,27 @@ pub fn is_valid_origin(origin: &str) -> bool {
         && origin.bytes().all(|b| b.is_ascii_graphic() && b != b'+')
 }
 
+/// The form two entry names are compared in for collisions: ASCII case folded. A bundle whose
+/// names are equal in this form is refused by the strict reader (`strict_zip`'s
+/// case-colliding names), since they would overwrite each other when extracted on a
+/// case-insensitive file system; names that become path components (source names) must
+/// therefore be unique in this form.
+pub fn case_folded(name: &str) -> String {
+    name.to_ascii_lowercase()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn names_differing_only_in_ascii_case_fold_to_one() {
+        assert_eq!(
+            case_folded("Governance-Docs"),
+            case_folded("governance-docs")
+        );
+        assert_ne!(case_folded("docs-1"), case_folded("docs-2"));
+    }
 
     #[test]
     fn bundle_names_round_trip_and_odd_ones_are_refused() {

@@ -75,6 +75,10 @@ pub struct BundleSummary {
     pub bundle_bytes: u64,
     /// `Evidence-Format-Version`: 1.0, or 1.1 for a signed bundle.
     pub format_version: String,
+    /// The log's frontier after this run's leaves, as recomputed from the bundle: with the
+    /// checkpoint, what an agent needs to continue the log (`evidence-agent repair`).
+    #[serde(skip)]
+    pub frontier: Frontier,
 }
 
 /// Receives the records of a bundle as they are verified (the auditor's ingest uses this).
@@ -893,6 +897,7 @@ fn verify_bundle_inner(
         gaps,
         bundle_bytes,
         format_version: info.format_version.clone(),
+        frontier: frontier.clone(),
     };
     Some(Inner {
         summary,
