@@ -84,7 +84,7 @@ pub enum Command {
     /// Create an Ed25519 signing key (OpenSSH format, mode 0600) and print its allowed_signers
     /// line.
     #[command(
-        after_help = "Example:\n  evidence-agent keygen --out keys/agent --principal evidence-agent@example.org >> allowed_signers"
+        after_help = "Example:\n  evidence-agent keygen --output keys/agent --principal evidence-agent@example.org >> allowed_signers"
     )]
     Keygen(crate::cosign::KeygenArgs),
     /// Co-sign a run's checkpoint as a person (e.g. the AIMS owner after a review); writes a

@@ -17,9 +17,9 @@ use crate::keys;
 #[derive(Debug, Args)]
 pub struct KeygenArgs {
     /// Where to write the private key (OpenSSH format, mode 0600); the public key goes to
-    /// FILE.pub. Existing files are never replaced.
-    #[arg(long, value_name = "FILE")]
-    pub out: PathBuf,
+    /// FILE.pub. Existing files are never replaced. `--out` is its old name.
+    #[arg(long, short, alias = "out", value_name = "FILE")]
+    pub output: PathBuf,
     /// The principal the allowed_signers line names, e.g. `evidence-agent@example.org`.
     #[arg(long, default_value = "evidence-agent")]
     pub principal: String,
@@ -38,15 +38,15 @@ pub struct KeygenArgs {
 pub fn keygen(args: &KeygenArgs) -> anyhow::Result<u8> {
     check_principal(&args.principal)?;
     let comment = args.comment.as_deref().unwrap_or(&args.principal);
-    let key = keys::generate(&args.out, comment)?;
+    let key = keys::generate(&args.output, comment)?;
     let line = keys::allowed_signers_line(&key, &args.principal, &args.namespace)?;
     if args.json {
-        let mut public = args.out.clone().into_os_string();
+        let mut public = args.output.clone().into_os_string();
         public.push(".pub");
         crate::outln!(
             "{}",
             serde_json::json!({
-                "key": args.out,
+                "key": args.output,
                 "public_key": PathBuf::from(public),
                 "fingerprint": keys::fingerprint(&key).to_string(),
                 "allowed_signers": line,
@@ -56,8 +56,8 @@ pub fn keygen(args: &KeygenArgs) -> anyhow::Result<u8> {
     }
     eprintln!(
         "evidence-agent: wrote {} (private, mode 0600) and {}.pub; key {}",
-        args.out.display(),
-        args.out.display(),
+        args.output.display(),
+        args.output.display(),
         keys::fingerprint(&key)
     );
     eprintln!(

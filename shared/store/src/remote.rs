@@ -10,7 +10,7 @@ use aws_sdk_s3::Client;
 use aws_sdk_s3::config::retry::RetryConfig;
 use aws_sdk_s3::config::timeout::TimeoutConfig;
 use aws_sdk_s3::config::{BehaviorVersion, Region};
-use aws_sdk_s3::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
+use aws_sdk_s3::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_s3::primitives::ByteStream;
 use aws_sdk_s3::types::{
     ChecksumAlgorithm, ChecksumMode, CompletedMultipartUpload, CompletedPart, ObjectLockEnabled,
@@ -365,7 +365,7 @@ fn classify<E>(
 where
     E: ProvideErrorMetadata + std::error::Error + 'static,
 {
-    let detail = DisplayErrorContext(e).to_string();
+    let detail = plain_detail(e);
     let resource = resource.to_owned();
     if let SdkError::DispatchFailure(_) | SdkError::TimeoutError(_) = e {
         return StoreError::Unreachable { resource, detail };
@@ -384,6 +384,38 @@ where
         (_, Some(s)) if s >= 500 => StoreError::Unreachable { resource, detail },
         _ => StoreError::Remote { resource, detail },
     }
+}
+
+/// What went wrong, for a person: the service's error code and message, or the chain of
+/// `Display` messages of a transport failure. Never the SDK's `Debug` dump (request ids, raw
+/// responses, headers).
+fn plain_detail<E>(e: &SdkError<E, aws_sdk_s3::config::http::HttpResponse>) -> String
+where
+    E: ProvideErrorMetadata + std::error::Error + 'static,
+{
+    if let Some(service) = e.as_service_error()
+        && (service.code().is_some() || service.message().is_some())
+    {
+        let status = e
+            .raw_response()
+            .map(|r| format!("HTTP {} ", r.status().as_u16()))
+            .unwrap_or_default();
+        return format!(
+            "{status}{}: {}",
+            service.code().unwrap_or("error"),
+            service.message().unwrap_or("(no message)")
+        );
+    }
+    let mut parts = vec![e.to_string()];
+    let mut source = std::error::Error::source(e);
+    while let Some(s) = source {
+        let text = s.to_string();
+        if !parts.iter().any(|p| p.contains(&text)) {
+            parts.push(text);
+        }
+        source = s.source();
+    }
+    parts.join(": ")
 }
 
 fn status_of<E>(e: &SdkError<E, aws_sdk_s3::config::http::HttpResponse>) -> Option<u16> {
