@@ -14,4 +14,5 @@ mod jira;
 mod mlflow;
 mod reliability;
 mod s3;
+mod tidy;
 mod trust;

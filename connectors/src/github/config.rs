@@ -11,7 +11,7 @@ use crate::http::RetryPolicy;
 use crate::rules::compile_glob;
 
 /// The public GitHub API; GitHub Enterprise Server uses `https://HOST/api/v3`.
-pub const DEFAULT_API_URL: &str = "https://api.github.com";
+pub(super) const DEFAULT_API_URL: &str = "https://api.github.com";
 
 /// `[[source]] type = "github"`.
 #[derive(Debug, Clone, Deserialize, PartialEq)]

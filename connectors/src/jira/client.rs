@@ -19,7 +19,7 @@ use crate::secret::Secret;
 const MAX_BODY_BYTES: usize = 64 * 1024 * 1024;
 
 /// Path of the enhanced JQL search, the successor of the removed `/rest/api/3/search`.
-pub const SEARCH_PATH: &str = "/rest/api/3/search/jql";
+pub(super) const SEARCH_PATH: &str = "/rest/api/3/search/jql";
 
 /// Jira credentials: an account's e-mail address with an API token (basic authentication), or
 /// an OAuth 2.0 access token (bearer). Tokens never print.
@@ -70,7 +70,7 @@ impl Credentials {
 
 /// A signed-in session against one site.
 #[derive(Debug)]
-pub struct Session<'a> {
+pub(super) struct Session<'a> {
     pub http: &'a reqwest::Client,
     pub site: &'a str,
     pub credentials: Credentials,
@@ -82,7 +82,7 @@ pub struct Session<'a> {
 /// The account the connector runs as (`/rest/api/3/myself`).
 #[derive(Debug, Clone, Deserialize)]
 #[serde(rename_all = "camelCase")]
-pub struct Myself {
+pub(super) struct Myself {
     #[serde(default)]
     pub account_id: Option<String>,
     #[serde(default)]
@@ -94,7 +94,7 @@ pub struct Myself {
 /// One page of `/rest/api/3/search/jql`, issues kept as the bytes Jira sent.
 #[derive(Debug, Deserialize)]
 #[serde(rename_all = "camelCase")]
-pub struct SearchPage {
+pub(super) struct SearchPage {
     #[serde(default)]
     pub issues: Vec<Box<RawValue>>,
     #[serde(default)]
@@ -106,7 +106,7 @@ pub struct SearchPage {
 /// One page of `/rest/api/3/issue/{key}/changelog`, entries kept as the bytes Jira sent.
 #[derive(Debug, Deserialize)]
 #[serde(rename_all = "camelCase")]
-pub struct ChangelogPage {
+pub(super) struct ChangelogPage {
     #[serde(default)]
     pub values: Vec<Box<RawValue>>,
     #[serde(default)]
@@ -148,7 +148,7 @@ enum Attempt {
 }
 
 /// Parse `X-RateLimit-Reset`, an ISO 8601 time such as `2026-01-15T10:31Z`, into a wait.
-pub fn parse_rate_limit_reset(value: &str, now: Timestamp) -> Option<Duration> {
+pub(super) fn parse_rate_limit_reset(value: &str, now: Timestamp) -> Option<Duration> {
     let value = value.trim();
     let at = value.parse::<Timestamp>().ok().or_else(|| {
         jiff::fmt::strtime::parse("%Y-%m-%dT%H:%M%:z", value.replace('Z', "+00:00"))
@@ -260,7 +260,7 @@ impl Session<'_> {
 
     /// Send a request (rebuilt for every attempt) and return the body of its 2xx answer.
     /// `resource` names what is read, for messages.
-    pub async fn send(
+    pub(super) async fn send(
         &self,
         ctx: &CollectContext<'_>,
         resource: &str,
@@ -384,7 +384,7 @@ impl Session<'_> {
     }
 
     /// GET a JSON document.
-    pub async fn get_json<T: serde::de::DeserializeOwned>(
+    pub(super) async fn get_json<T: serde::de::DeserializeOwned>(
         &self,
         ctx: &CollectContext<'_>,
         resource: &str,
@@ -405,14 +405,14 @@ impl Session<'_> {
     }
 
     /// The account the credentials belong to.
-    pub async fn myself(&self, ctx: &CollectContext<'_>) -> Result<Myself, ConnectorError> {
+    pub(super) async fn myself(&self, ctx: &CollectContext<'_>) -> Result<Myself, ConnectorError> {
         let resource = format!("Jira account at {}", self.url("/rest/api/3/myself"));
         self.get_json(ctx, &resource, "/rest/api/3/myself", &[])
             .await
     }
 
     /// One page of a JQL search.
-    pub async fn search(
+    pub(super) async fn search(
         &self,
         ctx: &CollectContext<'_>,
         jql: &str,
@@ -440,7 +440,7 @@ impl Session<'_> {
     }
 
     /// One page of an issue's changelog.
-    pub async fn changelog_page(
+    pub(super) async fn changelog_page(
         &self,
         ctx: &CollectContext<'_>,
         key: &str,
@@ -462,7 +462,7 @@ impl Session<'_> {
     }
 
     /// An issue's remote links, as the bytes Jira sent (a JSON array).
-    pub async fn remote_links(
+    pub(super) async fn remote_links(
         &self,
         ctx: &CollectContext<'_>,
         key: &str,

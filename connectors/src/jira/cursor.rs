@@ -8,7 +8,7 @@ use jiff::Timestamp;
 use serde::{Deserialize, Serialize};
 
 /// The cursor format's version.
-pub const CURSOR_VERSION: u32 = 1;
+pub(super) const CURSOR_VERSION: u32 = 1;
 
 /// How long before the search's lower bound sealed versions are still remembered. The JQL
 /// literal is truncated to the minute and may step back over a repeated hour, so tickets a
@@ -18,7 +18,7 @@ const REMEMBER_BEFORE_SECS: i64 = 86_400;
 /// Everything the connector remembers between runs.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct JiraCursor {
+pub(super) struct JiraCursor {
     pub version: u32,
     /// Keyed by query name.
     #[serde(default)]
@@ -28,7 +28,7 @@ pub struct JiraCursor {
 /// One query's state.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct QueryState {
+pub(super) struct QueryState {
     /// The configured JQL the state belongs to; a changed JQL starts over.
     pub jql: String,
     /// The newest `updated` of the last completely walked search, less any ticket that could
@@ -42,14 +42,14 @@ pub struct QueryState {
 
 impl QueryState {
     /// True when the version of `key` updated at `updated` (or a newer one) was sealed.
-    pub fn is_sealed(&self, key: &str, updated: Timestamp) -> bool {
+    pub(super) fn is_sealed(&self, key: &str, updated: Timestamp) -> bool {
         self.sealed.get(key).is_some_and(|s| *s >= updated)
     }
 }
 
 /// What one walk of a search found, for moving the watermark.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct WalkResult {
+pub(super) struct WalkResult {
     /// Every page was walked.
     pub complete: bool,
     /// Newest `updated` among tickets sealed now or earlier.
@@ -61,7 +61,7 @@ pub struct WalkResult {
 /// The watermark after a walk. An incomplete walk leaves it where it was (the sealed map
 /// already keeps the next run from sealing twice). A complete walk moves it to the newest
 /// ticket handled, but never past a ticket that failed, so the next search finds it again.
-pub fn next_watermark(before: Option<Timestamp>, walk: WalkResult) -> Option<Timestamp> {
+pub(super) fn next_watermark(before: Option<Timestamp>, walk: WalkResult) -> Option<Timestamp> {
     if !walk.complete {
         return before;
     }
@@ -78,7 +78,7 @@ pub fn next_watermark(before: Option<Timestamp>, walk: WalkResult) -> Option<Tim
 
 /// Forget sealed versions too old for a search starting at `search_from` to return: a ticket
 /// that comes back has a newer `updated` and is sealed anyway.
-pub fn prune(sealed: &mut BTreeMap<String, Timestamp>, search_from: Option<Timestamp>) {
+pub(super) fn prune(sealed: &mut BTreeMap<String, Timestamp>, search_from: Option<Timestamp>) {
     let Some(from) = search_from else {
         return;
     };

@@ -10,10 +10,10 @@ use jiff::tz::TimeZone;
 /// How tickets are ordered: newest change first. Offset paging then never skips a ticket when
 /// tickets change during the walk (a changed ticket moves to the front, already walked, and
 /// shifts the rest back, so some are seen twice rather than not at all).
-pub const ORDER_BY: &str = "ORDER BY updated DESC, key DESC";
+pub(super) const ORDER_BY: &str = "ORDER BY updated DESC, key DESC";
 
 /// True when `jql` has an `ORDER BY` clause outside quoted strings.
-pub fn has_order_by(jql: &str) -> bool {
+pub(super) fn has_order_by(jql: &str) -> bool {
     let mut words = Vec::new();
     let mut word = String::new();
     let mut quote: Option<char> = None;
@@ -45,7 +45,7 @@ pub fn has_order_by(jql: &str) -> bool {
 
 /// The earliest update time a run searches from: the watermark minus the overlap window.
 /// `None` (no watermark yet) searches the whole history.
-pub fn search_from(watermark: Option<Timestamp>, overlap: Duration) -> Option<Timestamp> {
+pub(super) fn search_from(watermark: Option<Timestamp>, overlap: Duration) -> Option<Timestamp> {
     let watermark = watermark?;
     let overlap_secs = i64::try_from(overlap.as_secs()).unwrap_or(i64::MAX);
     let secs = watermark.as_second().saturating_sub(overlap_secs);
@@ -56,7 +56,7 @@ pub fn search_from(watermark: Option<Timestamp>, overlap: Duration) -> Option<Ti
 /// after `at`: the local minute is truncated, and where the local time occurs twice (clocks
 /// going back) or not at all (clocks going forward), the literal steps back until every
 /// interpretation Jira may choose is at or before `at`.
-pub fn local_literal_at_or_before(at: Timestamp, tz: &TimeZone) -> String {
+pub(super) fn local_literal_at_or_before(at: Timestamp, tz: &TimeZone) -> String {
     let mut candidate = at;
     for _ in 0..4 {
         let local = truncate_to_minute(tz.to_datetime(candidate));
@@ -103,7 +103,7 @@ fn format_literal(dt: DateTime) -> String {
 
 /// The JQL sent for a query: the configured JQL, bounded below by `updated >= literal` when
 /// there is a lower bound, ordered newest change first.
-pub fn incremental_jql(jql: &str, updated_from: Option<&str>) -> String {
+pub(super) fn incremental_jql(jql: &str, updated_from: Option<&str>) -> String {
     match updated_from {
         Some(from) => format!("({jql}) AND updated >= \"{from}\" {ORDER_BY}"),
         None => format!("{jql} {ORDER_BY}"),

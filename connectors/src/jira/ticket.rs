@@ -13,7 +13,7 @@ use serde_json::{Value, json};
 /// `accountId`; Jira Server and Data Center (and Cloud before 2018) by `key` and `name`.
 #[derive(Debug, Clone, Default, Deserialize, PartialEq, Eq)]
 #[serde(default, rename_all = "camelCase")]
-pub struct User {
+pub(super) struct User {
     #[serde(deserialize_with = "lenient")]
     pub account_id: Option<String>,
     #[serde(deserialize_with = "lenient")]
@@ -29,7 +29,7 @@ pub struct User {
 impl User {
     /// The most stable identifier the user object carries: `accountId`, else `key`, else
     /// `name` (empty strings, which Cloud sends for the last two, do not count).
-    pub fn id(&self) -> Option<String> {
+    pub(super) fn id(&self) -> Option<String> {
         [&self.account_id, &self.key, &self.name]
             .into_iter()
             .flatten()
@@ -51,21 +51,21 @@ where
 /// Anything Jira names: status, priority, issue type, resolution.
 #[derive(Debug, Clone, Default, Deserialize, PartialEq)]
 #[serde(default, rename_all = "camelCase")]
-pub struct Named {
+pub(super) struct Named {
     pub name: Option<String>,
     pub status_category: Option<StatusCategory>,
 }
 
 #[derive(Debug, Clone, Default, Deserialize, PartialEq)]
 #[serde(default)]
-pub struct StatusCategory {
+pub(super) struct StatusCategory {
     pub key: Option<String>,
 }
 
 /// The fields the connector reads; the artefact keeps everything Jira sent.
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(default, rename_all = "camelCase")]
-pub struct Fields {
+pub(super) struct Fields {
     pub summary: Option<String>,
     pub status: Option<Named>,
     pub issuetype: Option<Named>,
@@ -83,7 +83,7 @@ pub struct Fields {
 /// One issue of a search page.
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(default)]
-pub struct Issue {
+pub(super) struct Issue {
     pub id: Option<String>,
     pub key: Option<String>,
     pub fields: Fields,
@@ -91,7 +91,7 @@ pub struct Issue {
 
 /// An issue read leniently: what parsed, and the fields that did not (by JSON path).
 #[derive(Debug, Clone, Default)]
-pub struct LenientIssue {
+pub(super) struct LenientIssue {
     pub issue: Issue,
     /// `fields.updated`, `key`, … whose value had a type this version does not read.
     pub unparsed: Vec<String>,
@@ -100,7 +100,7 @@ pub struct LenientIssue {
 /// Read one search result field by field: a field of an unexpected type (Atlassian's own
 /// example has `"updated": 1`) is left out and named, and the rest is kept. `Err` only when
 /// the result is not a JSON object at all. A numeric `id` is read as text.
-pub fn parse_issue(raw: &str) -> Result<LenientIssue, String> {
+pub(super) fn parse_issue(raw: &str) -> Result<LenientIssue, String> {
     let value: Value = serde_json::from_str(raw).map_err(|e| format!("not JSON: {e}"))?;
     let Value::Object(top) = value else {
         return Err("not a JSON object".into());
@@ -159,7 +159,7 @@ pub fn parse_issue(raw: &str) -> Result<LenientIssue, String> {
 
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(default)]
-pub struct LinkType {
+pub(super) struct LinkType {
     pub name: Option<String>,
     pub inward: Option<String>,
     pub outward: Option<String>,
@@ -167,7 +167,7 @@ pub struct LinkType {
 
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(default)]
-pub struct LinkedFields {
+pub(super) struct LinkedFields {
     pub summary: Option<String>,
     pub status: Option<Named>,
     pub issuetype: Option<Named>,
@@ -175,7 +175,7 @@ pub struct LinkedFields {
 
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(default)]
-pub struct LinkedIssue {
+pub(super) struct LinkedIssue {
     pub key: Option<String>,
     pub fields: LinkedFields,
 }
@@ -183,7 +183,7 @@ pub struct LinkedIssue {
 /// An entry of `fields.issuelinks`: exactly one of the two sides is present.
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(default, rename_all = "camelCase")]
-pub struct IssueLink {
+pub(super) struct IssueLink {
     #[serde(rename = "type")]
     pub link_type: LinkType,
     pub inward_issue: Option<LinkedIssue>,
@@ -193,7 +193,7 @@ pub struct IssueLink {
 /// One changelog entry: who changed what when.
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(default)]
-pub struct History {
+pub(super) struct History {
     pub author: Option<User>,
     pub created: Option<String>,
     pub items: Vec<HistoryItem>,
@@ -201,7 +201,7 @@ pub struct History {
 
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(default, rename_all = "camelCase")]
-pub struct HistoryItem {
+pub(super) struct HistoryItem {
     pub field: Option<String>,
     pub to: Option<String>,
     pub from_string: Option<String>,
@@ -211,21 +211,21 @@ pub struct HistoryItem {
 /// An entry of `/issue/{key}/remotelink`.
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(default)]
-pub struct RemoteLink {
+pub(super) struct RemoteLink {
     pub relationship: Option<String>,
     pub object: RemoteObject,
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(default)]
-pub struct RemoteObject {
+pub(super) struct RemoteObject {
     pub url: Option<String>,
     pub title: Option<String>,
 }
 
 /// How post-incident reviews and resolutions are recognised.
 #[derive(Debug, Clone, Default)]
-pub struct Recognition<'a> {
+pub(super) struct Recognition<'a> {
     pub done_statuses: &'a [String],
     pub review_issue_types: &'a [String],
     pub review_keywords: &'a [String],
@@ -233,7 +233,7 @@ pub struct Recognition<'a> {
 
 /// A status change from the changelog.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Transition {
+pub(super) struct Transition {
     pub at: Timestamp,
     pub from: Option<String>,
     pub to: Option<String>,
@@ -242,21 +242,21 @@ pub struct Transition {
 
 /// Who resolved the ticket and when, as the changelog tells it.
 #[derive(Debug, Clone, PartialEq)]
-pub struct Resolution {
+pub(super) struct Resolution {
     pub at: Timestamp,
     pub by: Option<User>,
 }
 
 /// What the item's metadata record says about one ticket version.
 #[derive(Debug, Clone, PartialEq)]
-pub struct TicketFacts {
+pub(super) struct TicketFacts {
     pub actors: Vec<Actor>,
     pub period: Period,
     pub attributes: BTreeMap<String, Value>,
 }
 
 /// Parse a Jira time: `2026-01-15T10:30:00.000+0100` (offset without a colon) or RFC 3339.
-pub fn parse_time(s: &str) -> Option<Timestamp> {
+pub(super) fn parse_time(s: &str) -> Option<Timestamp> {
     let s = s.trim();
     if let Ok(t) = s.parse::<Timestamp>() {
         return Some(t);
@@ -269,7 +269,7 @@ pub fn parse_time(s: &str) -> Option<Timestamp> {
 
 /// True for a Jira issue key such as `AIOPS-42`: a project key (a letter, then letters,
 /// digits or `_`) and a number. Keys go into request paths, so nothing else is accepted.
-pub fn is_issue_key(key: &str) -> bool {
+pub(super) fn is_issue_key(key: &str) -> bool {
     let Some((project, number)) = key.rsplit_once('-') else {
         return false;
     };
@@ -287,7 +287,7 @@ fn eq_ignore_case(list: &[String], value: &str) -> bool {
 
 /// True when `phrase` occurs in `text` as whole words, ignoring case: `PIR` matches
 /// "PIR for AIOPS-12" but not "inspiring".
-pub fn mentions(text: &str, phrase: &str) -> bool {
+pub(super) fn mentions(text: &str, phrase: &str) -> bool {
     let text = text.to_lowercase();
     let phrase = phrase.to_lowercase();
     if phrase.is_empty() {
@@ -318,7 +318,7 @@ fn ordered(histories: &[History]) -> Vec<(Timestamp, &History)> {
 }
 
 /// Every status change, oldest first.
-pub fn transitions(histories: &[History]) -> Vec<Transition> {
+pub(super) fn transitions(histories: &[History]) -> Vec<Transition> {
     ordered(histories)
         .into_iter()
         .flat_map(|(at, h)| {
@@ -343,7 +343,7 @@ pub fn transitions(histories: &[History]) -> Vec<Transition> {
 /// resolution field, or, for workflows without resolutions, that moved it to a done status.
 /// Clearing the resolution (or leaving a done status without one) reopens the ticket; a later
 /// resolution counts. `None` when the ticket is not resolved at the end of the changelog.
-pub fn resolution(histories: &[History], done_statuses: &[String]) -> Option<Resolution> {
+pub(super) fn resolution(histories: &[History], done_statuses: &[String]) -> Option<Resolution> {
     let mut state: Option<(Resolution, bool)> = None;
     for (at, h) in ordered(histories) {
         for item in &h.items {
@@ -422,7 +422,7 @@ fn time_json(t: Option<Timestamp>) -> Value {
 }
 
 /// Describe one ticket version for its metadata record.
-pub fn facts(
+pub(super) fn facts(
     issue: &Issue,
     histories: &[History],
     remote_links: &[RemoteLink],

@@ -14,10 +14,10 @@ use sha2::{Digest, Sha256};
 use wiremock::{Request, Respond, ResponseTemplate};
 
 /// GitHub's OpenAPI extract shipped with the tests (MIT licence, see `LICENSE-openapi.md`).
-pub const OPENAPI: &str = include_str!("../fixtures/github/openapi-subset.json");
+pub(crate) const OPENAPI: &str = include_str!("../fixtures/github/openapi-subset.json");
 
 /// The OpenAPI description, parsed once.
-pub fn api() -> &'static Value {
+pub(crate) fn api() -> &'static Value {
     static API: OnceLock<Value> = OnceLock::new();
     API.get_or_init(|| serde_json::from_str(OPENAPI).unwrap())
 }
@@ -92,7 +92,7 @@ fn check(key: &str, v: &jsonschema::Validator, body: &Value) -> Result<(), Strin
 
 /// Validate `body` against the 200 response of `GET path_template` (e.g.
 /// `/repos/{owner}/{repo}/pulls`).
-pub fn validate_endpoint(path_template: &str, body: &Value) -> Result<(), String> {
+pub(crate) fn validate_endpoint(path_template: &str, body: &Value) -> Result<(), String> {
     let v = validator(path_template, || {
         let content = &api()["paths"][path_template]["get"]["responses"]["200"]["content"];
         content["application/json"]["schema"].clone()
@@ -102,7 +102,7 @@ pub fn validate_endpoint(path_template: &str, body: &Value) -> Result<(), String
 
 /// Validate `body` against the component schema `name` (for endpoints outside the extract that
 /// GitHub documents with that schema, e.g. `minimal-repository`).
-pub fn validate_schema(name: &str, body: &Value) -> Result<(), String> {
+pub(crate) fn validate_schema(name: &str, body: &Value) -> Result<(), String> {
     let v = validator(
         &format!("#{name}"),
         || json!({"$ref": format!("#/components/schemas/{name}")}),
@@ -111,12 +111,12 @@ pub fn validate_schema(name: &str, body: &Value) -> Result<(), String> {
 }
 
 /// An example response from the OpenAPI description.
-pub fn example(name: &str) -> Value {
+pub(crate) fn example(name: &str) -> Value {
     api()["examples"][name]["value"].clone()
 }
 
 /// Set `value` at the `.`-separated `path` of `target`.
-pub fn set(target: &mut Value, path: &str, value: Value) {
+pub(crate) fn set(target: &mut Value, path: &str, value: Value) {
     let mut v = target;
     let parts: Vec<&str> = path.split('.').collect();
     for p in &parts[..parts.len() - 1] {
@@ -126,7 +126,7 @@ pub fn set(target: &mut Value, path: &str, value: Value) {
 }
 
 /// A user object for `login`.
-pub fn user(login: &str) -> Value {
+pub(crate) fn user(login: &str) -> Value {
     let mut u = example("pull-request")["user"].clone();
     let id = login
         .bytes()
@@ -138,14 +138,14 @@ pub fn user(login: &str) -> Value {
 }
 
 /// The id the fake gives the workflow at `path` (stable, derived from the path).
-pub fn workflow_id(path: &str) -> u64 {
+pub(crate) fn workflow_id(path: &str) -> u64 {
     path.bytes()
         .fold(11u64, |a, b| a.wrapping_mul(131).wrapping_add(b as u64))
         % 100_000_000
 }
 
 /// The SHA-256 of `bytes` in hex.
-pub fn sha256_hex(bytes: &[u8]) -> String {
+pub(crate) fn sha256_hex(bytes: &[u8]) -> String {
     hex::encode(Sha256::digest(bytes))
 }
 
@@ -153,14 +153,14 @@ pub fn sha256_hex(bytes: &[u8]) -> String {
 // The model.
 
 #[derive(Debug, Clone)]
-pub struct ReviewSpec {
+pub(crate) struct ReviewSpec {
     pub login: String,
     pub state: String,
     pub commit_id: String,
 }
 
 #[derive(Debug, Clone)]
-pub struct PullSpec {
+pub(crate) struct PullSpec {
     pub number: u64,
     pub title: String,
     pub author: String,
@@ -177,7 +177,7 @@ pub struct PullSpec {
 
 impl PullSpec {
     /// A merged pull request approved by `approver` at its head.
-    pub fn merged(number: u64, author: &str, approver: &str, updated_at: &str) -> Self {
+    pub(crate) fn merged(number: u64, author: &str, approver: &str, updated_at: &str) -> Self {
         let head = format!("{:040x}", number * 7919 + 1);
         Self {
             number,
@@ -201,7 +201,7 @@ impl PullSpec {
 
 /// Bytes served for an artifact or log download.
 #[derive(Debug, Clone)]
-pub enum Blob {
+pub(crate) enum Blob {
     Bytes(Vec<u8>),
     /// `size` bytes generated from `seed` (served by a streaming blob server).
     Generated {
@@ -212,13 +212,13 @@ pub enum Blob {
 }
 
 impl Blob {
-    pub fn size(&self) -> u64 {
+    pub(crate) fn size(&self) -> u64 {
         match self {
             Blob::Bytes(b) => b.len() as u64,
             Blob::Generated { size, .. } => *size,
         }
     }
-    pub fn sha256(&self) -> String {
+    pub(crate) fn sha256(&self) -> String {
         match self {
             Blob::Bytes(b) => sha256_hex(b),
             Blob::Generated { sha256, .. } => sha256.clone(),
@@ -227,7 +227,7 @@ impl Blob {
 }
 
 #[derive(Debug, Clone)]
-pub struct ArtifactSpec {
+pub(crate) struct ArtifactSpec {
     pub id: u64,
     pub name: String,
     pub blob: Blob,
@@ -236,7 +236,7 @@ pub struct ArtifactSpec {
 }
 
 #[derive(Debug, Clone)]
-pub struct RunSpec {
+pub(crate) struct RunSpec {
     pub id: u64,
     pub path: String,
     pub status: String,
@@ -247,7 +247,7 @@ pub struct RunSpec {
 }
 
 #[derive(Debug, Clone)]
-pub struct IssueSpec {
+pub(crate) struct IssueSpec {
     pub number: u64,
     pub title: String,
     pub labels: Vec<String>,
@@ -263,7 +263,7 @@ pub struct IssueSpec {
 }
 
 #[derive(Debug, Clone)]
-pub struct ReleaseSpec {
+pub(crate) struct ReleaseSpec {
     pub id: u64,
     pub tag: String,
     pub author: String,
@@ -272,7 +272,7 @@ pub struct ReleaseSpec {
 }
 
 #[derive(Debug, Clone)]
-pub struct RepoSpec {
+pub(crate) struct RepoSpec {
     pub name: String,
     pub default_branch: String,
     pub protected: bool,
@@ -285,7 +285,7 @@ pub struct RepoSpec {
 }
 
 impl RepoSpec {
-    pub fn new(name: &str) -> Self {
+    pub(crate) fn new(name: &str) -> Self {
         Self {
             name: name.into(),
             default_branch: "main".into(),
@@ -311,7 +311,7 @@ fn fault_matches(matching: &str, path: &str, path_and_query: &str) -> bool {
 
 /// What to do to a matching request instead of answering it.
 #[derive(Debug, Clone)]
-pub enum FaultAction {
+pub(crate) enum FaultAction {
     /// Answer with this status, headers and body.
     Status(u16, Vec<(String, String)>, String),
     /// Answer correctly, but only after this delay.
@@ -321,7 +321,7 @@ pub enum FaultAction {
 }
 
 #[derive(Debug, Clone)]
-pub struct Fault {
+pub(crate) struct Fault {
     /// Applies to requests whose path and query contain this (or, ending in `$`, whose path
     /// ends with the rest).
     pub matching: String,
@@ -331,7 +331,7 @@ pub struct Fault {
 
 /// Counters of what the fake answered.
 #[derive(Debug, Default)]
-pub struct Counters {
+pub(crate) struct Counters {
     pub requests: AtomicU64,
     pub not_modified: AtomicU64,
     pub conditional: AtomicU64,
@@ -339,7 +339,7 @@ pub struct Counters {
 
 /// The fake GitHub: a model and a responder.
 #[derive(Clone)]
-pub struct FakeGithub {
+pub(crate) struct FakeGithub {
     pub org: String,
     pub repos: Arc<Mutex<Vec<RepoSpec>>>,
     /// Base URL written into `Link` headers (the server's, or a proxy's in front of it).
@@ -364,7 +364,7 @@ pub struct FakeGithub {
 
 /// A generated answer: status, body, extra headers, ETag.
 #[derive(Clone)]
-pub struct Cached {
+pub(crate) struct Cached {
     status: u16,
     body: Arc<Vec<u8>>,
     headers: Vec<(String, String)>,
@@ -372,7 +372,7 @@ pub struct Cached {
 }
 
 impl FakeGithub {
-    pub fn new(org: &str, repos: Vec<RepoSpec>) -> Self {
+    pub(crate) fn new(org: &str, repos: Vec<RepoSpec>) -> Self {
         Self {
             org: org.into(),
             repos: Arc::new(Mutex::new(repos)),
@@ -388,7 +388,7 @@ impl FakeGithub {
         }
     }
 
-    pub fn fault(&self, matching: &str, times: u32, action: FaultAction) {
+    pub(crate) fn fault(&self, matching: &str, times: u32, action: FaultAction) {
         self.faults.lock().unwrap().push(Fault {
             matching: matching.into(),
             times,
@@ -433,7 +433,7 @@ impl FakeGithub {
 
     // --- JSON builders, all from the OpenAPI examples -----------------------------------------
 
-    pub fn repo_json(&self, repo: &RepoSpec) -> Value {
+    pub(crate) fn repo_json(&self, repo: &RepoSpec) -> Value {
         let mut r = example("pull-request")["base"]["repo"].clone();
         let full = format!("{}/{}", self.org, repo.name);
         set(&mut r, "name", json!(repo.name));
@@ -444,13 +444,13 @@ impl FakeGithub {
         r
     }
 
-    pub fn pull_simple_json(&self, repo: &RepoSpec, p: &PullSpec) -> Value {
+    pub(crate) fn pull_simple_json(&self, repo: &RepoSpec, p: &PullSpec) -> Value {
         let mut v = example("pull-request-simple-items")[0].clone();
         self.patch_pull(&mut v, repo, p);
         v
     }
 
-    pub fn pull_json(&self, repo: &RepoSpec, p: &PullSpec) -> Value {
+    pub(crate) fn pull_json(&self, repo: &RepoSpec, p: &PullSpec) -> Value {
         let mut v = example("pull-request");
         self.patch_pull(&mut v, repo, p);
         set(&mut v, "merged", json!(p.merged_at.is_some()));
@@ -488,7 +488,7 @@ impl FakeGithub {
         );
     }
 
-    pub fn review_json(&self, i: usize, r: &ReviewSpec) -> Value {
+    pub(crate) fn review_json(&self, i: usize, r: &ReviewSpec) -> Value {
         let mut v = example("pull-request-review-items")[0].clone();
         set(&mut v, "id", json!(80 + i as u64));
         set(&mut v, "user", user(&r.login));
@@ -497,7 +497,7 @@ impl FakeGithub {
         v
     }
 
-    pub fn check_runs_json(&self, p: &PullSpec) -> Value {
+    pub(crate) fn check_runs_json(&self, p: &PullSpec) -> Value {
         let mut page = example("check-run-paginated");
         let template = page["check_runs"][0].clone();
         let runs: Vec<Value> = p
@@ -519,7 +519,7 @@ impl FakeGithub {
         page
     }
 
-    pub fn status_json(&self, p: &PullSpec) -> Value {
+    pub(crate) fn status_json(&self, p: &PullSpec) -> Value {
         let mut s = example("combined-commit-status");
         set(&mut s, "sha", json!(p.head_sha));
         set(&mut s, "state", json!("success"));
@@ -528,7 +528,7 @@ impl FakeGithub {
         s
     }
 
-    pub fn protection_json(&self, repo: &RepoSpec) -> Value {
+    pub(crate) fn protection_json(&self, repo: &RepoSpec) -> Value {
         let mut p = example("branch-protection");
         set(
             &mut p,
@@ -558,11 +558,11 @@ impl FakeGithub {
         p
     }
 
-    pub fn rules_json(&self, _repo: &RepoSpec) -> Value {
+    pub(crate) fn rules_json(&self, _repo: &RepoSpec) -> Value {
         example("repository-rule-items")
     }
 
-    pub fn run_json(&self, repo: &RepoSpec, r: &RunSpec) -> Value {
+    pub(crate) fn run_json(&self, repo: &RepoSpec, r: &RunSpec) -> Value {
         let mut v = example("workflow-run");
         set(&mut v, "id", json!(r.id));
         set(&mut v, "run_number", json!(r.id % 1000));
@@ -587,7 +587,7 @@ impl FakeGithub {
 
     /// `GET /repos/{owner}/{repo}/actions/workflows/{file}` as GitHub documents its answer
     /// (the `workflow` schema: id, node_id, name, path, state, times, urls).
-    pub fn workflow_json(&self, repo: &RepoSpec, path: &str) -> Value {
+    pub(crate) fn workflow_json(&self, repo: &RepoSpec, path: &str) -> Value {
         let id = workflow_id(path);
         let base = format!("https://api.github.com/repos/{}/{}", self.org, repo.name);
         json!({
@@ -604,7 +604,7 @@ impl FakeGithub {
         })
     }
 
-    pub fn artifact_json(&self, repo: &RepoSpec, r: &RunSpec, a: &ArtifactSpec) -> Value {
+    pub(crate) fn artifact_json(&self, repo: &RepoSpec, r: &RunSpec, a: &ArtifactSpec) -> Value {
         let mut v = example("artifact-paginated")["artifacts"][0].clone();
         set(&mut v, "id", json!(a.id));
         set(&mut v, "name", json!(a.name));
@@ -634,7 +634,7 @@ impl FakeGithub {
         v
     }
 
-    pub fn content_json(&self, repo: &RepoSpec, path: &str, text: &str) -> Value {
+    pub(crate) fn content_json(&self, repo: &RepoSpec, path: &str, text: &str) -> Value {
         use base64::Engine;
         let mut v = example("content-file-response-if-content-is-a-file");
         let blob = {
@@ -669,7 +669,7 @@ impl FakeGithub {
         v
     }
 
-    pub fn issue_json(&self, repo: &RepoSpec, i: &IssueSpec) -> Value {
+    pub(crate) fn issue_json(&self, repo: &RepoSpec, i: &IssueSpec) -> Value {
         let mut v = example("issue-items")[0].clone();
         set(&mut v, "number", json!(i.number));
         set(&mut v, "id", json!(2_000_000 + i.number));
@@ -710,7 +710,7 @@ impl FakeGithub {
         v
     }
 
-    pub fn timeline_json(&self, i: &IssueSpec) -> Value {
+    pub(crate) fn timeline_json(&self, i: &IssueSpec) -> Value {
         let examples = example("timeline-issue-events");
         let events: Vec<Value> = i
             .events
@@ -736,7 +736,7 @@ impl FakeGithub {
         json!(events)
     }
 
-    pub fn release_json(&self, repo: &RepoSpec, r: &ReleaseSpec) -> Value {
+    pub(crate) fn release_json(&self, repo: &RepoSpec, r: &ReleaseSpec) -> Value {
         let mut v = example("release-items")[0].clone();
         set(&mut v, "id", json!(r.id));
         set(&mut v, "tag_name", json!(r.tag));
@@ -760,7 +760,7 @@ impl FakeGithub {
 
     /// The answer for `path` (without the API prefix) and `query`: (endpoint template, status,
     /// body, extra headers).
-    pub fn route(
+    pub(crate) fn route(
         &self,
         path: &str,
         query: &BTreeMap<String, String>,
@@ -1027,7 +1027,7 @@ impl FakeGithub {
     }
 
     /// The bytes of a blob path (`/blobs/{org}/{repo}/artifact/{id}` or `.../logs/{id}`).
-    pub fn blob(&self, path: &str) -> Option<Blob> {
+    pub(crate) fn blob(&self, path: &str) -> Option<Blob> {
         let parts: Vec<&str> = path.trim_matches('/').split('/').collect();
         let ["blobs", _org, name, what, id] = parts.as_slice() else {
             return None;
@@ -1051,7 +1051,7 @@ impl FakeGithub {
     }
 
     /// Answer one API request: faults first, then the model, with ETags and rate headers.
-    pub fn answer(
+    pub(crate) fn answer(
         &self,
         path_and_query: &str,
         path: &str,
@@ -1225,7 +1225,7 @@ impl Respond for FakeGithub {
 
 /// Start a wiremock server answering as `fake` (API under `fake.prefix`), with blobs on the
 /// same server unless `blob_base` was set.
-pub async fn serve(fake: &FakeGithub) -> wiremock::MockServer {
+pub(crate) async fn serve(fake: &FakeGithub) -> wiremock::MockServer {
     let server = wiremock::MockServer::start().await;
     *fake.base.lock().unwrap() = format!("{}{}", server.uri(), fake.prefix);
     if fake.blob_base.lock().unwrap().is_empty() {

@@ -91,7 +91,7 @@ pub fn origin_slug(origin: &str) -> String {
 }
 
 /// The origin a slug was made from, when it is a well-formed slug.
-pub fn origin_from_slug(slug: &str) -> Option<String> {
+pub(crate) fn origin_from_slug(slug: &str) -> Option<String> {
     let bytes = slug.as_bytes();
     let mut out = Vec::with_capacity(bytes.len());
     let mut i = 0;

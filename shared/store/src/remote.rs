@@ -169,7 +169,7 @@ pub struct UploadReceipt {
 }
 
 /// Schema tag of upload receipts.
-pub const RECEIPT_SCHEMA: &str = "evidence-upload-receipt/1";
+pub(crate) const RECEIPT_SCHEMA: &str = "evidence-upload-receipt/1";
 
 /// One stored bundle.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -12,12 +12,12 @@ use evidence_archive::zip_write::{EntryToWrite, write_zip, zip_time};
 use evidence_model::Sha256Digest;
 
 /// The fixed time every test archive carries.
-pub fn mtime() -> zip::DateTime {
+pub(crate) fn mtime() -> zip::DateTime {
     zip_time(jiff::Timestamp::from_second(1_700_000_000).expect("a valid timestamp"))
 }
 
 /// `zip_write::write_zip` over in-memory entries, in the order given.
-pub fn write(entries: &[(&str, &[u8])]) -> Vec<u8> {
+pub(crate) fn write(entries: &[(&str, &[u8])]) -> Vec<u8> {
     let entries = entries
         .iter()
         .map(|(name, bytes)| EntryToWrite {
@@ -33,7 +33,7 @@ pub fn write(entries: &[(&str, &[u8])]) -> Vec<u8> {
 }
 
 /// Raw DEFLATE (RFC 1951) of `bytes`.
-pub fn deflate(bytes: &[u8]) -> Vec<u8> {
+pub(crate) fn deflate(bytes: &[u8]) -> Vec<u8> {
     let mut encoder =
         flate2::write::DeflateEncoder::new(Vec::new(), flate2::Compression::default());
     encoder.write_all(bytes).expect("deflating in memory");
@@ -42,7 +42,7 @@ pub fn deflate(bytes: &[u8]) -> Vec<u8> {
 
 /// The fields a local header and a central directory header share.
 #[derive(Clone, Debug)]
-pub struct Fields {
+pub(crate) struct Fields {
     pub version_needed: u16,
     pub flags: u16,
     pub method: u16,
@@ -57,7 +57,7 @@ pub struct Fields {
 
 /// One entry: its local record and its central directory header, each forgeable on its own.
 #[derive(Clone, Debug)]
-pub struct Entry {
+pub(crate) struct Entry {
     pub local: Fields,
     pub central: Fields,
     /// The bytes after the local header (compressed data, or whatever a test puts there).
@@ -74,7 +74,7 @@ pub struct Entry {
 }
 
 /// A ZIP64 extra field (id 1) holding `values` in order.
-pub fn zip64_extra(values: &[u64]) -> Vec<u8> {
+pub(crate) fn zip64_extra(values: &[u64]) -> Vec<u8> {
     let mut extra = Vec::new();
     extra.extend_from_slice(&1u16.to_le_bytes());
     extra.extend_from_slice(&((values.len() * 8) as u16).to_le_bytes());
@@ -86,7 +86,7 @@ pub fn zip64_extra(values: &[u64]) -> Vec<u8> {
 
 impl Entry {
     /// A stored entry exactly as `write_zip` writes it.
-    pub fn stored(name: &str, data: &[u8]) -> Entry {
+    pub(crate) fn stored(name: &str, data: &[u8]) -> Entry {
         let fields = Fields {
             version_needed: 10,
             flags: 0,
@@ -114,7 +114,7 @@ impl Entry {
     }
 
     /// A deflated entry as the zip crate writes one.
-    pub fn deflated(name: &str, content: &[u8]) -> Entry {
+    pub(crate) fn deflated(name: &str, content: &[u8]) -> Entry {
         let compressed = deflate(content);
         let mut entry = Entry::stored(name, &compressed);
         entry.both(|f| {
@@ -128,14 +128,14 @@ impl Entry {
     }
 
     /// Change a field in both headers.
-    pub fn both(&mut self, change: impl Fn(&mut Fields)) -> &mut Entry {
+    pub(crate) fn both(&mut self, change: impl Fn(&mut Fields)) -> &mut Entry {
         change(&mut self.local);
         change(&mut self.central);
         self
     }
 
     /// Move both sizes into ZIP64 extra fields, as `large_file(true)` does.
-    pub fn with_zip64_sizes(mut self) -> Entry {
+    pub(crate) fn with_zip64_sizes(mut self) -> Entry {
         let (size, compressed) = (
             u64::from(self.central.size),
             u64::from(self.central.compressed_size),
@@ -153,7 +153,7 @@ impl Entry {
 
 /// The plain end-of-central-directory record; `None` fields take the values `zip` would write.
 #[derive(Clone, Debug, Default)]
-pub struct End {
+pub(crate) struct End {
     pub disk: u16,
     pub directory_disk: u16,
     pub count_here: Option<u16>,
@@ -165,7 +165,7 @@ pub struct End {
 
 /// The ZIP64 end record and locator; `None` fields take the values `zip` would write.
 #[derive(Clone, Debug, Default)]
-pub struct Zip64End {
+pub(crate) struct Zip64End {
     pub record_size: Option<u64>,
     pub version_needed: Option<u16>,
     pub disk: u32,
@@ -182,7 +182,7 @@ pub struct Zip64End {
 
 /// A whole file: junk before, the archive, junk after.
 #[derive(Clone, Debug, Default)]
-pub struct Forge {
+pub(crate) struct Forge {
     /// Bytes before the archive that its offsets do not count (as `cat junk a.zip` makes).
     pub prefix: Vec<u8>,
     /// Bytes at the start of the archive that its offsets do count (as `zip -A` makes).
@@ -221,7 +221,7 @@ fn put_fields(out: &mut Vec<u8>, f: &Fields) {
 }
 
 impl Forge {
-    pub fn new(entries: Vec<Entry>) -> Forge {
+    pub(crate) fn new(entries: Vec<Entry>) -> Forge {
         Forge {
             entries,
             ..Forge::default()
@@ -229,12 +229,12 @@ impl Forge {
     }
 
     /// The same forge with ZIP64 end records.
-    pub fn with_zip64_end(mut self) -> Forge {
+    pub(crate) fn with_zip64_end(mut self) -> Forge {
         self.zip64 = Some(Zip64End::default());
         self
     }
 
-    pub fn build(&self) -> Vec<u8> {
+    pub(crate) fn build(&self) -> Vec<u8> {
         let mut out = self.prefix.clone();
         let base = out.len();
         out.extend_from_slice(&self.lead);
@@ -320,7 +320,7 @@ impl Forge {
 }
 
 /// The bytes of one entry's local record (header, name, extra, data), as `Forge::build` writes it.
-pub fn local_record(e: &Entry) -> Vec<u8> {
+pub(crate) fn local_record(e: &Entry) -> Vec<u8> {
     let mut out = Vec::new();
     put32(&mut out, 0x0403_4b50);
     put16(&mut out, e.local.version_needed);
