@@ -54,7 +54,16 @@ pub fn looks_like_credential(value: &str) -> bool {
         && !value.contains('_')
         && value.bytes().any(|b| b.is_ascii_digit())
         && value.bytes().all(|b| b.is_ascii_alphanumeric());
-    CREDENTIAL_PREFIXES.iter().any(|p| value.starts_with(p)) || aws_key_id || random_looking
+    // Real tokens are long and carry digits or capitals after their prefix; a lowercase name
+    // such as `hf_token` or `npm_config_token` is a variable's name.
+    let known_prefix = CREDENTIAL_PREFIXES.iter().any(|p| {
+        value.len() >= 12
+            && value.strip_prefix(p).is_some_and(|rest| {
+                rest.bytes()
+                    .any(|b| b.is_ascii_digit() || b.is_ascii_uppercase())
+            })
+    });
+    known_prefix || aws_key_id || random_looking
 }
 
 /// Why `value`, given for a key that names an environment variable (`token_env`), is not
@@ -201,6 +210,8 @@ mod tests {
             "_X",
             "mlflow_token",
             "HF_TOKEN",
+            "hf_token",
+            "npm_config_token",
         ] {
             assert_eq!(env_var_name_problem(name), None, "{name}");
         }
