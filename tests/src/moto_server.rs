@@ -7,9 +7,7 @@
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use aws_sdk_s3::config::{BehaviorVersion, Credentials, Region, SharedCredentialsProvider};
-
-use crate::s3_server::{ACCESS_KEY, SECRET_KEY};
+use crate::s3_server;
 
 /// A running moto server.
 pub struct MotoServer {
@@ -112,38 +110,17 @@ impl MotoServer {
 
     /// The SDK configuration that reaches this server.
     pub fn sdk_config(&self) -> aws_config::SdkConfig {
-        aws_config::SdkConfig::builder()
-            .behavior_version(BehaviorVersion::latest())
-            .region(Region::new("us-east-1"))
-            .endpoint_url(&self.endpoint)
-            .credentials_provider(SharedCredentialsProvider::new(Credentials::new(
-                ACCESS_KEY, SECRET_KEY, None, None, "test",
-            )))
-            .build()
+        s3_server::sdk_config(&self.endpoint)
     }
 
     /// A client for seeding and inspecting the server.
     pub fn client(&self) -> aws_sdk_s3::Client {
-        let config = aws_sdk_s3::config::Builder::from(&self.sdk_config())
-            .force_path_style(true)
-            .build();
-        aws_sdk_s3::Client::from_conf(config)
+        s3_server::client(&self.endpoint)
     }
 
-    /// Environment for a child process (the agent, the auditor) to reach this server through
-    /// the standard AWS chain, isolated from the machine's own AWS files.
+    /// Environment for a child process to reach this server.
     pub fn env(&self) -> Vec<(&'static str, String)> {
-        vec![
-            ("AWS_ACCESS_KEY_ID", ACCESS_KEY.to_owned()),
-            ("AWS_SECRET_ACCESS_KEY", SECRET_KEY.to_owned()),
-            ("AWS_REGION", "us-east-1".to_owned()),
-            ("AWS_EC2_METADATA_DISABLED", "true".to_owned()),
-            ("AWS_CONFIG_FILE", "/nonexistent/aws-config".to_owned()),
-            (
-                "AWS_SHARED_CREDENTIALS_FILE",
-                "/nonexistent/aws-credentials".to_owned(),
-            ),
-        ]
+        s3_server::child_env()
     }
 }
 

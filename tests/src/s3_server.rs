@@ -303,6 +303,42 @@ fn list_from_index(index: &Index, input: ListObjectsV2Input) -> ListObjectsV2Out
     }
 }
 
+/// An AWS configuration with the test credentials and `endpoint` (shared by both test S3s).
+pub fn sdk_config(endpoint: &str) -> aws_config::SdkConfig {
+    aws_config::SdkConfig::builder()
+        .behavior_version(BehaviorVersion::latest())
+        .region(Region::new("us-east-1"))
+        .endpoint_url(endpoint)
+        .credentials_provider(SharedCredentialsProvider::new(Credentials::new(
+            ACCESS_KEY, SECRET_KEY, None, None, "test",
+        )))
+        .build()
+}
+
+/// A path-style client for seeding and inspecting a test S3 at `endpoint`.
+pub fn client(endpoint: &str) -> aws_sdk_s3::Client {
+    let config = aws_sdk_s3::config::Builder::from(&sdk_config(endpoint))
+        .force_path_style(true)
+        .build();
+    aws_sdk_s3::Client::from_conf(config)
+}
+
+/// Environment for a child process (the agent, the auditor) to reach a test S3 through the
+/// standard AWS chain, isolated from the machine's own AWS files.
+pub fn child_env() -> Vec<(&'static str, String)> {
+    vec![
+        ("AWS_ACCESS_KEY_ID", ACCESS_KEY.to_owned()),
+        ("AWS_SECRET_ACCESS_KEY", SECRET_KEY.to_owned()),
+        ("AWS_REGION", "us-east-1".to_owned()),
+        ("AWS_EC2_METADATA_DISABLED", "true".to_owned()),
+        ("AWS_CONFIG_FILE", "/nonexistent/aws-config".to_owned()),
+        (
+            "AWS_SHARED_CREDENTIALS_FILE",
+            "/nonexistent/aws-credentials".to_owned(),
+        ),
+    ]
+}
+
 /// A running server. Dropping it stops the server and removes its files.
 pub struct S3Server {
     /// `http://127.0.0.1:<port>`.
@@ -470,38 +506,17 @@ impl S3Server {
 
     /// An AWS configuration with the server's credentials and endpoint.
     pub fn sdk_config(&self) -> aws_config::SdkConfig {
-        aws_config::SdkConfig::builder()
-            .behavior_version(BehaviorVersion::latest())
-            .region(Region::new("us-east-1"))
-            .endpoint_url(&self.endpoint)
-            .credentials_provider(SharedCredentialsProvider::new(Credentials::new(
-                ACCESS_KEY, SECRET_KEY, None, None, "test",
-            )))
-            .build()
+        sdk_config(&self.endpoint)
     }
 
     /// A client for seeding and inspecting the server.
     pub fn client(&self) -> aws_sdk_s3::Client {
-        let config = aws_sdk_s3::config::Builder::from(&self.sdk_config())
-            .force_path_style(true)
-            .build();
-        aws_sdk_s3::Client::from_conf(config)
+        client(&self.endpoint)
     }
 
-    /// Environment for a child process (the agent, the auditor) to reach this server through
-    /// the standard AWS chain, isolated from the machine's own AWS files.
+    /// Environment for a child process to reach this server (see [`child_env`]).
     pub fn env(&self) -> Vec<(&'static str, String)> {
-        vec![
-            ("AWS_ACCESS_KEY_ID", ACCESS_KEY.to_owned()),
-            ("AWS_SECRET_ACCESS_KEY", SECRET_KEY.to_owned()),
-            ("AWS_REGION", "us-east-1".to_owned()),
-            ("AWS_EC2_METADATA_DISABLED", "true".to_owned()),
-            ("AWS_CONFIG_FILE", "/nonexistent/aws-config".to_owned()),
-            (
-                "AWS_SHARED_CREDENTIALS_FILE",
-                "/nonexistent/aws-credentials".to_owned(),
-            ),
-        ]
+        child_env()
     }
 
     /// Write an object's file directly (bypassing the API; no stored checksum or ETag): the fast
