@@ -73,10 +73,10 @@ pub async fn probe(remote: &RemoteConfig) -> Result<String, String> {
     Ok(format!("{} is reachable; {retention}", remote.location))
 }
 
-/// A store error fit for a person: no `Debug` dump of the SDK's error, no URL credentials.
+/// A store error fit for a person: no URL credentials (the store itself never prints the SDK's
+/// `Debug` dump).
 fn message(e: &impl std::fmt::Display) -> String {
-    let text = redact::redact_urls(&e.to_string()).into_owned();
-    redact::strip_debug_dump(&text).to_owned()
+    redact::redact_urls(&e.to_string()).into_owned()
 }
 
 /// `run-000042.uploaded.json`: the receipt left in place of an uploaded bundle.

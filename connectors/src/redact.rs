@@ -164,40 +164,6 @@ pub fn error_chain(error: &(dyn std::error::Error + 'static)) -> String {
     redact_urls(&parts.join(": ")).into_owned()
 }
 
-/// `text` without a trailing Rust `Debug` dump in parentheses, as the AWS SDK's
-/// `DisplayErrorContext` appends (`dispatch failure: io error (DispatchFailure(…))`), for
-/// messages built by code that formats errors that way.
-pub fn strip_debug_dump(text: &str) -> &str {
-    if !text.ends_with(')') {
-        return text;
-    }
-    let mut depth = 0usize;
-    for (i, c) in text.char_indices().rev() {
-        match c {
-            ')' => depth += 1,
-            '(' => {
-                depth -= 1;
-                if depth == 0 {
-                    let inner = &text[i + 1..];
-                    let ident_len = inner
-                        .find(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
-                        .unwrap_or(inner.len());
-                    let dump = inner.starts_with(|c: char| c.is_ascii_uppercase())
-                        && (inner[ident_len..].starts_with('(')
-                            || inner[ident_len..].starts_with(" {"));
-                    return if dump && text[..i].ends_with(' ') {
-                        text[..i].trim_end()
-                    } else {
-                        text
-                    };
-                }
-            }
-            _ => {}
-        }
-    }
-    text
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -255,24 +221,6 @@ mod tests {
         let text = error_chain(&e);
         assert_eq!(text.matches("entity already exists").count(), 1, "{text}");
         assert!(text.starts_with("cannot create https://***@h/x"), "{text}");
-    }
-
-    #[test]
-    fn a_trailing_debug_dump_is_cut_and_ordinary_parentheses_stay() {
-        assert_eq!(
-            strip_debug_dump(
-                "dispatch failure: io error: Connection refused (os error 111) (DispatchFailure(DispatchFailure { source: ConnectorError { kind: Io } }))"
-            ),
-            "dispatch failure: io error: Connection refused (os error 111)"
-        );
-        assert_eq!(
-            strip_debug_dump("Connection refused (os error 111)"),
-            "Connection refused (os error 111)"
-        );
-        assert_eq!(
-            strip_debug_dump("client error (Connect)"),
-            "client error (Connect)"
-        );
     }
 
     #[test]
