@@ -33,7 +33,7 @@ pub struct Rule {
     pattern: &'static str,
     /// The capture group holding the value to replace (0: the whole match).
     group: usize,
-    check: Option<fn(&[u8]) -> bool>,
+    check: Option<fn(&[u8], &[u8]) -> bool>,
 }
 
 /// A rule with its pattern compiled.
@@ -53,7 +53,11 @@ impl Compiled {
             if bytes.starts_with(b"[REDACTED:") || bytes.is_empty() {
                 continue;
             }
-            if self.rule.check.is_some_and(|check| !check(bytes)) {
+            if self
+                .rule
+                .check
+                .is_some_and(|check| !check(bytes, whole.as_bytes()))
+            {
                 continue;
             }
             out.push(Candidate {
@@ -272,7 +276,7 @@ pub static RULES: &[Rule] = &[
         description: "the value of a password=, secret:, api_key=, token: style assignment (JSON, YAML, env, query strings)",
         pattern: r#"(?i)(?:\b|[_.\-])(?:password|passwd|pwd|passphrase|secret|client_secret|api_?key|access_?token|auth_?token|token)["']?[ \t]*[:=][ \t]*["']?([^\s"',;&}\]]{4,})"#,
         group: 1,
-        check: Some(not_a_placeholder_value),
+        check: Some(|v, _| not_a_placeholder_value(v)),
     },
     Rule {
         id: "high-entropy-assignment",
@@ -281,7 +285,7 @@ pub static RULES: &[Rule] = &[
         description: "a random-looking value (20+ characters, ≥ 3.5 bits per character) assigned to a name containing key, secret, token, credential, auth or signature",
         pattern: r#"(?i)\b[\w.\-]*(?:key|secret|token|credential|auth|signature)[\w.\-]*["']?[ \t]*[:=][ \t]*["']?([A-Za-z0-9+/_=\-]{20,})"#,
         group: 1,
-        check: Some(validate::high_entropy),
+        check: Some(validate::high_entropy_assignment),
     },
     Rule {
         id: "email",
@@ -299,7 +303,7 @@ pub static RULES: &[Rule] = &[
         description: "telephone numbers in international (+…) or North American ((555) 123-4567) form",
         pattern: r"\+[1-9][0-9 ().\-]{6,18}[0-9]|\(\d{3}\) ?\d{3}-\d{4}",
         group: 0,
-        check: Some(phone_digits),
+        check: Some(|v, _| phone_digits(v)),
     },
     Rule {
         id: "iban",
@@ -308,7 +312,7 @@ pub static RULES: &[Rule] = &[
         description: "International Bank Account Numbers that pass the ISO 7064 mod-97 check",
         pattern: r"\b[A-Z]{2}\d{2}(?: ?[A-Z0-9]{4}){2,7}(?: ?[A-Z0-9]{1,4})?\b",
         group: 0,
-        check: Some(validate::iban),
+        check: Some(|v, _| validate::iban(v)),
     },
     Rule {
         id: "payment-card",
@@ -317,7 +321,7 @@ pub static RULES: &[Rule] = &[
         description: "payment card numbers (13 to 19 digits) that pass the Luhn check",
         pattern: r"\b\d(?:[ \-]?\d){12,18}\b",
         group: 0,
-        check: Some(validate::luhn),
+        check: Some(|v, _| validate::luhn(v)),
     },
     Rule {
         id: "ipv4",
@@ -326,7 +330,7 @@ pub static RULES: &[Rule] = &[
         description: "IPv4 addresses",
         pattern: r"\b(?:\d{1,3}\.){3}\d{1,3}\b",
         group: 0,
-        check: Some(validate::ipv4),
+        check: Some(|v, _| validate::ipv4(v)),
     },
     Rule {
         id: "ipv6",
@@ -335,7 +339,7 @@ pub static RULES: &[Rule] = &[
         description: "IPv6 addresses, full or compressed (three groups at least, so a::b in code is not one)",
         pattern: r"\b(?:[0-9a-fA-F]{1,4}:){7}[0-9a-fA-F]{1,4}\b|\b(?:[0-9a-fA-F]{1,4}:){1,6}:(?:[0-9a-fA-F]{1,4}:){0,5}[0-9a-fA-F]{1,4}\b",
         group: 0,
-        check: Some(validate::ipv6),
+        check: Some(|v, _| validate::ipv6(v)),
     },
 ];
 

@@ -96,6 +96,38 @@ pub(crate) fn high_entropy(text: &[u8]) -> bool {
     text.len() >= 20 && has_digit && has_alpha && entropy(text) >= 3.5
 }
 
+/// Names whose values are opaque but not credentials: pagination and continuation tokens.
+const NOT_CREDENTIAL_NAMES: [&[u8]; 5] = [
+    b"continuation",
+    b"pagination",
+    b"cursor",
+    b"nexttoken",
+    b"pagetoken",
+];
+
+/// A high-entropy value in key/value context (`whole` is the whole assignment) is a secret
+/// unless the name is a pagination token's or the value is a lowercase path or slug
+/// (`models/credit-risk/v14`), which object keys and prefixes are.
+pub(crate) fn high_entropy_assignment(value: &[u8], whole: &[u8]) -> bool {
+    let name = whole.to_ascii_lowercase();
+    let name = name
+        .split(|b| *b == b':' || *b == b'=')
+        .next()
+        .unwrap_or_default();
+    if NOT_CREDENTIAL_NAMES
+        .iter()
+        .any(|n| name.windows(n.len()).any(|w| w == *n))
+    {
+        return false;
+    }
+    let has_upper = value.iter().any(u8::is_ascii_uppercase);
+    let separated = value.iter().any(|b| matches!(b, b'/' | b'-' | b'_'));
+    if !has_upper && separated {
+        return false;
+    }
+    high_entropy(value)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -119,6 +151,26 @@ mod tests {
         assert!(iban(b"DE89370400440532013000"));
         assert!(!iban(b"GB82 WEST 1234 5698 7654 33"));
         assert!(!iban(b"GB82"));
+    }
+
+    #[test]
+    fn object_keys_and_pagination_tokens_are_not_secrets() {
+        assert!(!high_entropy_assignment(
+            b"models/credit-risk/v14/model",
+            b"\"Key\": \"models/credit-risk/v14/model"
+        ));
+        assert!(!high_entropy_assignment(
+            b"1ueGcxLPRx1Tr/XYExHnhbYLgveDs2J/wm36Hy4vbOwM=",
+            b"NextContinuationToken\": \"1ueG"
+        ));
+        assert!(high_entropy_assignment(
+            b"wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY",
+            b"secret_key = wJal"
+        ));
+        assert!(high_entropy_assignment(
+            b"9f2c1e7a4b3d2c1e0f9a8b7c6d5e4f3a",
+            b"api_key=9f2c"
+        ));
     }
 
     #[test]
