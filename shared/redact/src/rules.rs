@@ -33,8 +33,11 @@ pub struct Rule {
     pattern: &'static str,
     /// The capture group holding the value to replace (0: the whole match).
     group: usize,
-    check: Option<fn(&[u8], &[u8]) -> bool>,
+    check: Option<Check>,
 }
+
+/// A test a found value must pass: (value, whole match) → keep it.
+type Check = fn(&[u8], &[u8]) -> bool;
 
 /// A rule with its pattern compiled.
 pub(crate) struct Compiled {
