@@ -71,3 +71,15 @@ fn personal_data_rules_on_the_clean_corpus_are_counted() {
     // tell from an address; anything else is a regression.
     assert!(total <= 1, "{total} personal-data false positives");
 }
+
+#[test]
+fn the_documentation_lists_every_rule_with_its_version() {
+    let doc = std::fs::read_to_string(
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../../docs/redaction.md"),
+    )
+    .expect("docs/redaction.md");
+    for rule in evidence_redact::RULES {
+        let row = format!("| `{}` | {} |", rule.id, rule.version);
+        assert!(doc.contains(&row), "docs/redaction.md lacks the row {row}");
+    }
+}
