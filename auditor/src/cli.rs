@@ -85,28 +85,28 @@ pub enum Command {
     /// The audits of the certification cycle (initial, surveillance, recertification) and the
     /// control coverage matrix.
     #[command(subcommand)]
-    Audit(crate::engagement_cmd::AuditCommand),
+    Audit(crate::commands::audit::AuditCommand),
     /// Define, freeze, show and plan the populations sampled.
     #[command(subcommand)]
-    Population(crate::engagement_cmd::PopulationCommand),
+    Population(crate::commands::population::PopulationCommand),
     /// The seed protocol: commit to a secret before the freeze, reveal it after.
     #[command(subcommand)]
-    Seed(crate::engagement_cmd::SeedCommand),
+    Seed(crate::commands::seed::SeedCommand),
     /// Draw and show the sample of a population.
     #[command(subcommand)]
-    Sample(crate::engagement_cmd::SampleCommand),
+    Sample(crate::commands::sample::SampleCommand),
     /// Export the sample as a workpaper (XLSX or CSV) and import it filled in.
     #[command(subcommand)]
-    Workpaper(crate::engagement_cmd::WorkpaperCommand),
+    Workpaper(crate::commands::workpaper::WorkpaperCommand),
     /// Evaluate a tested population and record the finding you propose. Exit 1 when the sample
     /// does not support reliance on the control.
     #[command(
         after_help = "Example:\n  evidence-auditor conclude pr-approvals --finding minor-nonconformity --note \"two approvals after merge\""
     )]
-    Conclude(crate::engagement_cmd::ConcludeArgs),
+    Conclude(crate::commands::conclude::ConcludeArgs),
     /// Export the sampling records as one JSON document.
     #[command(subcommand)]
-    Record(crate::engagement_cmd::RecordCommand),
+    Record(crate::commands::record::RecordCommand),
 }
 
 /// Whether the command line asks for JSON output (`--json` before any `--`): a failing command
@@ -158,13 +158,13 @@ pub fn run(cli: Cli, json_errors: bool) -> ExitCode {
         Command::Draw(a) => crate::stats_cmd::run_draw(&a),
         Command::Sites(a) => crate::stats_cmd::run_sites(&a),
         Command::Ingest(a) => crate::engagement_cmd::run_ingest(&a),
-        Command::Audit(c) => crate::engagement_cmd::run_audit(&c),
-        Command::Population(c) => crate::engagement_cmd::run_population(&c),
-        Command::Seed(c) => crate::engagement_cmd::run_seed(&c),
-        Command::Sample(c) => crate::engagement_cmd::run_sample(&c),
-        Command::Workpaper(c) => crate::engagement_cmd::run_workpaper(&c),
-        Command::Conclude(a) => crate::engagement_cmd::run_conclude(&a),
-        Command::Record(c) => crate::engagement_cmd::run_record(&c),
+        Command::Audit(c) => crate::commands::audit::run_audit(&c),
+        Command::Population(c) => crate::commands::population::run_population(&c),
+        Command::Seed(c) => crate::commands::seed::run_seed(&c),
+        Command::Sample(c) => crate::commands::sample::run_sample(&c),
+        Command::Workpaper(c) => crate::commands::workpaper::run_workpaper(&c),
+        Command::Conclude(a) => crate::commands::conclude::run_conclude(&a),
+        Command::Record(c) => crate::commands::record::run_record(&c),
     };
     match result {
         Ok(code) => ExitCode::from(code),

@@ -2,6 +2,7 @@
 //! not write. Verifies it, and runs the sampling cycle over the evidence it holds.
 
 pub mod cli;
+pub mod commands;
 pub mod engagement;
 pub mod engagement_cmd;
 pub mod exit;

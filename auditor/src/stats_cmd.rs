@@ -6,7 +6,8 @@ use anyhow::Context;
 use clap::Args;
 use evidence_sampling::{
     AuditType, Confidence, EvaluateInput, Expected, Likelihood, PlanInput, Rate, RivestDraw,
-    TieConvention, evaluate, plan, rivest_draw, sites_to_sample, sites_without_sampling,
+    SamplingError, TieConvention, evaluate, plan, rivest_draw, sites_to_sample,
+    sites_without_sampling,
 };
 use serde_json::json;
 
@@ -117,12 +118,12 @@ pub struct SitesArgs {
     pub json: bool,
 }
 
-fn parse_likelihood(s: &str) -> Result<Likelihood, String> {
-    s.parse::<Likelihood>().map_err(|e| e.to_string())
+fn parse_likelihood(s: &str) -> Result<Likelihood, SamplingError> {
+    s.parse::<Likelihood>()
 }
 
-fn parse_audit(s: &str) -> Result<AuditType, String> {
-    s.parse::<AuditType>().map_err(|e| e.to_string())
+fn parse_audit(s: &str) -> Result<AuditType, SamplingError> {
+    s.parse::<AuditType>()
 }
 
 fn tie(strict: bool) -> TieConvention {

@@ -9,6 +9,7 @@ mod bundles;
 mod daemon;
 mod deploy;
 mod engagement;
+mod engagement_race;
 mod github;
 mod jira;
 mod mlflow;

@@ -1,5 +1,8 @@
 //! The engagement file: an SQLite database with a schema version, created and migrated here, and
-//! the queries the engagement commands run. A file written by a newer version is refused.
+//! its queries. A file written by a newer version is refused. `open` opens an existing file,
+//! `create` a new one; connections wait for each other's writes (busy timeout), and
+//! `immediate` begins the one transaction each protocol step (`steps`) runs in. Writers of the
+//! sampling record (`store_*`) are crate-private: only the steps call them.
 //!
 //! Tables (schema version 1):
 //! - `schema_version(version)`, `engagement(key, value)`: the file's version and creation facts.
@@ -21,14 +24,22 @@ use std::path::{Path, PathBuf};
 
 use evidence_model::{Sha256Digest, Timestamp};
 use rusqlite::types::Value;
-use rusqlite::{Connection, OptionalExtension, params, params_from_iter};
+use rusqlite::{
+    Connection, OptionalExtension, Transaction, TransactionBehavior, params, params_from_iter,
+};
 use serde::{Deserialize, Serialize};
 
 use super::population::{Definition, Interner, Member, StratumFacts, StratumInfo, stratum_key};
+use super::protocol::{Done, State, Step};
+use super::records::{
+    CommitmentRow, GapRow, IngestRow, PlanView, SeedRow, StoredEvaluation, StoredPlan,
+};
 use super::{EngagementError, Result};
 
 /// The schema version this build writes and reads.
 pub const SCHEMA_VERSION: i64 = 1;
+/// How long a process waits for another one's write to finish before giving up.
+const BUSY_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(60);
 /// `PRAGMA application_id` of engagement files ("EVEN").
 const APPLICATION_ID: i64 = 0x4556_454e;
 
@@ -302,7 +313,7 @@ pub struct ImportRow {
 /// A stored conclusion.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct ConclusionRow {
-    pub evaluation: serde_json::Value,
+    pub evaluation: StoredEvaluation,
     pub finding: String,
     /// `option` or `workpaper`.
     pub finding_source: String,
@@ -363,25 +374,60 @@ fn to_json<T: Serialize>(v: &T) -> String {
 }
 
 impl Engagement {
-    /// Open an engagement file, creating it when `create` is set and it does not exist.
-    pub fn open(path: &Path, create: bool) -> Result<Self> {
-        if !create && !path.exists() {
+    /// Open an existing engagement file.
+    pub fn open(path: &Path) -> Result<Self> {
+        if !path.exists() {
             return Err(EngagementError::NotFound {
                 what: "engagement file",
                 name: path.display().to_string(),
                 hint: " (`evidence-auditor ingest ARCHIVE --engagement FILE` creates it)".into(),
             });
         }
+        Self::connect(path)
+    }
+
+    /// Create a new engagement file; refused if `path` exists.
+    pub fn create(path: &Path) -> Result<Self> {
+        if std::fs::symlink_metadata(path).is_ok() {
+            return Err(EngagementError::Exists {
+                what: "engagement file",
+                name: path.display().to_string(),
+            });
+        }
+        Self::connect(path)
+    }
+
+    /// Open the engagement file at `path`, creating it if there is none (what `ingest` does).
+    pub fn open_or_create(path: &Path) -> Result<Self> {
+        Self::connect(path)
+    }
+
+    fn connect(path: &Path) -> Result<Self> {
         let conn = Connection::open(path).map_err(|source| EngagementError::Db {
             path: path.to_owned(),
             source,
         })?;
+        // A second process waits for the first one's step to commit rather than failing.
+        conn.busy_timeout(BUSY_TIMEOUT)
+            .map_err(|source| EngagementError::Db {
+                path: path.to_owned(),
+                source,
+            })?;
         let mut e = Self {
             conn,
             path: path.to_owned(),
         };
         e.prepare()?;
         Ok(e)
+    }
+
+    /// Begin the transaction of one protocol step: `BEGIN IMMEDIATE` takes the write lock
+    /// before anything is read, so the state a step checks is the state it writes over. Every
+    /// query of this `Engagement` runs inside it until it is committed or dropped (rolled back).
+    pub(crate) fn immediate(&self) -> Result<Transaction<'_>> {
+        // `new_unchecked` borrows the connection shared, so the queries below (`&self`) run
+        // in the transaction; nothing else opens one while it lives (steps do not nest).
+        Transaction::new_unchecked(&self.conn, TransactionBehavior::Immediate).map_err(self.db())
     }
 
     /// The file's path.
@@ -453,7 +499,7 @@ impl Engagement {
         if version < SCHEMA_VERSION {
             let tx = self
                 .conn
-                .transaction()
+                .transaction_with_behavior(TransactionBehavior::Immediate)
                 .map_err(|source| EngagementError::Db {
                     path: self.path.clone(),
                     source,
@@ -463,6 +509,19 @@ impl Engagement {
                 path: path.clone(),
                 source,
             };
+            // Another process may have migrated the file while this one waited for the lock.
+            let tables: i64 = tx
+                .query_row("SELECT count(*) FROM sqlite_master", [], |r| r.get(0))
+                .map_err(db)?;
+            let version: i64 = if tables == 0 {
+                0
+            } else {
+                tx.query_row("SELECT version FROM schema_version", [], |r| r.get(0))
+                    .map_err(db)?
+            };
+            if version >= SCHEMA_VERSION {
+                return Ok(());
+            }
             for (i, sql) in MIGRATIONS.iter().enumerate().skip(version as usize) {
                 tx.execute_batch(sql).map_err(db)?;
                 let to = i as i64 + 1;
@@ -526,8 +585,8 @@ impl Engagement {
 
     // ----- audits ------------------------------------------------------------------------
 
-    /// Add an audit; its ordinal is one more than the last.
-    pub fn add_audit(&self, a: &AuditRow) -> Result<AuditRow> {
+    /// Insert an audit; its ordinal is one more than the last.
+    pub(crate) fn insert_audit(&self, a: &AuditRow) -> Result<AuditRow> {
         if self.audit(&a.id)?.is_some() {
             return Err(EngagementError::Exists {
                 what: "audit",
@@ -596,7 +655,7 @@ impl Engagement {
     // ----- populations -------------------------------------------------------------------
 
     /// Define a population of `audit`.
-    pub fn define_population(
+    pub(crate) fn define_population(
         &self,
         name: &str,
         audit: &str,
@@ -781,7 +840,7 @@ impl Engagement {
     }
 
     /// Record the freeze of `name`: members in manifest order and their strata.
-    pub fn store_freeze(
+    pub(crate) fn store_freeze(
         &self,
         name: &str,
         frozen: &super::population::Frozen,
@@ -851,9 +910,10 @@ impl Engagement {
     /// The manifest members of a frozen population, read back in manifest order.
     pub fn manifest_members(&self, name: &str) -> Result<Vec<Member>> {
         let p = self.population(name)?;
-        let frozen = p
-            .frozen
-            .ok_or_else(|| EngagementError::Order(format!("population {name} is not frozen")))?;
+        let frozen = p.frozen.ok_or_else(|| EngagementError::NotYet {
+            population: name.to_owned(),
+            needs: Step::Freeze,
+        })?;
         let (rows, stratum_of) = self.members(name)?;
         let mut st = self
             .conn
@@ -889,22 +949,61 @@ impl Engagement {
         Ok(out)
     }
 
-    // ----- the sampling record steps -------------------------------------------------------
+    // ----- the sampling record -------------------------------------------------------------
+
+    /// How far the sampling record of `population` has got (the protocol's state).
+    pub fn state(&self, population: &str) -> Result<State> {
+        let p = self.population(population)?;
+        let done = |at: Timestamp, detail: String| Some(Done { at, detail });
+        let count = |sql: &str| -> Result<u64> {
+            self.conn
+                .query_row(sql, [population], |r| r.get(0))
+                .map_err(self.db())
+        };
+        Ok(State {
+            committed: self
+                .commitment(population)?
+                .and_then(|c| done(c.committed_at, c.commitment)),
+            frozen: p.frozen.and_then(|f| done(f.frozen_at, f.digest)),
+            planned: self
+                .plan(population)?
+                .and_then(|p| done(p.planned_at, p.plan.sample_size.to_string())),
+            revealed: self
+                .seed(population)?
+                .and_then(|s| done(s.revealed_at, s.seed)),
+            drawn: self
+                .draw(population)?
+                .and_then(|(d, at)| done(at, d.picks.len().to_string())),
+            picks: count("SELECT count(*) FROM picks WHERE population = ?1")?,
+            results: count("SELECT count(*) FROM results WHERE population = ?1")?,
+            imported: self
+                .import(population)?
+                .and_then(|i| done(i.imported_at, i.sha256)),
+            concluded: self
+                .conclusion(population)?
+                .and_then(|c| done(c.concluded_at, c.finding)),
+        })
+    }
 
     /// The commitment of `population`, if made.
-    pub fn commitment(&self, population: &str) -> Result<Option<(String, Timestamp)>> {
+    pub fn commitment(&self, population: &str) -> Result<Option<CommitmentRow>> {
         self.conn
             .query_row(
                 "SELECT commitment, committed_at FROM commitments WHERE population = ?1",
                 [population],
-                |r| Ok((r.get::<_, String>(0)?, ts(&r.get::<_, String>(1)?)?)),
+                |r| {
+                    Ok(CommitmentRow {
+                        commitment: r.get(0)?,
+                        committed_at: ts(&r.get::<_, String>(1)?)?,
+                    })
+                },
             )
             .optional()
             .map_err(self.db())
     }
 
-    /// Store a commitment.
-    pub fn store_commitment(
+    /// Store a commitment (inside a step's transaction).
+    pub(crate) fn store_commitment(
         &self,
         population: &str,
         commitment: &str,
@@ -919,23 +1018,28 @@ impl Engagement {
         Ok(())
     }
 
-    /// The plan of `population` (the `evidence_sampling::Plan` JSON plus our context).
-    pub fn plan(&self, population: &str) -> Result<Option<(serde_json::Value, Timestamp)>> {
+    /// The plan of `population` and when it was made.
+    pub fn plan(&self, population: &str) -> Result<Option<PlanView>> {
         self.conn
             .query_row(
                 "SELECT plan, planned_at FROM plans WHERE population = ?1",
                 [population],
-                |r| Ok((json(&r.get::<_, String>(0)?)?, ts(&r.get::<_, String>(1)?)?)),
+                |r| {
+                    Ok(PlanView {
+                        plan: json(&r.get::<_, String>(0)?)?,
+                        planned_at: ts(&r.get::<_, String>(1)?)?,
+                    })
+                },
             )
             .optional()
             .map_err(self.db())
     }
 
-    /// Store or replace the plan.
-    pub fn store_plan(
+    /// Store or replace the plan (inside a step's transaction).
+    pub(crate) fn store_plan(
         &self,
         population: &str,
-        plan: &serde_json::Value,
+        plan: &StoredPlan,
         now: Timestamp,
     ) -> Result<()> {
         self.conn
@@ -947,32 +1051,28 @@ impl Engagement {
         Ok(())
     }
 
-    /// The revealed seed: (secret, beacon, seed, revealed_at).
-    #[allow(clippy::type_complexity)]
-    pub fn seed(
-        &self,
-        population: &str,
-    ) -> Result<Option<(String, Option<super::seed::Beacon>, String, Timestamp)>> {
+    /// The revealed seed, if revealed.
+    pub fn seed(&self, population: &str) -> Result<Option<SeedRow>> {
         self.conn
             .query_row(
                 "SELECT secret, beacon, seed, revealed_at FROM seeds WHERE population = ?1",
                 [population],
                 |r| {
                     let beacon: Option<String> = r.get(1)?;
-                    Ok((
-                        r.get(0)?,
-                        beacon.as_deref().map(json).transpose()?,
-                        r.get(2)?,
-                        ts(&r.get::<_, String>(3)?)?,
-                    ))
+                    Ok(SeedRow {
+                        secret: r.get(0)?,
+                        beacon: beacon.as_deref().map(json).transpose()?,
+                        seed: r.get(2)?,
+                        revealed_at: ts(&r.get::<_, String>(3)?)?,
+                    })
                 },
             )
             .optional()
             .map_err(self.db())
     }
 
-    /// Store the revealed seed.
-    pub fn store_seed(
+    /// Store the revealed seed (inside a step's transaction).
+    pub(crate) fn store_seed(
         &self,
         population: &str,
         secret: &str,
@@ -1001,46 +1101,40 @@ impl Engagement {
             .map_err(self.db())
     }
 
-    /// Store a draw and its picks (item rows given per pick) in one transaction.
-    pub fn store_draw(
-        &mut self,
+    /// Store a draw and its picks (item rows given per pick), inside a step's transaction.
+    pub(crate) fn store_draw(
+        &self,
         population: &str,
         drawn: &super::sample::Drawn,
         items: &[i64],
         now: Timestamp,
     ) -> Result<()> {
-        let path = self.path.clone();
-        let db = |source| EngagementError::Db {
-            path: path.clone(),
-            source,
-        };
-        let tx = self.conn.transaction().map_err(db)?;
-        tx.execute(
-            "INSERT INTO draws (population, draw, drawn_at) VALUES (?1, ?2, ?3)",
-            params![population, to_json(drawn), now.to_string()],
-        )
-        .map_err(db)?;
-        {
-            let mut st = tx
-                .prepare(
-                    "INSERT INTO picks (population, pick, stratum, stratum_position, position, counter, item)
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
-                )
-                .map_err(db)?;
-            for (p, item) in drawn.picks.iter().zip(items) {
-                st.execute(params![
-                    population,
-                    p.pick,
-                    p.stratum,
-                    p.stratum_position,
-                    p.position,
-                    p.counter,
-                    item
-                ])
-                .map_err(db)?;
-            }
+        self.conn
+            .execute(
+                "INSERT INTO draws (population, draw, drawn_at) VALUES (?1, ?2, ?3)",
+                params![population, to_json(drawn), now.to_string()],
+            )
+            .map_err(self.db())?;
+        let mut st = self
+            .conn
+            .prepare(
+                "INSERT INTO picks (population, pick, stratum, stratum_position, position, counter, item)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+            )
+            .map_err(self.db())?;
+        for (p, item) in drawn.picks.iter().zip(items) {
+            st.execute(params![
+                population,
+                p.pick,
+                p.stratum,
+                p.stratum_position,
+                p.position,
+                p.counter,
+                item
+            ])
+            .map_err(self.db())?;
         }
-        tx.commit().map_err(db)
+        Ok(())
     }
 
     /// The picks of `population` with their items, in pick order.
@@ -1071,46 +1165,42 @@ impl Engagement {
             .collect())
     }
 
-    /// Replace the results of `population` with an imported workpaper's.
-    pub fn store_results(
-        &mut self,
+    /// Replace the results of `population` with an imported workpaper's (inside a step's
+    /// transaction).
+    pub(crate) fn store_results(
+        &self,
         population: &str,
         results: &[ResultRow],
         import: &ImportRow,
     ) -> Result<()> {
-        let path = self.path.clone();
-        let db = |source| EngagementError::Db {
-            path: path.clone(),
-            source,
-        };
-        let tx = self.conn.transaction().map_err(db)?;
-        tx.execute("DELETE FROM results WHERE population = ?1", [population])
-            .map_err(db)?;
-        {
-            let mut st = tx
-                .prepare(
-                    "INSERT INTO results (population, pick, result, notes, tested_by) VALUES (?1, ?2, ?3, ?4, ?5)",
-                )
-                .map_err(db)?;
-            for r in results {
-                st.execute(params![population, r.pick, r.result, r.notes, r.tested_by])
-                    .map_err(db)?;
-            }
+        self.conn
+            .execute("DELETE FROM results WHERE population = ?1", [population])
+            .map_err(self.db())?;
+        let mut st = self
+            .conn
+            .prepare(
+                "INSERT INTO results (population, pick, result, notes, tested_by) VALUES (?1, ?2, ?3, ?4, ?5)",
+            )
+            .map_err(self.db())?;
+        for r in results {
+            st.execute(params![population, r.pick, r.result, r.notes, r.tested_by])
+                .map_err(self.db())?;
         }
-        tx.execute(
-            "INSERT OR REPLACE INTO result_imports (population, file, sha256, finding, finding_note, imported_at)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-            params![
-                population,
-                import.file,
-                import.sha256,
-                import.finding,
-                import.finding_note,
-                import.imported_at.to_string()
-            ],
-        )
-        .map_err(db)?;
-        tx.commit().map_err(db)
+        self.conn
+            .execute(
+                "INSERT OR REPLACE INTO result_imports (population, file, sha256, finding, finding_note, imported_at)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                params![
+                    population,
+                    import.file,
+                    import.sha256,
+                    import.finding,
+                    import.finding_note,
+                    import.imported_at.to_string()
+                ],
+            )
+            .map_err(self.db())?;
+        Ok(())
     }
 
     /// The results of `population`, in pick order.
@@ -1165,8 +1255,8 @@ impl Engagement {
             .map_err(self.db())
     }
 
-    /// Store the conclusion.
-    pub fn store_conclusion(&self, population: &str, c: &ConclusionRow) -> Result<()> {
+    /// Store the conclusion (inside a step's transaction).
+    pub(crate) fn store_conclusion(&self, population: &str, c: &ConclusionRow) -> Result<()> {
         self.conn
             .execute(
                 "INSERT INTO conclusions (population, evaluation, finding, finding_source, note, concluded_at)
@@ -1184,20 +1274,20 @@ impl Engagement {
         Ok(())
     }
 
-    /// The ingest history: (origin, archive, from, to, checkpoint, added, already held, at).
-    pub fn ingests(&self) -> Result<Vec<serde_json::Value>> {
+    /// The ingest history, oldest first.
+    pub fn ingests(&self) -> Result<Vec<IngestRow>> {
         self.all("SELECT origin, archive, from_seq, to_seq, checkpoint, items_added, items_already_held, ingested_at
                  FROM ingests ORDER BY id", [], |r| {
-                Ok(serde_json::json!({
-                    "origin": r.get::<_, String>(0)?,
-                    "archive": r.get::<_, String>(1)?,
-                    "from_run": r.get::<_, i64>(2)?,
-                    "to_run": r.get::<_, i64>(3)?,
-                    "checkpoint": r.get::<_, String>(4)?,
-                    "items_added": r.get::<_, i64>(5)?,
-                    "items_already_held": r.get::<_, i64>(6)?,
-                    "ingested_at": r.get::<_, String>(7)?,
-                }))
+                Ok(IngestRow {
+                    origin: r.get(0)?,
+                    archive: r.get(1)?,
+                    from_run: r.get(2)?,
+                    to_run: r.get(3)?,
+                    checkpoint: r.get(4)?,
+                    items_added: r.get(5)?,
+                    items_already_held: r.get(6)?,
+                    ingested_at: r.get(7)?,
+                })
             })
     }
 
@@ -1212,22 +1302,22 @@ impl Engagement {
         )
     }
 
-    /// Gaps the agent recorded, per origin: (origin, run, source, scope, category, message).
-    pub fn gaps(&self) -> Result<Vec<serde_json::Value>> {
+    /// Gaps the agent recorded, by origin and run.
+    pub fn gaps(&self) -> Result<Vec<GapRow>> {
         self.all(
             "SELECT origin, bundle_seq, source, scope, category, message, occurred_at FROM gaps
                  ORDER BY origin, bundle_seq",
             [],
             |r| {
-                Ok(serde_json::json!({
-                    "origin": r.get::<_, String>(0)?,
-                    "run": r.get::<_, i64>(1)?,
-                    "source": r.get::<_, String>(2)?,
-                    "scope": r.get::<_, String>(3)?,
-                    "category": r.get::<_, String>(4)?,
-                    "message": r.get::<_, String>(5)?,
-                    "occurred_at": r.get::<_, String>(6)?,
-                }))
+                Ok(GapRow {
+                    origin: r.get(0)?,
+                    run: r.get(1)?,
+                    source: r.get(2)?,
+                    scope: r.get(3)?,
+                    category: r.get(4)?,
+                    message: r.get(5)?,
+                    occurred_at: r.get(6)?,
+                })
             },
         )
     }
@@ -1241,8 +1331,8 @@ mod tests {
     fn a_new_file_gets_the_current_schema_version_and_reopens() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("e.sqlite");
-        drop(Engagement::open(&path, true).unwrap());
-        let e = Engagement::open(&path, false).unwrap();
+        drop(Engagement::create(&path).unwrap());
+        let e = Engagement::open(&path).unwrap();
         let v: i64 = e
             .conn
             .query_row("SELECT version FROM schema_version", [], |r| r.get(0))
@@ -1254,12 +1344,12 @@ mod tests {
     fn a_file_from_a_newer_version_is_refused_clearly() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("e.sqlite");
-        let e = Engagement::open(&path, true).unwrap();
+        let e = Engagement::create(&path).unwrap();
         e.conn
             .execute("UPDATE schema_version SET version = 99", [])
             .unwrap();
         drop(e);
-        let err = Engagement::open(&path, false).unwrap_err().to_string();
+        let err = Engagement::open(&path).unwrap_err().to_string();
         assert!(
             err.contains("newer evidence-auditor (schema version 99"),
             "{err}"
@@ -1273,13 +1363,13 @@ mod tests {
         let c = Connection::open(&path).unwrap();
         c.execute_batch("CREATE TABLE t (x)").unwrap();
         drop(c);
-        let err = Engagement::open(&path, false).unwrap_err().to_string();
+        let err = Engagement::open(&path).unwrap_err().to_string();
         assert!(
             err.contains("not an evidence-auditor engagement file"),
             "{err}"
         );
         std::fs::write(&path, b"plain text, not a database at all").unwrap();
-        assert!(Engagement::open(&path, false).is_err());
+        assert!(Engagement::open(&path).is_err());
     }
 
     #[test]
@@ -1287,7 +1377,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("missing.sqlite");
         assert!(matches!(
-            Engagement::open(&path, false),
+            Engagement::open(&path),
             Err(EngagementError::NotFound { .. })
         ));
         assert!(!path.exists());

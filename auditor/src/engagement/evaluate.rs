@@ -100,7 +100,8 @@ impl fmt::Display for Finding {
 }
 
 /// Counts of results.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct Tally {
     pub tested: u64,
     pub passed: u64,

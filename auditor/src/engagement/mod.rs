@@ -4,7 +4,13 @@
 //! evaluation).
 //!
 //! Code map:
-//! - `db`: the engagement file (schema, migrations, version check) and its queries.
+//! - `protocol`: the sampling protocol's state machine: which step may follow which (pure).
+//! - `db`: the engagement file (schema, migrations, version check, busy timeout), its queries
+//!   and the one place a step's transaction is opened.
+//! - `steps`: the protocol's steps (`define`, `commit_seed`, `freeze`, `plan_sample`,
+//!   `reveal_seed`, `draw_sample`, `import_results`, `conclude`), each checked and written in
+//!   one `BEGIN IMMEDIATE` transaction.
+//! - `records`: the typed, versioned records the engagement stores and returns.
 //! - `ingest`: verify an archive and load its item metadata, refusing forks and failures.
 //! - `population`: definitions, stratum keys and the canonical manifest (pure).
 //! - `seed`: secret commitment, beacon and seed derivation (pure).
@@ -14,20 +20,29 @@
 //! - `report`: the coverage matrix and the sampling record document (pure).
 //! - `export`: writing documents durably.
 //!
-//! Architecture invariant: the pure modules (`population`, `seed`, `sample`, `evaluate`,
-//! `report`) do no IO and read no clock; the caller passes the time in.
+//! Architecture invariant: the pure modules (`protocol`, `population`, `seed`, `sample`,
+//! `evaluate`, `report`) do no IO and read no clock; the caller passes the time in.
+//! Architecture invariant: every rule of the protocol lives here, not in the CLI; a step reads
+//! the state it checks and writes its result in the same immediate transaction.
 
 pub mod db;
 pub mod evaluate;
 pub mod export;
 pub mod ingest;
 pub mod population;
+pub mod protocol;
+pub mod records;
 pub mod report;
 pub mod sample;
 pub mod seed;
+pub mod steps;
 pub mod workpaper;
 
 use std::path::PathBuf;
+
+use evidence_model::Timestamp;
+
+use protocol::Step;
 
 /// Why an engagement operation failed. Every variant names the thing it is about.
 #[derive(Debug, thiserror::Error)]
@@ -60,9 +75,77 @@ pub enum EngagementError {
     /// A named thing already exists.
     #[error("{what} {name:?} already exists")]
     Exists { what: &'static str, name: String },
-    /// A step of the protocol was attempted out of order (e.g. drawing before committing).
-    #[error("{0}")]
-    Order(String),
+    /// A step of the protocol was attempted before the step it needs (e.g. drawing before the
+    /// seed is revealed).
+    #[error("{}", protocol::out_of_order_message(.population, *.step, *.needs))]
+    OutOfOrder {
+        population: String,
+        step: Step,
+        needs: Step,
+    },
+    /// Something read needs a step not yet taken (a manifest before the freeze, a sample before
+    /// the draw).
+    #[error("{}", protocol::out_of_order_message(.population, *.needs, *.needs))]
+    NotYet { population: String, needs: Step },
+    /// A step taken once was already taken.
+    #[error("{}", protocol::already_done_message(.population, *.step, .at, .detail))]
+    AlreadyDone {
+        population: String,
+        step: Step,
+        at: Timestamp,
+        /// What the step fixed: the commitment, the digest, the seed, the finding.
+        detail: String,
+    },
+    /// A later step has made this one impossible (a commitment after the freeze, a plan after
+    /// the seed is known, an import after the conclusion).
+    #[error("{}", protocol::too_late_message(.population, *.step, *.after, .at))]
+    TooLate {
+        population: String,
+        step: Step,
+        after: Step,
+        at: Timestamp,
+    },
+    /// Concluding needs a result for every pick.
+    #[error(
+        "population {population} has {results} result(s) for {picks} pick(s): import the filled workpaper first (`evidence-auditor workpaper import {population} FILE`)"
+    )]
+    ResultsMissing {
+        population: String,
+        results: u64,
+        picks: u64,
+    },
+    /// No finding category was chosen for a conclusion; nothing was recorded. Carries the
+    /// evaluation so that the caller can show it.
+    #[error(
+        "no finding category chosen for {population}: pass --finding ({}) or fill the workpaper's \"Proposed finding\" cell; nothing was recorded",
+        evaluate::Finding::choices()
+    )]
+    NoFinding {
+        population: String,
+        evaluation: Box<records::Evaluated>,
+    },
+    /// A secret file could not be read, written or parsed.
+    #[error("{message}")]
+    SecretFile {
+        message: String,
+        path: PathBuf,
+        #[source]
+        source: Box<dyn std::error::Error + Send + Sync>,
+    },
+    /// A setting (a rate, a confidence, a likelihood, a time) is invalid; `what` names the
+    /// option or the stored value it came from.
+    #[error("{what}")]
+    Setting {
+        what: String,
+        #[source]
+        source: Box<dyn std::error::Error + Send + Sync>,
+    },
+    /// The seed protocol refused a secret or a beacon.
+    #[error(transparent)]
+    Seed(#[from] seed::SeedError),
+    /// A population definition or a setting is invalid.
+    #[error(transparent)]
+    Definition(#[from] population::DefinitionError),
     /// An argument or a stored value is invalid.
     #[error("{0}")]
     Invalid(String),
@@ -88,6 +171,37 @@ pub enum EngagementError {
     /// A document could not be written.
     #[error("cannot write {path}: {message}")]
     Write { path: PathBuf, message: String },
+}
+
+impl EngagementError {
+    /// The error for a step `population` refused in its state.
+    pub fn refused(population: &str, refusal: protocol::Refusal) -> Self {
+        let population = population.to_owned();
+        match refusal {
+            protocol::Refusal::OutOfOrder { step, needs } => Self::OutOfOrder {
+                population,
+                step,
+                needs,
+            },
+            protocol::Refusal::AlreadyDone { step, at, detail } => Self::AlreadyDone {
+                population,
+                step,
+                at,
+                detail,
+            },
+            protocol::Refusal::TooLate { step, after, at } => Self::TooLate {
+                population,
+                step,
+                after,
+                at,
+            },
+            protocol::Refusal::ResultsMissing { results, picks } => Self::ResultsMissing {
+                population,
+                results,
+                picks,
+            },
+        }
+    }
 }
 
 /// Shorthand for engagement results.

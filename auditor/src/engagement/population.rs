@@ -62,19 +62,29 @@ impl Dimension {
     }
 }
 
+/// Why a part of a population definition is refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum DefinitionError {
+    #[error("unknown stratification {given:?}; expected one of {expected}")]
+    UnknownDimension { given: String, expected: String },
+    #[error("invalid actor {0:?}: expected NAME or ROLE:NAME")]
+    BadActor(String),
+}
+
 impl std::str::FromStr for Dimension {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Self, String> {
+    type Err = DefinitionError;
+    fn from_str(s: &str) -> Result<Self, DefinitionError> {
         Self::ALL
             .iter()
             .find(|(n, _)| *n == s)
             .map(|(_, d)| *d)
             .ok_or_else(|| {
                 let names: Vec<&str> = Self::ALL.iter().map(|(n, _)| *n).collect();
-                format!(
-                    "unknown stratification {s:?}; expected one of {}",
-                    names.join(", ")
-                )
+                DefinitionError::UnknownDimension {
+                    given: s.to_owned(),
+                    expected: names.join(", "),
+                }
             })
     }
 }
@@ -89,15 +99,13 @@ pub struct ActorFilter {
 
 impl ActorFilter {
     /// `name` or `role:name`.
-    pub fn parse(text: &str) -> Result<Self, String> {
+    pub fn parse(text: &str) -> Result<Self, DefinitionError> {
         let (role, name) = match text.split_once(':') {
             Some((r, n)) if !r.is_empty() && !r.contains(' ') => (Some(r.to_owned()), n),
             _ => (None, text),
         };
         if name.is_empty() || name.contains([ACTOR_SEP, ROLE_SEP]) {
-            return Err(format!(
-                "invalid actor {text:?}: expected NAME or ROLE:NAME"
-            ));
+            return Err(DefinitionError::BadActor(text.to_owned()));
         }
         Ok(Self {
             role,

@@ -27,7 +27,7 @@ pub const GENERATED_DIGITS: usize = 40;
 /// The auditor's secret: 20 to 200 printable ASCII characters without spaces or `|`. Its
 /// `Debug` and `Display` print `***`.
 #[derive(Clone, PartialEq, Eq)]
-pub struct Secret(String);
+pub struct SeedSecret(String);
 
 /// Why a secret, beacon or commitment is refused.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -65,7 +65,7 @@ pub enum SeedError {
     },
 }
 
-impl Secret {
+impl SeedSecret {
     /// Check a secret read from a file (one trailing newline is dropped).
     pub fn parse(text: &str) -> Result<Self, SeedError> {
         let text = text
@@ -120,13 +120,13 @@ impl Secret {
     }
 }
 
-impl fmt::Debug for Secret {
+impl fmt::Debug for SeedSecret {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("Secret(***)")
+        f.write_str("SeedSecret(***)")
     }
 }
 
-impl fmt::Display for Secret {
+impl fmt::Display for SeedSecret {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str("***")
     }
@@ -239,7 +239,7 @@ pub fn first_round_after(chain: &str, at: Timestamp) -> Option<u64> {
 }
 
 /// The seed: `secret|beacon value|population digest`.
-pub fn derive_seed(secret: &Secret, beacon: Option<&Beacon>, digest: &Sha256Digest) -> String {
+pub fn derive_seed(secret: &SeedSecret, beacon: Option<&Beacon>, digest: &Sha256Digest) -> String {
     format!(
         "{}|{}|{}",
         secret.expose(),
@@ -258,7 +258,7 @@ mod tests {
 
     #[test]
     fn the_commitment_is_the_sha256_of_the_secret() {
-        let s = Secret::parse("12345678901234567890\n").unwrap();
+        let s = SeedSecret::parse("12345678901234567890\n").unwrap();
         assert_eq!(
             s.commitment(),
             Sha256Digest::of(b"12345678901234567890").to_hex()
@@ -272,28 +272,28 @@ mod tests {
 
     #[test]
     fn short_secrets_and_secrets_with_separators_are_refused() {
-        assert!(Secret::parse("1234").is_err());
-        assert!(Secret::parse("1234567890|1234567890").is_err());
-        assert!(Secret::parse("1234567890 1234567890").is_err());
+        assert!(SeedSecret::parse("1234").is_err());
+        assert!(SeedSecret::parse("1234567890|1234567890").is_err());
+        assert!(SeedSecret::parse("1234567890 1234567890").is_err());
     }
 
     #[test]
     fn a_secret_never_prints() {
-        let s = Secret::parse("98765432109876543210").unwrap();
-        assert_eq!(format!("{s} {s:?}"), "*** Secret(***)");
+        let s = SeedSecret::parse("98765432109876543210").unwrap();
+        assert_eq!(format!("{s} {s:?}"), "*** SeedSecret(***)");
     }
 
     #[test]
     fn generated_secrets_are_forty_uniform_digits() {
         let entropy: Vec<u8> = (0..=255).collect();
-        let s = Secret::from_entropy(&entropy).unwrap();
+        let s = SeedSecret::from_entropy(&entropy).unwrap();
         assert_eq!(s.expose(), "0123456789".repeat(4));
-        assert!(Secret::from_entropy(&[251; 64]).is_none());
+        assert!(SeedSecret::from_entropy(&[251; 64]).is_none());
     }
 
     #[test]
     fn the_seed_joins_secret_beacon_and_digest_with_bars() {
-        let secret = Secret::parse("11111111112222222222").unwrap();
+        let secret = SeedSecret::parse("11111111112222222222").unwrap();
         let digest = Sha256Digest::of(b"manifest");
         let frozen = ts("2026-01-01T00:00:00Z");
         let beacon = Beacon::new(

@@ -296,6 +296,52 @@ pub struct Table {
     pub finding_formulas: Vec<(String, String)>,
 }
 
+/// A workpaper's file format, chosen by its extension.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum WorkpaperFormat {
+    Xlsx,
+    Csv,
+}
+
+impl WorkpaperFormat {
+    /// The format of `path` (`.xlsx` or `.csv`, any case), or an error naming the file.
+    pub fn of(path: &Path) -> Result<Self> {
+        match path
+            .extension()
+            .and_then(|x| x.to_str())
+            .map(str::to_ascii_lowercase)
+            .as_deref()
+        {
+            Some("xlsx") => Ok(Self::Xlsx),
+            Some("csv") => Ok(Self::Csv),
+            _ => Err(EngagementError::Invalid(format!(
+                "{}: the workpaper must be a .xlsx or .csv file",
+                path.display()
+            ))),
+        }
+    }
+}
+
+/// Read a filled workpaper in the format its extension names.
+pub fn read(path: &Path) -> Result<Table> {
+    match WorkpaperFormat::of(path)? {
+        WorkpaperFormat::Csv => read_csv(path),
+        WorkpaperFormat::Xlsx => read_xlsx(path),
+    }
+}
+
+/// Refuse to replace an existing file without `force`: it may hold results filled in.
+pub fn refuse_to_replace(output: &Path, population: &str, force: bool) -> Result<()> {
+    if !force && std::fs::symlink_metadata(output).is_ok() {
+        return Err(EngagementError::Invalid(format!(
+            "{} already exists and may hold results you filled in; nothing was written. Import it first (`evidence-auditor workpaper import {population} {}`), choose another --output, or give --force to replace it",
+            output.display(),
+            output.display()
+        )));
+    }
+    Ok(())
+}
+
 /// Read a filled CSV workpaper.
 pub fn read_csv(path: &Path) -> Result<Table> {
     let bytes = std::fs::read(path).map_err(io_err(path))?;
