@@ -506,8 +506,11 @@ pub(crate) async fn never_writes_a_secret<H: Harness>(test: &str) {
         if let Some(at) = said.find(secret.as_str()) {
             let from = at.saturating_sub(200);
             panic!(
-                "a credential was written: …{}…",
-                &said[from..(at + secret.len() + 50).min(said.len())]
+                "a credential ({} characters) was written at [{at}]: …{}[{}]{}…",
+                secret.len(),
+                &said[from..at],
+                &said[at..at + secret.len()],
+                &said[at + secret.len()..(at + secret.len() + 100).min(said.len())]
             );
         }
     }

@@ -1,8 +1,12 @@
 //! Jira under the conformance suite: the mock Jira Cloud of the reliability tests (enhanced JQL
-//! search bounded by `updated >=`, newest first, paged by `nextPageToken`), with faults mounted
-//! over it as higher-priority wiremock mocks.
+//! search bounded by `updated >=`, newest first, paged by `nextPageToken`), with faults answered
+//! by one higher-priority wiremock mock over it. (Scoped mocks cannot be used: wiremock 0.6
+//! sorts its mocks by priority in place, so a scoped mock's guard ends up pointing at another
+//! mock.)
 
 use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use base64::Engine;
@@ -12,8 +16,7 @@ use evidence_connectors::{Connector, Secret};
 use evidence_tests::mock_jira::MockJira;
 use jiff::Timestamp;
 use serde_json::json;
-use wiremock::matchers::{method, path, path_regex};
-use wiremock::{Mock, MockGuard, ResponseTemplate};
+use wiremock::{Match, Mock, Request, Respond, ResponseTemplate};
 
 use super::{ALWAYS, Fault, Harness, LATE_ANSWER, Profile, QUICK_TIMEOUT, Stall, Target};
 
@@ -21,12 +24,60 @@ const EMAIL: &str = "evidence-bot@example.org";
 const TOKEN: &str = "ATATT3xFfGF0-conformance-token-never-printed";
 const SEARCH: &str = "/rest/api/3/search/jql";
 
+type Matcher = Arc<dyn Fn(&Request) -> bool + Send + Sync>;
+
+struct Injected {
+    matches: Matcher,
+    times: u32,
+    answer: ResponseTemplate,
+}
+
+/// The faults in force: a wiremock matcher (some fault applies) and responder (the first that
+/// applies answers). Wiremock calls both under one lock, so they agree.
+#[derive(Clone, Default)]
+struct Faults {
+    list: Arc<Mutex<Vec<Injected>>>,
+    served: Arc<AtomicU64>,
+}
+
+impl Match for Faults {
+    fn matches(&self, request: &Request) -> bool {
+        self.list
+            .lock()
+            .unwrap()
+            .iter()
+            .any(|f| f.times > 0 && (f.matches)(request))
+    }
+}
+
+impl Respond for Faults {
+    fn respond(&self, request: &Request) -> ResponseTemplate {
+        let mut list = self.list.lock().unwrap();
+        let f = list
+            .iter_mut()
+            .find(|f| f.times > 0 && (f.matches)(request))
+            .unwrap();
+        f.times -= 1;
+        self.served.fetch_add(1, Ordering::Relaxed);
+        f.answer.clone()
+    }
+}
+
+fn is_search(r: &Request) -> bool {
+    r.method.as_str() == "POST" && r.url.path() == SEARCH
+}
+
+/// The key of a changelog request, if it is one.
+fn changelog_of(r: &Request) -> Option<String> {
+    let rest = r.url.path().strip_prefix("/rest/api/3/issue/")?;
+    let key = rest.strip_suffix("/changelog")?;
+    (r.method.as_str() == "GET").then(|| key.to_owned())
+}
+
 pub(crate) struct JiraHarness {
     jira: MockJira,
     keys: Vec<String>,
-    faults: Vec<MockGuard>,
-    /// Faults served by mocks already removed.
-    served_before: u64,
+    faults: Faults,
 }
 
 impl JiraHarness {
@@ -50,12 +101,12 @@ impl JiraHarness {
         }
     }
 
-    async fn mount(&mut self, mock: Mock) {
-        let guard = mock
-            .with_priority(1)
-            .mount_as_scoped(&self.jira.server)
-            .await;
-        self.faults.push(guard);
+    fn inject(&self, matches: Matcher, times: u32, answer: ResponseTemplate) {
+        self.faults.list.lock().unwrap().push(Injected {
+            matches,
+            times,
+            answer,
+        });
     }
 }
 
@@ -65,11 +116,17 @@ impl Harness for JiraHarness {
     const ATTEMPTS: u32 = 3;
 
     async fn start() -> Self {
+        let jira = MockJira::start().await;
+        let faults = Faults::default();
+        Mock::given(faults.clone())
+            .respond_with(faults.clone())
+            .with_priority(1)
+            .mount(&jira.server)
+            .await;
         let mut h = Self {
-            jira: MockJira::start().await,
+            jira,
             keys: Vec::new(),
-            faults: Vec::new(),
-            served_before: 0,
+            faults,
         };
         for _ in 0..3 {
             h.upsert();
@@ -131,55 +188,43 @@ kind = "incident_ticket"
     }
 
     async fn fail(&mut self, fault: Fault, target: Target, times: u32) {
-        let mock = match target {
-            Target::Listing => Mock::given(method("POST")).and(path(SEARCH)),
+        let matches: Matcher = match target {
+            Target::Listing => Arc::new(is_search),
             // A ticket's own answers are its search entry and its changelog.
-            Target::AnyItem => Mock::given(method("GET"))
-                .and(path_regex(r"^/rest/api/3/issue/[A-Z]+-[0-9]+/changelog$")),
-            Target::Item(key) => {
-                Mock::given(method("GET")).and(path(format!("/rest/api/3/issue/{key}/changelog")))
-            }
+            Target::AnyItem => Arc::new(|r| changelog_of(r).is_some()),
+            Target::Item(key) => Arc::new(move |r| changelog_of(r).as_deref() == Some(&key)),
         };
-        let mut mock = mock.respond_with(Self::answer(fault));
-        if times != ALWAYS {
-            mock = mock.up_to_n_times(u64::from(times));
-        }
-        self.mount(mock).await;
+        self.inject(matches, times, Self::answer(fault));
     }
 
     async fn stall(&mut self, stall: Stall) {
-        let search = Mock::given(method("POST")).and(path(SEARCH));
-        let mock = match stall {
-            Stall::NoAnswer => search.respond_with(
+        let (matches, answer): (Matcher, ResponseTemplate) = match stall {
+            Stall::NoAnswer => (
+                Arc::new(is_search),
                 ResponseTemplate::new(200)
                     .set_body_json(json!({"issues": [], "isLast": true}))
                     .set_delay(Duration::from_secs(600)),
             ),
-            Stall::LongRateLimit => {
-                search.respond_with(ResponseTemplate::new(429).insert_header("Retry-After", "600"))
-            }
-            Stall::ItemNoAnswer => Mock::given(method("GET"))
-                .and(path_regex(r"^/rest/api/3/issue/[A-Z]+-[0-9]+/changelog$"))
-                .respond_with(
-                    ResponseTemplate::new(200)
-                        .set_body_json(json!({"isLast": true, "values": []}))
-                        .set_delay(Duration::from_secs(600)),
-                ),
+            Stall::LongRateLimit => (
+                Arc::new(is_search),
+                ResponseTemplate::new(429).insert_header("Retry-After", "600"),
+            ),
+            Stall::ItemNoAnswer => (
+                Arc::new(|r| changelog_of(r).is_some()),
+                ResponseTemplate::new(200)
+                    .set_body_json(json!({"isLast": true, "values": []}))
+                    .set_delay(Duration::from_secs(600)),
+            ),
         };
-        self.mount(mock).await;
+        self.inject(matches, ALWAYS, answer);
     }
 
     async fn clear(&mut self) {
-        self.served_before = self.faults_served().await;
-        self.faults.clear();
+        self.faults.list.lock().unwrap().clear();
     }
 
     async fn faults_served(&self) -> u64 {
-        let mut served = self.served_before;
-        for g in &self.faults {
-            served += g.received_requests().await.len() as u64;
-        }
-        served
+        self.faults.served.load(Ordering::Relaxed)
     }
 
     fn secrets(&self) -> Vec<String> {

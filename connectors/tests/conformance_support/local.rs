@@ -1,6 +1,7 @@
 //! The local folder under the conformance suite. It has no server: faults are reads that fail
 //! (the sink's read of a file's body), and its "credential" is what the folder must not leak:
-//! the machine's absolute path, and a secret in a hidden `.env` file the walk leaves out.
+//! a secret in a hidden `.env` file the walk leaves out (and, checked on its own, the
+//! machine's absolute path).
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -21,6 +22,11 @@ pub(crate) struct LocalHarness {
 }
 
 impl LocalHarness {
+    /// The folder's absolute path on this machine.
+    pub(crate) fn absolute(&self) -> String {
+        self.dir.path().display().to_string()
+    }
+
     fn folder(&self) -> PathBuf {
         self.dir.path().join("evidence")
     }
@@ -117,7 +123,7 @@ impl Harness for LocalHarness {
     }
 
     fn secrets(&self) -> Vec<String> {
-        vec![ENV_SECRET.to_owned(), self.dir.path().display().to_string()]
+        vec![ENV_SECRET.to_owned()]
     }
 
     async fn credentials_were_sent(&self) -> bool {
