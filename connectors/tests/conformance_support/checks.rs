@@ -109,6 +109,8 @@ pub(crate) struct RunOpts {
     cancel_after: Option<Duration>,
     /// Cancel before the run starts.
     cancelled: bool,
+    /// The run's token (cancelled from outside), instead of a fresh one.
+    token: Option<CancellationToken>,
 }
 
 /// Collect once from `c` into a fresh sink.
@@ -118,7 +120,7 @@ pub(crate) async fn run<H: Harness>(
     cursor: &mut Cursor,
     opts: RunOpts,
 ) -> Outcome {
-    let token = CancellationToken::new();
+    let token = opts.token.unwrap_or_default();
     let mut sink = CheckSink::new(H::SOURCE)
         .with_faults(h.sink_faults())
         .watch(token.clone());
@@ -298,17 +300,28 @@ pub(crate) async fn stops_in_time_when_cancelled_during<H: Harness>(stall: Stall
     h.stall(stall).await;
     let c = h.connector(Profile::Patient);
     let mut cursor = Cursor::default();
+    let token = CancellationToken::new();
     let opts = RunOpts {
-        cancel_after: Some(CANCEL_AFTER),
+        token: Some(token.clone()),
         ..RunOpts::default()
     };
-    let first = run(&h, &*c, &mut cursor, opts).await;
-    assert!(
-        first.elapsed < CANCEL_AFTER + STOP_WITHIN,
-        "the run stopped {:?} after it started ({stall:?})",
-        first.elapsed
-    );
+    // Cancel once the server has kept the run waiting for a while.
+    let watch = async {
+        let limit = Instant::now() + Duration::from_secs(120);
+        while h.faults_served().await == 0 && Instant::now() < limit {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        tokio::time::sleep(CANCEL_AFTER).await;
+        token.cancel();
+        Instant::now()
+    };
+    let (first, cancelled_at) = tokio::join!(run(&h, &*c, &mut cursor, opts), watch);
+    let stopped_after = cancelled_at.elapsed();
     assert!(h.faults_served().await > 0, "the server stalled the run");
+    assert!(
+        stopped_after < STOP_WITHIN,
+        "the run stopped {stopped_after:?} after its cancellation ({stall:?})"
+    );
     first.interrupted();
     h.clear().await;
     let second = run(&h, &*c, &mut cursor, RunOpts::default()).await;
