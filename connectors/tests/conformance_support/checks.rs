@@ -395,7 +395,7 @@ pub(crate) async fn a_persistent_failure_is_a_gap_and_the_item_comes_next_run<H:
     second.ok().no_gaps();
     assert_eq!(
         second.keys(),
-        [broken.clone()],
+        std::slice::from_ref(&broken),
         "only the failed item again"
     );
     assert!(
