@@ -11,6 +11,9 @@ use serde::Deserialize;
 #[serde(deny_unknown_fields)]
 pub struct RuleConfig {
     /// Glob over `/`-separated relative paths; `*` stays within a directory, `**` crosses them.
+    /// Required; read with a default so that a misspelt key is reported as unknown (serde
+    /// checks required fields before unknown ones when a table flattens another).
+    #[serde(default)]
     pub glob: String,
     /// The kind (required), controls, clauses and phase of the files it matches.
     #[serde(flatten)]
@@ -173,6 +176,9 @@ impl Tagging {
 impl Rule {
     /// Check and compile one rule. `at` names the rule in messages (e.g. `source "docs" rule 2`).
     pub fn from_config(config: &RuleConfig, at: &str) -> Result<Self, String> {
+        if config.glob.is_empty() {
+            return Err(format!("{at}: missing field `glob`"));
+        }
         let matcher = compile_glob(&config.glob).map_err(|e| format!("{at}: {e}"))?;
         let Tagging {
             kind,
