@@ -100,7 +100,7 @@ pub async fn check(config: &AgentConfig, json: bool) -> anyhow::Result<u8> {
         .collect();
 
     let next = next_runs(config);
-    let connectors = config.connectors()?;
+    let connectors = config.connectors();
     let probes = connectors.iter().map(|c| async move {
         match tokio::time::timeout(HEALTHCHECK_TIMEOUT, c.healthcheck()).await {
             Ok(Ok(h)) => (true, h.detail),

@@ -275,7 +275,7 @@ fn print_summary(s: &RunSummary, json: bool) -> anyhow::Result<()> {
         };
         crate::outln!(
             "  source {:<20} {:<8} {} new item(s), {}{gaps}",
-            o.name,
+            o.name.as_str(),
             status,
             o.items,
             HumanBytes(o.bytes)

@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 use evidence_archive::run_record::{RUN_SCHEMA, RunRecord, SourceStatus, SourceSummary};
 use evidence_archive::{SealInput, Staging};
 use evidence_connectors::{CollectContext, Connector, Cursor};
-use evidence_model::{GapRecord, Timestamp};
+use evidence_model::{GapRecord, SourceName, Timestamp};
 use serde::Serialize;
 use tokio_util::sync::CancellationToken;
 
@@ -58,7 +58,7 @@ pub enum CollectError {
 /// How one source fared, for the summary.
 #[derive(Debug, Clone, Serialize)]
 pub struct SourceOutcome {
-    pub name: String,
+    pub name: SourceName,
     pub connector: String,
     pub status: SourceStatus,
     pub items: u64,
@@ -189,12 +189,13 @@ pub async fn collect_locked(
         o.repaired = s.repair(&config.archive_dir, state.head.as_ref())?;
     }
     let seq = state.last_seq() + 1;
-    let (connectors, not_run): (Vec<_>, Vec<_>) = config.connectors()?.into_iter().partition(|c| {
-        options
-            .sources
-            .as_ref()
-            .is_none_or(|due| due.contains(c.name().as_str()))
-    });
+    let (connectors, not_run): (Vec<_>, Vec<_>) =
+        config.connectors().iter().cloned().partition(|c| {
+            options
+                .sources
+                .as_ref()
+                .is_none_or(|due| due.contains(c.name().as_str()))
+        });
     let not_run: Vec<String> = not_run.iter().map(|c| c.name().to_string()).collect();
     tracing::info!(run = seq, sources = connectors.len(), not_due = not_run.len(), archive = %config.archive_dir.display(), "collecting");
 
@@ -225,7 +226,7 @@ pub async fn collect_locked(
     for result in results {
         let (outcome, cursor) = result?;
         next.sources.insert(
-            outcome.name.clone(),
+            outcome.name.to_string(),
             SourceState {
                 connector: outcome.connector.clone(),
                 cursor,
@@ -249,10 +250,7 @@ pub async fn collect_locked(
         sources: outcomes
             .iter()
             .map(|o| SourceSummary {
-                name: o
-                    .name
-                    .parse()
-                    .expect("source names were checked when the config loaded"),
+                name: o.name.clone(),
                 connector: o.connector.clone(),
                 status: o.status,
                 items: o.items,
@@ -440,7 +438,7 @@ async fn run_source(
         }
         let message = match &e {
             evidence_connectors::ConnectorError::UnreadableCursor { detail } => format!(
-                "the cursor saved for source {name} in {} is unreadable ({detail}); the state was edited or damaged. Restore it from a backup, or rebuild it from the archive with `evidence-agent repair` (its sources then start from scratch)",
+                "the cursor saved for source {name} in {} is unreadable ({detail}); the state was edited or damaged, or written by another version of the agent. The source was not collected and its cursor was kept as it is. Restore it from a backup, or rebuild it from the archive with `evidence-agent repair` (its sources then start from scratch)",
                 state_file.display()
             ),
             e => e.to_string(),
@@ -470,7 +468,7 @@ async fn run_source(
     progress.finish(&format!("{} new item(s)", tally.items));
     Ok((
         SourceOutcome {
-            name: name.to_string(),
+            name: name.clone(),
             connector: kind.to_owned(),
             status,
             items: tally.items,

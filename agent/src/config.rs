@@ -6,6 +6,7 @@
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::Duration;
 
 use evidence_archive::layout;
@@ -205,7 +206,21 @@ pub struct AgentConfig {
     schedules: BTreeMap<String, Schedule>,
     /// Where sealed bundles are uploaded, when `[archive] path` is an S3 location.
     pub remote: Option<crate::upload::RemoteConfig>,
+    /// The connectors, built once when the config is checked and kept for every run.
+    connectors: Connectors,
     base: PathBuf,
+}
+
+/// The configured connectors, in the order of the sources.
+#[derive(Clone)]
+struct Connectors(Vec<Arc<dyn Connector>>);
+
+impl std::fmt::Debug for Connectors {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_list()
+            .entries(self.0.iter().map(|c| c.name().as_str()))
+            .finish()
+    }
 }
 
 impl AgentConfig {
@@ -246,6 +261,7 @@ impl AgentConfig {
         let agent = check_agent_table(&raw.agent, &raw.archive.origin).map_err(invalid)?;
         let mut names = BTreeMap::new();
         let mut schedules = BTreeMap::new();
+        let mut connectors = Vec::with_capacity(raw.sources.len());
         for source in &raw.sources {
             source.source_name().map_err(invalid)?;
             // Source names become folders in every bundle, and the archive refuses names that
@@ -260,7 +276,7 @@ impl AgentConfig {
                     )
                 }));
             }
-            source.build(&base).map_err(invalid)?;
+            connectors.push(Arc::from(source.build(&base).map_err(invalid)?));
             let schedule = match &source.schedule {
                 Some(expr) => Schedule::parse(expr)
                     .map_err(|e| invalid(format!("source {:?}: {e}", source.name)))?,
@@ -331,6 +347,7 @@ impl AgentConfig {
             timestamp,
             schedules,
             remote,
+            connectors: Connectors(connectors),
             base,
         })
     }
@@ -345,17 +362,10 @@ impl AgentConfig {
         self.schedules.get(name).unwrap_or(&self.agent.schedule)
     }
 
-    /// Build every configured connector (already checked by `load`).
-    pub fn connectors(&self) -> Result<Vec<Box<dyn Connector>>, ConfigError> {
-        self.sources
-            .iter()
-            .map(|s| {
-                s.build(&self.base).map_err(|message| ConfigError::Invalid {
-                    path: self.file.clone(),
-                    message,
-                })
-            })
-            .collect()
+    /// Every configured connector, in the order of the sources. They were built once, when
+    /// the config was checked, and serve every run.
+    pub fn connectors(&self) -> &[Arc<dyn Connector>] {
+        &self.connectors.0
     }
 }
 
@@ -537,10 +547,7 @@ phase = "cross_lifecycle"
         assert_eq!(c.archive_dir, Path::new("conf/evidence"));
         assert_eq!(c.state_dir, Path::new("conf/evidence/.agent"));
         assert_eq!(c.sources.len(), 1);
-        assert_eq!(
-            c.connectors().unwrap()[0].name().as_str(),
-            "governance-docs"
-        );
+        assert_eq!(c.connectors()[0].name().as_str(), "governance-docs");
     }
 
     #[test]

@@ -96,6 +96,101 @@ impl Cursor {
     }
 }
 
+/// A connector's cursor state with the version of its layout. Stored as
+/// `{ "version": N, ...fields of the state }`.
+pub trait CursorState: Serialize + DeserializeOwned + Default {
+    /// The layout this code writes.
+    const VERSION: u32;
+
+    /// Read a cursor stored without a version (written before cursors were versioned). By
+    /// default the layout is today's; a state whose layout changed since says how to migrate.
+    fn from_unversioned(value: serde_json::Value) -> Result<Self, String> {
+        serde_json::from_value(value).map_err(|e| e.to_string())
+    }
+
+    /// Read a cursor of an older `version` (the fields, without `version`). By default no
+    /// older version exists and the cursor is refused.
+    fn migrate(version: u64, value: serde_json::Value) -> Result<Self, String> {
+        let _ = value;
+        Err(format!(
+            "the cursor has layout version {version}, but this agent reads version {}; it was written by another version of the agent",
+            Self::VERSION
+        ))
+    }
+}
+
+/// A versioned cursor: the state `T` with the version of its layout. A cursor that cannot be
+/// read (an unknown version, a layout that does not parse) is refused with
+/// [`ConnectorError::UnreadableCursor`], never silently reset: a reset would collect the whole
+/// source again, or (with a watermark) skip what it should not.
+#[derive(Debug, Clone, PartialEq)]
+pub struct VersionedCursor<T> {
+    pub version: u32,
+    pub state: T,
+}
+
+impl<T: CursorState> VersionedCursor<T> {
+    /// Decode `cursor`: an empty cursor is `T::default()`, today's version decodes as is, an
+    /// unversioned or older one is migrated, anything else is refused.
+    pub fn load(cursor: &Cursor) -> Result<T, ConnectorError> {
+        let unreadable = |detail: String| ConnectorError::UnreadableCursor { detail };
+        let mut fields = match &cursor.0 {
+            serde_json::Value::Null => return Ok(T::default()),
+            serde_json::Value::Object(fields) => fields.clone(),
+            other => {
+                return Err(unreadable(format!(
+                    "the cursor is a JSON {}, not an object",
+                    json_type(other)
+                )));
+            }
+        };
+        match fields.remove("version") {
+            None => T::from_unversioned(serde_json::Value::Object(fields))
+                .map_err(|e| unreadable(format!("the cursor has no version and {e}"))),
+            Some(serde_json::Value::Number(n)) if n.as_u64() == Some(u64::from(T::VERSION)) => {
+                serde_json::from_value(serde_json::Value::Object(fields)).map_err(|e| {
+                    unreadable(format!("the cursor of layout version {}: {e}", T::VERSION))
+                })
+            }
+            Some(serde_json::Value::Number(n)) if n.as_u64().is_some() => {
+                let version = n.as_u64().unwrap_or_default();
+                T::migrate(version, serde_json::Value::Object(fields)).map_err(unreadable)
+            }
+            Some(other) => Err(unreadable(format!(
+                "the cursor's version is {other}, not a layout version number"
+            ))),
+        }
+    }
+
+    /// Replace `cursor` with `state` at today's version.
+    pub fn store(cursor: &mut Cursor, state: &T) -> Result<(), ConnectorError> {
+        let saving = |e: String| ConnectorError::Config(format!("cannot save the cursor: {e}"));
+        let mut fields = match serde_json::to_value(state).map_err(|e| saving(e.to_string()))? {
+            serde_json::Value::Object(fields) => fields,
+            other => {
+                return Err(saving(format!(
+                    "the state is a JSON {}, not an object",
+                    json_type(&other)
+                )));
+            }
+        };
+        fields.insert("version".into(), T::VERSION.into());
+        cursor.0 = serde_json::Value::Object(fields);
+        Ok(())
+    }
+}
+
+fn json_type(value: &serde_json::Value) -> &'static str {
+    match value {
+        serde_json::Value::Null => "null",
+        serde_json::Value::Bool(_) => "boolean",
+        serde_json::Value::Number(_) => "number",
+        serde_json::Value::String(_) => "string",
+        serde_json::Value::Array(_) => "array",
+        serde_json::Value::Object(_) => "object",
+    }
+}
+
 /// What a healthcheck found.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Health {
@@ -159,4 +254,68 @@ pub trait Connector: Send + Sync {
         sink: &mut dyn ItemSink,
         ctx: &CollectContext<'_>,
     ) -> Result<(), ConnectorError>;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde::Deserialize;
+
+    #[derive(Debug, Default, PartialEq, Serialize, Deserialize)]
+    #[serde(deny_unknown_fields)]
+    struct State {
+        #[serde(default)]
+        seen: Vec<String>,
+    }
+
+    impl CursorState for State {
+        const VERSION: u32 = 2;
+    }
+
+    fn cursor(text: &str) -> Cursor {
+        Cursor(serde_json::from_str(text).unwrap())
+    }
+
+    #[test]
+    fn a_stored_cursor_round_trips_with_its_version() {
+        let mut c = Cursor::default();
+        assert_eq!(
+            VersionedCursor::<State>::load(&c).unwrap(),
+            State::default()
+        );
+        let state = State {
+            seen: vec!["a".into()],
+        };
+        VersionedCursor::store(&mut c, &state).unwrap();
+        assert_eq!(c.0, serde_json::json!({"version": 2, "seen": ["a"]}));
+        assert_eq!(VersionedCursor::<State>::load(&c).unwrap(), state);
+    }
+
+    #[test]
+    fn an_unversioned_cursor_of_todays_layout_still_loads() {
+        let state = VersionedCursor::<State>::load(&cursor(r#"{"seen": ["x"]}"#)).unwrap();
+        assert_eq!(state.seen, ["x"]);
+    }
+
+    #[test]
+    fn unknown_versions_and_unparsable_cursors_are_refused_not_reset() {
+        for (text, expect) in [
+            (r#"{"version": 3, "seen": []}"#, "layout version 3"),
+            (r#"{"version": 1, "seen": []}"#, "layout version 1"),
+            (
+                r#"{"version": "2", "seen": []}"#,
+                "not a layout version number",
+            ),
+            (r#"{"version": 2, "seen": 5}"#, "layout version 2"),
+            (r#"{"version": 2, "other": 1}"#, "other"),
+            (r#"["seen"]"#, "not an object"),
+            (r#"{"seen": 7}"#, "no version"),
+        ] {
+            let err = VersionedCursor::<State>::load(&cursor(text)).unwrap_err();
+            assert!(
+                matches!(&err, ConnectorError::UnreadableCursor { detail } if detail.contains(expect)),
+                "{text}: {err}"
+            );
+        }
+    }
 }

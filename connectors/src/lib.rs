@@ -27,10 +27,13 @@ pub mod mlflow;
 pub mod s3;
 
 pub use config::{ConnectorConfig, SourceConfig};
-pub use connector::{CollectContext, Connector, ConnectorError, Cursor, Health, Progress};
-pub use rules::{Rule, RuleConfig, RuleSet, Tagging};
+pub use connector::{
+    CollectContext, Connector, ConnectorError, Cursor, CursorState, Health, Progress,
+    VersionedCursor,
+};
+pub use rules::{Rule, RuleConfig, RuleSet, Tagging, TaggingConfig};
 pub use secret::Secret;
-pub use sink::{ItemDraft, ItemSink, SinkError, StagedItem};
+pub use sink::{ItemDraft, ItemDraftBuilder, ItemSink, SinkError, StagedItem};
 
 /// Version of the connectors, recorded in item provenance.
 pub const CONNECTORS_VERSION: &str = env!("CARGO_PKG_VERSION");

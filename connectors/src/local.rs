@@ -12,9 +12,11 @@ use globset::GlobMatcher;
 use serde::{Deserialize, Serialize};
 use tokio::io::AsyncReadExt;
 
-use crate::connector::{CollectContext, Connector, ConnectorError, Cursor, Health};
+use crate::connector::{
+    CollectContext, Connector, ConnectorError, Cursor, CursorState, Health, VersionedCursor,
+};
 use crate::rules::{RuleConfig, RuleSet, compile_glob};
-use crate::sink::{ItemDraft, ItemSink};
+use crate::sink::{ItemDraft, ItemSink, end_scope};
 use crate::{front_matter, media_type};
 
 /// How many unmatched or skipped paths a population record lists by name.
@@ -63,6 +65,11 @@ pub struct LocalConnector {
 #[derive(Debug, Default, Serialize, Deserialize)]
 struct LocalCursor {
     files: BTreeMap<String, FileState>,
+}
+
+/// Layout 1; cursors stored before versioning have the same layout.
+impl CursorState for LocalCursor {
+    const VERSION: u32 = 1;
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -277,7 +284,7 @@ impl Connector for LocalConnector {
         sink: &mut dyn ItemSink,
         ctx: &CollectContext<'_>,
     ) -> Result<(), ConnectorError> {
-        let mut state: LocalCursor = cursor.load()?;
+        let mut state: LocalCursor = VersionedCursor::load(cursor)?;
         let resource = format!("folder {}", self.root.display());
         match tokio::fs::metadata(&self.root).await {
             Ok(m) if m.is_dir() => {}
@@ -383,33 +390,20 @@ impl Connector for LocalConnector {
             ctx.progress.status(rel);
             let file_name = rel.rsplit('/').next().unwrap_or(rel).to_owned();
             let media = media_type::for_file_name(&file_name);
-            let mut draft = ItemDraft {
-                natural_key: rel.clone(),
-                kind: rule.kind.clone(),
-                title: rel.clone(),
-                reference: rel.clone(),
-                url: None,
-                controls: rule.controls.clone(),
-                clauses: rule.clauses.clone(),
-                phase: rule.phase,
-                actors: Vec::new(),
-                period: None,
-                source_time: meta
-                    .modified()
-                    .ok()
-                    .and_then(|t| evidence_model::Timestamp::try_from(t).ok()),
-                file_name,
-                media_type: media.clone(),
-                redactions: Vec::new(),
-                endpoint: Some(self.display_root.clone()),
-                query: Some(format!("rule {}", rule.glob)),
-                attributes: BTreeMap::from([
-                    ("path".to_owned(), rel.clone().into()),
-                    ("rule".to_owned(), rule.glob.clone().into()),
-                ]),
-                expected_sha256: None,
-                expected_size: None,
-            };
+            let mut draft =
+                ItemDraft::builder(&rule.tagging(), rel.clone(), file_name, media.clone())
+                    .source_time(
+                        meta.modified()
+                            .ok()
+                            .and_then(|t| evidence_model::Timestamp::try_from(t).ok()),
+                    )
+                    .endpoint(self.display_root.clone())
+                    .query(format!("rule {}", rule.glob))
+                    .attributes(BTreeMap::from([
+                        ("path".to_owned(), rel.clone().into()),
+                        ("rule".to_owned(), rule.glob.clone().into()),
+                    ]))
+                    .build();
             if media == "text/markdown" {
                 apply_front_matter(path, &mut draft).await;
             }
@@ -436,7 +430,7 @@ impl Connector for LocalConnector {
                     continue;
                 }
                 Err(e) => {
-                    cursor.store(&state)?;
+                    VersionedCursor::store(cursor, &state)?;
                     return Err(e.into());
                 }
             };
@@ -526,14 +520,11 @@ impl Connector for LocalConnector {
                 .notes
                 .push("the run was interrupted before the walk finished".into());
         }
-        cursor.store(&state)?;
-        sink.population(population).await?;
-        if interrupted {
-            return Err(ConnectorError::Interrupted {
-                resource: format!("folder {}", self.display_root),
-            });
-        }
-        Ok(())
+        VersionedCursor::store(cursor, &state)?;
+        let stop = interrupted.then(|| ConnectorError::Interrupted {
+            resource: format!("folder {}", self.display_root),
+        });
+        end_scope(sink, None, population, stop).await
     }
 }
 

@@ -11,9 +11,24 @@ use serde::Deserialize;
 #[serde(deny_unknown_fields)]
 pub struct RuleConfig {
     /// Glob over `/`-separated relative paths; `*` stays within a directory, `**` crosses them.
+    /// Required; read with a default so that a misspelt key is reported as unknown (serde
+    /// checks required fields before unknown ones when a table flattens another).
+    #[serde(default)]
     pub glob: String,
-    pub kind: String,
-    /// Annex A controls; defaults to the catalogue's mapping for `kind`.
+    /// The kind (required), controls, clauses and phase of the files it matches.
+    #[serde(flatten)]
+    pub tagging: TaggingConfig,
+}
+
+/// The tags a configuration entry gives its items, written in the entry itself (every entry
+/// that tags items flattens this): `kind`, and `controls`, `clauses` and `phase`, which default
+/// to the catalogue's mapping for the kind.
+#[derive(Debug, Clone, Default, Deserialize, PartialEq)]
+pub struct TaggingConfig {
+    /// Evidence kind, e.g. `ai_policy`; some entries have a default or a fixed kind.
+    #[serde(default)]
+    pub kind: Option<String>,
+    /// Annex A controls; default to the catalogue's mapping for `kind`.
     #[serde(default)]
     pub controls: Option<Vec<String>>,
     /// Clauses; default to the catalogue's mapping for `kind`.
@@ -22,6 +37,35 @@ pub struct RuleConfig {
     /// Lifecycle phase; defaults to the catalogue's mapping for `kind`.
     #[serde(default)]
     pub phase: Option<String>,
+}
+
+impl TaggingConfig {
+    /// Check the tags. `default_kind` is used when `kind` is not given; without one, `kind`
+    /// is required. `at` names the configuration entry in messages.
+    pub fn resolve(&self, default_kind: Option<&str>, at: &str) -> Result<Tagging, String> {
+        let kind = self
+            .kind
+            .as_deref()
+            .or(default_kind)
+            .ok_or_else(|| format!("{at}: missing field `kind`; name the evidence kind"))?;
+        Tagging::resolve(
+            kind,
+            self.controls.as_deref(),
+            self.clauses.as_deref(),
+            self.phase.as_deref(),
+            at,
+        )
+    }
+
+    /// Check the tags of an entry whose kind is fixed: `kind` may not be given.
+    pub fn resolve_fixed(&self, kind: &str, at: &str) -> Result<Tagging, String> {
+        if let Some(given) = &self.kind {
+            return Err(format!(
+                "{at}: unknown field `kind` ({given:?}): these items are always of kind {kind}"
+            ));
+        }
+        self.resolve(Some(kind), at)
+    }
 }
 
 /// A checked, compiled rule.
@@ -132,19 +176,16 @@ impl Tagging {
 impl Rule {
     /// Check and compile one rule. `at` names the rule in messages (e.g. `source "docs" rule 2`).
     pub fn from_config(config: &RuleConfig, at: &str) -> Result<Self, String> {
+        if config.glob.is_empty() {
+            return Err(format!("{at}: missing field `glob`"));
+        }
         let matcher = compile_glob(&config.glob).map_err(|e| format!("{at}: {e}"))?;
         let Tagging {
             kind,
             controls,
             clauses,
             phase,
-        } = Tagging::resolve(
-            &config.kind,
-            config.controls.as_deref(),
-            config.clauses.as_deref(),
-            config.phase.as_deref(),
-            at,
-        )?;
+        } = config.tagging.resolve(None, at)?;
         Ok(Self {
             glob: config.glob.clone(),
             matcher,
@@ -153,6 +194,16 @@ impl Rule {
             clauses,
             phase,
         })
+    }
+
+    /// The kind, controls, clauses and phase this rule gives the items it matches.
+    pub fn tagging(&self) -> Tagging {
+        Tagging {
+            kind: self.kind.clone(),
+            controls: self.controls.clone(),
+            clauses: self.clauses.clone(),
+            phase: self.phase,
+        }
     }
 
     /// True when `path` (relative, `/`-separated) matches this rule's glob.
@@ -195,10 +246,12 @@ mod tests {
     fn rule(glob: &str, kind: &str, controls: Option<&[&str]>) -> RuleConfig {
         RuleConfig {
             glob: glob.into(),
-            kind: kind.into(),
-            controls: controls.map(|c| c.iter().map(|s| s.to_string()).collect()),
-            clauses: None,
-            phase: None,
+            tagging: TaggingConfig {
+                kind: Some(kind.into()),
+                controls: controls.map(|c| c.iter().map(|s| s.to_string()).collect()),
+                clauses: None,
+                phase: None,
+            },
         }
     }
 
@@ -271,9 +324,10 @@ mod tests {
         let err = RuleSet::from_configs(&[rule("**", "vendor_memo", None)], "t").unwrap_err();
         assert!(err.contains("no default mapping"), "{err}");
         let ok = RuleSet::from_configs(
-            &[RuleConfig {
-                phase: Some("cross_lifecycle".into()),
-                ..rule("**", "vendor_memo", Some(&["A.10.3"]))
+            &[{
+                let mut r = rule("**", "vendor_memo", Some(&["A.10.3"]));
+                r.tagging.phase = Some("cross_lifecycle".into());
+                r
             }],
             "t",
         );
@@ -301,6 +355,26 @@ mod tests {
             err.contains("starts with '/'") && err.contains("\"policies/*.md\""),
             "{err}"
         );
+    }
+
+    #[test]
+    fn a_rule_reads_its_tags_from_its_own_table() {
+        let rule: RuleConfig = toml::from_str(
+            "glob = \"a/**\"\nkind = \"model_card\"\nclauses = [\"7.5\"]\nphase = \"deployment\"",
+        )
+        .unwrap();
+        assert_eq!(rule.tagging.kind.as_deref(), Some("model_card"));
+        assert_eq!(
+            rule.tagging.clauses.as_deref(),
+            Some(&["7.5".to_owned()][..])
+        );
+        assert!(toml::from_str::<RuleConfig>("glob = \"a\"\nkind = \"x\"\ncontrol = []").is_err());
+        let err = RuleSet::from_configs(
+            &[toml::from_str::<RuleConfig>("glob = \"a\"").unwrap()],
+            "t",
+        )
+        .unwrap_err();
+        assert!(err.contains("missing field `kind`"), "{err}");
     }
 
     #[test]

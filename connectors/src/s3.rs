@@ -12,24 +12,24 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use aws_sdk_s3::Client;
-use aws_sdk_s3::config::retry::RetryConfig;
-use aws_sdk_s3::config::timeout::TimeoutConfig;
-use aws_sdk_s3::config::{BehaviorVersion, Region};
 use aws_sdk_s3::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_s3::types::{ChecksumMode, ChecksumType, ServerSideEncryption};
 use evidence_model::{
     GapCategory, GapRecord, ItemId, PopulationRecord, Sha256Digest, SourceName, Timestamp,
 };
+use evidence_s3::{ClientSettings, ErrorClass};
 use globset::GlobMatcher;
 use md5::Digest as _;
 use serde::{Deserialize, Serialize};
 use tokio::io::{AsyncRead, ReadBuf};
 use tokio::sync::OnceCell;
 
-use crate::connector::{CollectContext, Connector, ConnectorError, Cursor, Health};
+use crate::connector::{
+    CollectContext, Connector, ConnectorError, Cursor, CursorState, Health, VersionedCursor,
+};
 use crate::media_type;
 use crate::rules::{Rule, RuleConfig, RuleSet, compile_glob};
-use crate::sink::{ItemDraft, ItemSink, SinkError};
+use crate::sink::{ItemDraft, ItemSink, SinkError, end_scope};
 
 /// How many unmatched or removed keys a population record lists by name.
 const MAX_LISTED_KEYS: usize = 1000;
@@ -102,21 +102,15 @@ impl std::fmt::Debug for S3Connector {
     }
 }
 
-#[derive(Debug, Clone)]
-struct ClientSettings {
-    endpoint_url: Option<String>,
-    region: Option<String>,
-    profile: Option<String>,
-    force_path_style: bool,
-    max_attempts: u32,
-    connect_timeout: Duration,
-    read_timeout: Duration,
-}
-
 /// What the connector remembers between runs: every collected key's version.
 #[derive(Debug, Default, Serialize, Deserialize)]
 struct S3Cursor {
     objects: BTreeMap<String, ObjectState>,
+}
+
+/// Layout 1; cursors stored before versioning have the same layout.
+impl CursorState for S3Cursor {
+    const VERSION: u32 = 1;
 }
 
 /// The version of an object that was last sealed.
@@ -188,29 +182,23 @@ fn full_object_sha256(checksum: &str, kind: Option<&ChecksumType>) -> Option<Sha
     Some(Sha256Digest(bytes))
 }
 
-/// The gap category for an S3 error code and HTTP status.
-fn category_for(code: Option<&str>, status: Option<u16>) -> GapCategory {
-    match (code, status) {
-        (
-            Some(
-                "AccessDenied"
-                | "AllAccessDisabled"
-                | "InvalidAccessKeyId"
-                | "SignatureDoesNotMatch"
-                | "ExpiredToken"
-                | "InvalidToken",
-            ),
-            _,
-        )
-        | (_, Some(401 | 403)) => GapCategory::Denied,
-        (Some("NoSuchBucket" | "NoSuchKey"), _) | (_, Some(404)) => GapCategory::NotFound,
-        (Some("SlowDown" | "Throttling" | "TooManyRequests"), _) | (_, Some(429 | 503)) => {
-            GapCategory::RateLimited
-        }
-        (Some("PreconditionFailed"), _) | (_, Some(412)) => GapCategory::InvalidResponse,
-        (_, Some(s)) if s >= 500 => GapCategory::Unreachable,
+/// The gap category of an S3 error class.
+#[cfg(test)]
+fn category_of(class: ErrorClass) -> GapCategory {
+    match class {
+        ErrorClass::Denied => GapCategory::Denied,
+        ErrorClass::NotFound => GapCategory::NotFound,
+        ErrorClass::RateLimited => GapCategory::RateLimited,
+        ErrorClass::Unreachable => GapCategory::Unreachable,
+        ErrorClass::Timeout => GapCategory::Timeout,
         _ => GapCategory::InvalidResponse,
     }
+}
+
+/// The gap category for an S3 error code and HTTP status.
+#[cfg(test)]
+fn category_for(code: Option<&str>, status: Option<u16>) -> GapCategory {
+    category_of(evidence_s3::class_of(code, status))
 }
 
 /// Classify an SDK error; the message names `resource` and the S3 error code, never a secret.
@@ -223,44 +211,17 @@ where
     E: ProvideErrorMetadata + std::error::Error + 'static,
 {
     let detail = crate::redact::error_chain(e);
-    match e {
-        SdkError::TimeoutError(_) => ConnectorError::Timeout {
-            resource: resource.to_owned(),
-            timeout,
+    let resource = resource.to_owned();
+    match evidence_s3::classify(e) {
+        ErrorClass::Timeout => ConnectorError::Timeout { resource, timeout },
+        ErrorClass::Denied => ConnectorError::Denied { resource, detail },
+        ErrorClass::NotFound => ConnectorError::NotFound { resource },
+        ErrorClass::RateLimited => ConnectorError::RateLimited {
+            resource,
+            attempts: 0,
         },
-        SdkError::DispatchFailure(d) if d.is_timeout() => ConnectorError::Timeout {
-            resource: resource.to_owned(),
-            timeout,
-        },
-        SdkError::DispatchFailure(_) => ConnectorError::Unreachable {
-            resource: resource.to_owned(),
-            detail,
-        },
-        _ => {
-            let code = e.as_service_error().and_then(|s| s.code());
-            let status = e.raw_response().map(|r| r.status().as_u16());
-            match category_for(code, status) {
-                GapCategory::Denied => ConnectorError::Denied {
-                    resource: resource.to_owned(),
-                    detail,
-                },
-                GapCategory::NotFound => ConnectorError::NotFound {
-                    resource: resource.to_owned(),
-                },
-                GapCategory::RateLimited => ConnectorError::RateLimited {
-                    resource: resource.to_owned(),
-                    attempts: 0,
-                },
-                GapCategory::Unreachable => ConnectorError::Unreachable {
-                    resource: resource.to_owned(),
-                    detail,
-                },
-                _ => ConnectorError::InvalidResponse {
-                    resource: resource.to_owned(),
-                    detail,
-                },
-            }
-        }
+        ErrorClass::Unreachable => ConnectorError::Unreachable { resource, detail },
+        _ => ConnectorError::InvalidResponse { resource, detail },
     }
 }
 
@@ -312,13 +273,20 @@ impl S3Connector {
             Some(n @ 1..=20) => n,
             Some(n) => return Err(format!("{at}: max_attempts = {n} must be 1–20")),
         };
-        if let Some(url) = &config.endpoint_url
-            && !(url.starts_with("http://") || url.starts_with("https://"))
-        {
-            return Err(format!(
-                "{at}: endpoint_url {url:?} must start with http:// or https://"
-            ));
-        }
+        let settings = ClientSettings {
+            max_attempts,
+            connect_timeout: Duration::from_secs(config.connect_timeout_secs.unwrap_or(10)),
+            read_timeout: Duration::from_secs(config.read_timeout_secs.unwrap_or(60)),
+            ..ClientSettings::new(
+                config.endpoint_url.clone(),
+                config.region.clone(),
+                config.profile.clone(),
+                config.force_path_style,
+            )
+        };
+        settings
+            .check_endpoint()
+            .map_err(|e| format!("{at}: {e}"))?;
         let mut prefixes = config.prefixes.clone();
         if prefixes.is_empty() {
             prefixes.push(String::new());
@@ -334,17 +302,7 @@ impl S3Connector {
             rules,
             exclude,
             page_size,
-            settings: ClientSettings {
-                endpoint_url: config.endpoint_url.clone(),
-                region: config.region.clone(),
-                profile: config.profile.clone(),
-                force_path_style: config
-                    .force_path_style
-                    .unwrap_or(config.endpoint_url.is_some()),
-                max_attempts,
-                connect_timeout: Duration::from_secs(config.connect_timeout_secs.unwrap_or(10)),
-                read_timeout: Duration::from_secs(config.read_timeout_secs.unwrap_or(60)),
-            },
+            settings,
             client: OnceCell::new(),
         })
     }
@@ -352,46 +310,15 @@ impl S3Connector {
     /// Use an AWS configuration loaded by the caller (credentials, region, HTTP client) instead
     /// of the standard chain; the source's endpoint, retry and timeout settings still apply.
     pub fn with_sdk_config(self, sdk: &aws_config::SdkConfig) -> Self {
-        let client = Client::from_conf(self.s3_config(sdk));
+        let client = self.settings.client(sdk);
         Self {
             client: OnceCell::new_with(Some(client)),
             ..self
         }
     }
 
-    fn s3_config(&self, sdk: &aws_config::SdkConfig) -> aws_sdk_s3::Config {
-        let s = &self.settings;
-        let mut b = aws_sdk_s3::config::Builder::from(sdk)
-            .retry_config(RetryConfig::standard().with_max_attempts(s.max_attempts))
-            .timeout_config(
-                TimeoutConfig::builder()
-                    .connect_timeout(s.connect_timeout)
-                    .read_timeout(s.read_timeout)
-                    .build(),
-            )
-            .force_path_style(s.force_path_style);
-        if let Some(url) = &s.endpoint_url {
-            b = b.endpoint_url(url);
-        }
-        if let Some(r) = &s.region {
-            b = b.region(Region::new(r.clone()));
-        } else if sdk.region().is_none() {
-            b = b.region(Region::from_static("us-east-1"));
-        }
-        b.build()
-    }
-
     async fn client(&self) -> &Client {
-        self.client
-            .get_or_init(|| async {
-                let mut loader = aws_config::defaults(BehaviorVersion::latest());
-                if let Some(p) = &self.settings.profile {
-                    loader = loader.profile_name(p);
-                }
-                let sdk = loader.load().await;
-                Client::from_conf(self.s3_config(&sdk))
-            })
-            .await
+        self.client.get_or_init(|| self.settings.connect()).await
     }
 
     /// What provenance records as the endpoint: the bucket URI, and the store when not AWS.
@@ -597,16 +524,12 @@ impl S3Connector {
                 .notes
                 .push("the run was interrupted before the listing finished".into());
         }
-        if let Some(e) = &failed {
+        let stopped_by = failed.as_ref().map(|e| {
             population.notes.push(format!("listing stopped: {e}"));
-            let g = self.gap(&scope, e.gap_category(), e.to_string(), &*sink);
-            sink.gap(g).await?;
-        }
-        sink.population(population).await?;
-        if interrupted {
-            return Err(ConnectorError::Interrupted { resource: scope });
-        }
-        Ok(())
+            self.gap(&scope, e.gap_category(), e.to_string(), &*sink)
+        });
+        let stop = interrupted.then_some(ConnectorError::Interrupted { resource: scope });
+        end_scope(sink, stopped_by, population, stop).await
     }
 
     /// Fetch one object and stage it. `Ok(true)` when sealed, `Ok(false)` when its content
@@ -703,27 +626,20 @@ impl S3Connector {
         .flatten()
         .collect();
         attributes.insert("transfer_verified_by".into(), verified.into());
-        let draft = ItemDraft {
-            natural_key: key.clone(),
-            kind: rule.kind.clone(),
-            title: key.clone(),
-            reference: uri.clone(),
-            url: None,
-            controls: rule.controls.clone(),
-            clauses: rule.clauses.clone(),
-            phase: rule.phase,
-            actors: Vec::new(),
-            period: None,
-            source_time: last_modified,
-            media_type: media_type::for_file_name(&file_name),
-            file_name,
-            redactions: Vec::new(),
-            endpoint: Some(self.endpoint_text()),
-            query: Some(format!("GetObject {uri} (rule {})", rule.glob)),
-            attributes,
-            expected_sha256,
-            expected_size: Some(size),
-        };
+        let draft = ItemDraft::builder(
+            &rule.tagging(),
+            key.clone(),
+            file_name.clone(),
+            media_type::for_file_name(&file_name),
+        )
+        .reference(uri.clone())
+        .source_time(last_modified)
+        .endpoint(self.endpoint_text())
+        .query(format!("GetObject {uri} (rule {})", rule.glob))
+        .attributes(attributes)
+        .expected_sha256(expected_sha256)
+        .expected_size(size)
+        .build();
         let mut body = Md5Verifying::new(Box::pin(object.body.into_async_read()), md5, &uri);
         let staged = match sink.put(draft, &mut body).await {
             Ok(s) => s,
@@ -898,7 +814,7 @@ impl Connector for S3Connector {
         sink: &mut dyn ItemSink,
         ctx: &CollectContext<'_>,
     ) -> Result<(), ConnectorError> {
-        let mut state: S3Cursor = cursor.load()?;
+        let mut state: S3Cursor = VersionedCursor::load(cursor)?;
         let mut result = Ok(());
         for prefix in &self.prefixes {
             if let Err(e) = self.collect_prefix(prefix, &mut state, sink, ctx).await {
@@ -906,7 +822,7 @@ impl Connector for S3Connector {
                 break;
             }
         }
-        cursor.store(&state)?;
+        VersionedCursor::store(cursor, &state)?;
         result
     }
 }

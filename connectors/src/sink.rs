@@ -11,6 +11,8 @@ use evidence_model::{
 };
 use tokio::io::AsyncRead;
 
+use crate::rules::Tagging;
+
 /// What a connector knows about an item before its bytes are staged.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ItemDraft {
@@ -41,6 +43,152 @@ pub struct ItemDraft {
     pub expected_sha256: Option<Sha256Digest>,
     /// When the source states the content length, the sink refuses a shorter or longer body.
     pub expected_size: Option<u64>,
+}
+
+impl ItemDraft {
+    /// Start the draft of an item tagged by `tagging`, unique in its source as `natural_key`,
+    /// stored as `file_name` of `media_type`. The title and the reference default to the
+    /// natural key; everything else is empty until set.
+    pub fn builder(
+        tagging: &Tagging,
+        natural_key: impl Into<String>,
+        file_name: impl Into<String>,
+        media_type: impl Into<String>,
+    ) -> ItemDraftBuilder {
+        let natural_key = natural_key.into();
+        ItemDraftBuilder {
+            draft: ItemDraft {
+                title: natural_key.clone(),
+                reference: natural_key.clone(),
+                natural_key,
+                kind: tagging.kind.clone(),
+                url: None,
+                controls: tagging.controls.clone(),
+                clauses: tagging.clauses.clone(),
+                phase: tagging.phase,
+                actors: Vec::new(),
+                period: None,
+                source_time: None,
+                file_name: file_name.into(),
+                media_type: media_type.into(),
+                redactions: Vec::new(),
+                endpoint: None,
+                query: None,
+                attributes: BTreeMap::new(),
+                expected_sha256: None,
+                expected_size: None,
+            },
+        }
+    }
+}
+
+/// Builds an [`ItemDraft`]: `ItemDraft::builder(..).title(..).url(..).build()`.
+#[derive(Debug, Clone)]
+#[must_use]
+pub struct ItemDraftBuilder {
+    draft: ItemDraft,
+}
+
+impl ItemDraftBuilder {
+    /// A short human label (default: the natural key).
+    pub fn title(mut self, title: impl Into<String>) -> Self {
+        self.draft.title = title.into();
+        self
+    }
+
+    /// The item's reference in the source (default: the natural key).
+    pub fn reference(mut self, reference: impl Into<String>) -> Self {
+        self.draft.reference = reference.into();
+        self
+    }
+
+    pub fn url(mut self, url: impl Into<Option<String>>) -> Self {
+        self.draft.url = url.into();
+        self
+    }
+
+    pub fn actors(mut self, actors: Vec<Actor>) -> Self {
+        self.draft.actors = actors;
+        self
+    }
+
+    pub fn period(mut self, period: impl Into<Option<Period>>) -> Self {
+        self.draft.period = period.into();
+        self
+    }
+
+    /// The source system's timestamp for this version.
+    pub fn source_time(mut self, time: impl Into<Option<Timestamp>>) -> Self {
+        self.draft.source_time = time.into();
+        self
+    }
+
+    pub fn redactions(mut self, redactions: Vec<Redaction>) -> Self {
+        self.draft.redactions = redactions;
+        self
+    }
+
+    pub fn endpoint(mut self, endpoint: impl Into<Option<String>>) -> Self {
+        self.draft.endpoint = endpoint.into();
+        self
+    }
+
+    pub fn query(mut self, query: impl Into<Option<String>>) -> Self {
+        self.draft.query = query.into();
+        self
+    }
+
+    /// Replace the attributes.
+    pub fn attributes(mut self, attributes: BTreeMap<String, serde_json::Value>) -> Self {
+        self.draft.attributes = attributes;
+        self
+    }
+
+    /// Add one attribute.
+    pub fn attribute(
+        mut self,
+        key: impl Into<String>,
+        value: impl Into<serde_json::Value>,
+    ) -> Self {
+        self.draft.attributes.insert(key.into(), value.into());
+        self
+    }
+
+    /// The SHA-256 the source states for the content.
+    pub fn expected_sha256(mut self, digest: impl Into<Option<Sha256Digest>>) -> Self {
+        self.draft.expected_sha256 = digest.into();
+        self
+    }
+
+    /// The length the source states for the content.
+    pub fn expected_size(mut self, size: impl Into<Option<u64>>) -> Self {
+        self.draft.expected_size = size.into();
+        self
+    }
+
+    pub fn build(self) -> ItemDraft {
+        self.draft
+    }
+}
+
+/// End a scope (a query, an experiment, a folder, a listing) the one way every connector does:
+/// the gap record of what stopped it early, if anything did, then its population record, then
+/// `stop` as the scope's result (an interruption or a failure that ends the source), so the
+/// records are in the sink before the error leaves the connector.
+pub(crate) async fn end_scope(
+    sink: &mut dyn ItemSink,
+    stopped_by: Option<GapRecord>,
+    population: PopulationRecord,
+    stop: Option<crate::connector::ConnectorError>,
+) -> Result<(), crate::connector::ConnectorError> {
+    if let Some(gap) = stopped_by {
+        sink.gap(gap).await?;
+    }
+    sink.population(population).await?;
+    match stop {
+        Some(e) => Err(e),
+        None => Ok(()),
+    }
 }
 
 /// An item the sink has staged for this run.

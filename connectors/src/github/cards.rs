@@ -135,32 +135,18 @@ pub(crate) async fn collect(
         .unwrap_or(&card.path)
         .to_owned();
     let media = media_type::for_file_name(&file_name);
-    let mut draft = ItemDraft {
-        natural_key: scope.clone(),
-        kind: kind.clone(),
-        title: scope.clone(),
-        reference: scope.clone(),
-        url: super::text(json, "html_url").map(str::to_owned),
-        controls: card.tags.controls.clone(),
-        clauses: card.tags.clauses.clone(),
-        phase: card.tags.phase,
-        actors: Vec::new(),
-        period: None,
-        source_time: None,
-        file_name,
-        media_type: media.clone(),
-        redactions: Vec::new(),
-        endpoint: run.endpoint(),
-        query: Some(query.clone()),
-        attributes: BTreeMap::from([
+    let mut draft = ItemDraft::builder(&card.tags, scope.clone(), file_name, media.clone())
+        .url(super::text(json, "html_url").map(str::to_owned))
+        .endpoint(run.endpoint())
+        .query(query.clone())
+        .attributes(BTreeMap::from([
             ("repository".to_owned(), Value::from(full)),
             ("path".to_owned(), Value::from(card.path.as_str())),
             ("blob_sha".to_owned(), Value::from(sha.as_str())),
             ("ref".to_owned(), Value::from(repo.default_branch.as_str())),
-        ]),
-        expected_sha256: None,
-        expected_size: size,
-    };
+        ]))
+        .expected_size(size)
+        .build();
     let inline = match (super::text(json, "encoding"), super::text(json, "content")) {
         (Some("base64"), Some(c)) => decode_content(c),
         _ => None,

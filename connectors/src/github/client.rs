@@ -17,7 +17,7 @@ use tokio::io::AsyncRead;
 use super::config::{AuthConfig, Settings};
 use super::ratelimit::{self, Answer, RateInfo, SECONDARY_LIMIT_DEFAULT_WAIT};
 use crate::connector::{CollectContext, ConnectorError};
-use crate::http::{self, Decision, RetryPolicy};
+use crate::http::{self, Exchange, Reading, RetryDecision, RetryPolicy, TransportFailure};
 use crate::secret::Secret;
 
 /// The REST API version every request pins.
@@ -301,162 +301,15 @@ impl Client {
                 "a link points outside the configured api_url; not following it with credentials",
             ));
         }
-        let mut attempt = 0u32;
-        loop {
-            attempt += 1;
-            if ctx.shutdown.is_cancelled() {
-                return Err(ConnectorError::Interrupted { resource });
-            }
-            self.respect_pause(ctx, &resource).await?;
-            let mut request = self.http.get(url).timeout(self.policy.timeout);
-            if let Some(auth) = self.authorization(&resource).await? {
-                request = request.header(AUTHORIZATION, auth);
-            }
-            if let Some(tag) = etag {
-                request = request.header(IF_NONE_MATCH, tag);
-            }
-            if let Some(media_type) = media_type {
-                request = request.header(ACCEPT, media_type);
-            }
-            self.stats.requests.fetch_add(1, Ordering::Relaxed);
-            let sent = tokio::select! {
-                _ = ctx.shutdown.cancelled() => return Err(ConnectorError::Interrupted { resource }),
-                r = request.send() => r,
-            };
-            let response = match sent {
-                Ok(r) => r,
-                Err(e) => {
-                    let what = if e.is_timeout() {
-                        "timed out"
-                    } else {
-                        "connection failed"
-                    };
-                    self.retry_transport(ctx, &resource, attempt, what, e.is_timeout())
-                        .await?;
-                    continue;
-                }
-            };
-            let status = response.status().as_u16();
-            let info = RateInfo::from_headers(response.headers());
-            self.note_rate(&info);
-            let retry_after = response
-                .headers()
-                .get("retry-after")
-                .and_then(|v| v.to_str().ok())
-                .and_then(|v| http::parse_retry_after(v, jiff::Timestamp::now()));
-            if status == 404 && accept_not_found {
-                return Ok((response, attempt));
-            }
-            let (answer, response) = if matches!(status, 403 | 429) {
-                let body = read_limited(response, ERROR_BODY_LIMIT).await;
-                let answer =
-                    ratelimit::classify(status, &info, retry_after, &body, now_epoch_secs());
-                if answer == Answer::Denied {
-                    return Err(ConnectorError::Denied {
-                        resource,
-                        detail: format!("HTTP {status}{}", github_message(&body)),
-                    });
-                }
-                (answer, None)
-            } else {
-                (
-                    ratelimit::classify(status, &info, retry_after, "", now_epoch_secs()),
-                    Some(response),
-                )
-            };
-            match (answer, response) {
-                (Answer::Accept, Some(response)) => return Ok((response, attempt)),
-                (Answer::NotModified, Some(response)) => {
-                    self.stats.not_modified.fetch_add(1, Ordering::Relaxed);
-                    return Ok((response, attempt));
-                }
-                (Answer::Accept | Answer::NotModified, None) => {
-                    return Err(unusable(&resource, format!("HTTP {status}")));
-                }
-                (Answer::Limited { wait, what }, _) => {
-                    if attempt >= self.policy.max_attempts {
-                        return Err(ConnectorError::RateLimited {
-                            resource,
-                            attempts: attempt,
-                        });
-                    }
-                    let delay = wait
-                        .unwrap_or(SECONDARY_LIMIT_DEFAULT_WAIT)
-                        .min(self.policy.max_delay);
-                    self.stats.retries.fetch_add(1, Ordering::Relaxed);
-                    self.wait(
-                        ctx,
-                        &resource,
-                        &format!("GitHub {what} on {resource}"),
-                        delay,
-                    )
-                    .await?;
-                }
-                (Answer::Retry, response) => {
-                    match http::decide(&self.policy, attempt, status, retry_after, rand::random()) {
-                        Decision::Retry { delay, reason } => {
-                            self.stats.retries.fetch_add(1, Ordering::Relaxed);
-                            self.wait(ctx, &resource, &format!("{resource}: {reason}"), delay)
-                                .await?;
-                        }
-                        Decision::GiveUp { reason } => {
-                            return Err(ConnectorError::Unreachable {
-                                resource,
-                                detail: reason,
-                            });
-                        }
-                        Decision::Accept => {
-                            return response
-                                .map(|r| (r, attempt))
-                                .ok_or_else(|| unusable(&resource, format!("HTTP {status}")));
-                        }
-                    }
-                }
-                (Answer::Denied, _) => {
-                    return Err(ConnectorError::Denied {
-                        resource,
-                        detail: format!("HTTP {status}"),
-                    });
-                }
-                (Answer::NotFound, _) => return Err(ConnectorError::NotFound { resource }),
-                (Answer::Unusable, response) => {
-                    let body = match response {
-                        Some(r) => read_limited(r, ERROR_BODY_LIMIT).await,
-                        None => String::new(),
-                    };
-                    return Err(unusable(
-                        &resource,
-                        format!("HTTP {status}{}", github_message(&body)),
-                    ));
-                }
-            }
-        }
-    }
-
-    async fn retry_transport(
-        &self,
-        ctx: &CollectContext<'_>,
-        resource: &str,
-        attempt: u32,
-        what: &str,
-        timeout: bool,
-    ) -> Result<(), ConnectorError> {
-        match http::decide_on_transport_error(&self.policy, attempt, what, rand::random()) {
-            Decision::Retry { delay, reason } => {
-                self.stats.retries.fetch_add(1, Ordering::Relaxed);
-                self.wait(ctx, resource, &format!("{resource}: {reason}"), delay)
-                    .await
-            }
-            Decision::GiveUp { .. } if timeout => Err(ConnectorError::Timeout {
-                resource: resource.to_owned(),
-                timeout: self.policy.timeout,
-            }),
-            Decision::GiveUp { reason } => Err(ConnectorError::Unreachable {
-                resource: resource.to_owned(),
-                detail: reason,
-            }),
-            Decision::Accept => Ok(()),
-        }
+        let exchange = GithubGet {
+            client: self,
+            url,
+            etag,
+            accept_not_found,
+            media_type,
+            resource,
+        };
+        http::send_with_retry(&exchange, &self.policy, ctx, None).await
     }
 
     /// GET a JSON document, conditionally when `etag` is given. A body that breaks off or does
@@ -541,13 +394,13 @@ impl Client {
             body_failures += 1;
             let attempt = attempts.max(body_failures);
             match http::decide_on_transport_error(&self.policy, attempt, &failure, rand::random()) {
-                Decision::Retry { delay, reason } => {
+                RetryDecision::Retry { delay, reason } => {
                     self.stats.retries.fetch_add(1, Ordering::Relaxed);
                     self.wait(ctx, &resource, &format!("{resource}: {reason}"), delay)
                         .await?;
                 }
-                Decision::GiveUp { reason } => return Err(unusable(&resource, reason)),
-                Decision::Accept => return Err(unusable(&resource, failure)),
+                RetryDecision::GiveUp { reason } => return Err(unusable(&resource, reason)),
+                RetryDecision::Accept => return Err(unusable(&resource, failure)),
             }
         }
     }
@@ -594,6 +447,197 @@ impl Client {
             length,
             reader: Box::new(tokio_util::io::StreamReader::new(stream)),
         })
+    }
+}
+
+/// One GET against the API: credentials, the conditional ETag, the rate limits' waits and
+/// their classification of 403 and 429 ([`ratelimit::classify`]).
+struct GithubGet<'a> {
+    client: &'a Client,
+    url: &'a str,
+    etag: Option<&'a str>,
+    accept_not_found: bool,
+    media_type: Option<&'static str>,
+    /// The URL as messages show it.
+    resource: String,
+}
+
+impl GithubGet<'_> {
+    fn resource(&self) -> String {
+        self.resource.clone()
+    }
+}
+
+#[async_trait::async_trait]
+impl Exchange for GithubGet<'_> {
+    /// The answer and the attempts it took.
+    type Output = (reqwest::Response, u32);
+    /// The answer, unless its body was read to classify it.
+    type Held = Option<reqwest::Response>;
+    type Error = ConnectorError;
+
+    async fn request(
+        &self,
+        ctx: &CollectContext<'_>,
+    ) -> Result<reqwest::RequestBuilder, ConnectorError> {
+        let client = self.client;
+        client.respect_pause(ctx, &self.resource).await?;
+        let mut request = client.http.get(self.url).timeout(client.policy.timeout);
+        if let Some(auth) = client.authorization(&self.resource).await? {
+            request = request.header(AUTHORIZATION, auth);
+        }
+        if let Some(tag) = self.etag {
+            request = request.header(IF_NONE_MATCH, tag);
+        }
+        if let Some(media_type) = self.media_type {
+            request = request.header(ACCEPT, media_type);
+        }
+        client.stats.requests.fetch_add(1, Ordering::Relaxed);
+        Ok(request)
+    }
+
+    async fn read(
+        &self,
+        response: reqwest::Response,
+        attempt: u32,
+    ) -> Result<Reading<(reqwest::Response, u32), Option<reqwest::Response>>, ConnectorError> {
+        let client = self.client;
+        let status = response.status().as_u16();
+        let info = RateInfo::from_headers(response.headers());
+        client.note_rate(&info);
+        let retry_after = response
+            .headers()
+            .get("retry-after")
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| http::parse_retry_after(v, jiff::Timestamp::now()));
+        if status == 404 && self.accept_not_found {
+            return Ok(Reading::Done((response, attempt)));
+        }
+        let (answer, response) = if matches!(status, 403 | 429) {
+            let body = read_limited(response, ERROR_BODY_LIMIT).await;
+            let answer = ratelimit::classify(status, &info, retry_after, &body, now_epoch_secs());
+            if answer == Answer::Denied {
+                return Err(ConnectorError::Denied {
+                    resource: self.resource(),
+                    detail: format!("HTTP {status}{}", github_message(&body)),
+                });
+            }
+            (answer, None)
+        } else {
+            (
+                ratelimit::classify(status, &info, retry_after, "", now_epoch_secs()),
+                Some(response),
+            )
+        };
+        match (answer, response) {
+            (Answer::Accept, Some(response)) => Ok(Reading::Done((response, attempt))),
+            (Answer::NotModified, Some(response)) => {
+                client.stats.not_modified.fetch_add(1, Ordering::Relaxed);
+                Ok(Reading::Done((response, attempt)))
+            }
+            (Answer::Accept | Answer::NotModified, None) => {
+                Err(unusable(&self.resource, format!("HTTP {status}")))
+            }
+            (Answer::Limited { wait, what }, _) => Ok(Reading::Wait {
+                delay: wait.unwrap_or(SECONDARY_LIMIT_DEFAULT_WAIT),
+                reason: format!("GitHub {what} on {}", self.resource),
+            }),
+            (Answer::Retry, response) => Ok(Reading::Status {
+                status,
+                retry_after,
+                held: response,
+            }),
+            (Answer::Denied, _) => Err(ConnectorError::Denied {
+                resource: self.resource(),
+                detail: format!("HTTP {status}"),
+            }),
+            (Answer::NotFound, _) => Err(ConnectorError::NotFound {
+                resource: self.resource(),
+            }),
+            (Answer::Unusable, response) => {
+                let body = match response {
+                    Some(r) => read_limited(r, ERROR_BODY_LIMIT).await,
+                    None => String::new(),
+                };
+                Err(unusable(
+                    &self.resource,
+                    format!("HTTP {status}{}", github_message(&body)),
+                ))
+            }
+        }
+    }
+
+    async fn accept(
+        &self,
+        status: u16,
+        response: Option<reqwest::Response>,
+        attempts: u32,
+    ) -> Result<(reqwest::Response, u32), ConnectorError> {
+        response
+            .map(|r| (r, attempts))
+            .ok_or_else(|| unusable(&self.resource, format!("HTTP {status}")))
+    }
+
+    async fn refuse(
+        &self,
+        _status: u16,
+        reason: String,
+        _response: Option<reqwest::Response>,
+        _attempts: u32,
+    ) -> ConnectorError {
+        ConnectorError::Unreachable {
+            resource: self.resource(),
+            detail: reason,
+        }
+    }
+
+    fn exhausted(&self, attempts: u32) -> ConnectorError {
+        ConnectorError::RateLimited {
+            resource: self.resource(),
+            attempts,
+        }
+    }
+
+    fn transport_what(&self, failure: &TransportFailure) -> String {
+        if failure.is_timeout() {
+            "timed out"
+        } else {
+            "connection failed"
+        }
+        .to_owned()
+    }
+
+    fn unreachable(
+        &self,
+        failure: TransportFailure,
+        reason: String,
+        _attempts: u32,
+    ) -> ConnectorError {
+        if failure.is_timeout() {
+            ConnectorError::Timeout {
+                resource: self.resource(),
+                timeout: self.client.policy.timeout,
+            }
+        } else {
+            ConnectorError::Unreachable {
+                resource: self.resource(),
+                detail: reason,
+            }
+        }
+    }
+
+    fn interrupted(&self, _waiting: bool, _attempts: u32) -> ConnectorError {
+        ConnectorError::Interrupted {
+            resource: self.resource(),
+        }
+    }
+
+    fn retry_text(&self, reason: String) -> String {
+        format!("{}: {reason}", self.resource)
+    }
+
+    fn retrying(&self, _text: &str, _delay: Duration) {
+        self.client.stats.retries.fetch_add(1, Ordering::Relaxed);
     }
 }
 

@@ -8,7 +8,7 @@ use globset::GlobMatcher;
 use serde::Deserialize;
 
 use crate::http::RetryPolicy;
-use crate::rules::compile_glob;
+use crate::rules::{TaggingConfig, compile_glob};
 
 /// The public GitHub API; GitHub Enterprise Server uses `https://HOST/api/v3`.
 pub(super) const DEFAULT_API_URL: &str = "https://api.github.com";
@@ -112,15 +112,9 @@ pub struct KindSwitch {
     /// Collect this kind (default: yes).
     #[serde(default)]
     pub enabled: Option<bool>,
-    /// Annex A controls; default to the catalogue's mapping for the kind.
-    #[serde(default)]
-    pub controls: Option<Vec<String>>,
-    /// Clauses; default to the catalogue's mapping for the kind.
-    #[serde(default)]
-    pub clauses: Option<Vec<String>>,
-    /// Lifecycle phase; defaults to the catalogue's mapping for the kind.
-    #[serde(default)]
-    pub phase: Option<String>,
+    /// Controls, clauses and phase (the kind is fixed); default to the catalogue's mapping.
+    #[serde(flatten)]
+    pub tagging: TaggingConfig,
 }
 
 /// `[[source.workflow]]`: one GitHub Actions workflow.
@@ -129,21 +123,15 @@ pub struct KindSwitch {
 pub struct WorkflowConfig {
     /// Workflow file name (`train.yml`) or path (`.github/workflows/train.yml`).
     pub file: String,
-    /// `ci_run` (default) or `training_run`, or any kind with `controls` and `phase`.
-    #[serde(default)]
-    pub kind: Option<String>,
     /// Download the runs' artifacts (default: yes).
     #[serde(default)]
     pub artifacts: Option<bool>,
     /// Download the runs' logs (default: yes).
     #[serde(default)]
     pub logs: Option<bool>,
-    #[serde(default)]
-    pub controls: Option<Vec<String>>,
-    #[serde(default)]
-    pub clauses: Option<Vec<String>>,
-    #[serde(default)]
-    pub phase: Option<String>,
+    /// `kind`: `ci_run` (default) or `training_run`, or any kind with `controls` and `phase`.
+    #[serde(flatten)]
+    pub tagging: TaggingConfig,
 }
 
 /// `[[source.card]]`: a repository file collected whenever its blob changes.
@@ -152,15 +140,10 @@ pub struct WorkflowConfig {
 pub struct CardConfig {
     /// Path in the repository, e.g. `MODEL_CARD.md` or `data/README.md`.
     pub path: String,
-    /// `model_card` (default) or `dataset_datasheet`, or any kind with `controls` and `phase`.
-    #[serde(default)]
-    pub kind: Option<String>,
-    #[serde(default)]
-    pub controls: Option<Vec<String>>,
-    #[serde(default)]
-    pub clauses: Option<Vec<String>>,
-    #[serde(default)]
-    pub phase: Option<String>,
+    /// `kind`: `model_card` (default) or `dataset_datasheet`, or any kind with `controls` and
+    /// `phase`.
+    #[serde(flatten)]
+    pub tagging: TaggingConfig,
 }
 
 /// `[[source.issue_label]]`: issues with this label, with their timeline.
@@ -168,16 +151,10 @@ pub struct CardConfig {
 #[serde(deny_unknown_fields)]
 pub struct IssueLabelConfig {
     pub label: String,
-    /// `incident_ticket` (default) or `corrective_action_ticket`, or any kind with `controls`
-    /// and `phase`.
-    #[serde(default)]
-    pub kind: Option<String>,
-    #[serde(default)]
-    pub controls: Option<Vec<String>>,
-    #[serde(default)]
-    pub clauses: Option<Vec<String>>,
-    #[serde(default)]
-    pub phase: Option<String>,
+    /// `kind`: `incident_ticket` (default) or `corrective_action_ticket`, or any kind with
+    /// `controls` and `phase`.
+    #[serde(flatten)]
+    pub tagging: TaggingConfig,
 }
 
 /// A kind with the controls, clauses and phase its items carry.
@@ -240,29 +217,11 @@ pub(crate) struct Settings {
     pub issue_labels: Vec<IssueLabel>,
 }
 
-/// Resolve the tags of `kind`: overrides where given, else the catalogue's mapping.
-pub(crate) fn tags(
-    kind: &str,
-    controls: Option<&[String]>,
-    clauses: Option<&[String]>,
-    phase: Option<&str>,
-    at: &str,
-) -> Result<Tags, String> {
-    Tags::resolve(kind, controls, clauses, phase, at)
-}
-
 fn switch(switch: &KindSwitch, kind: &str, at: &str) -> Result<Option<Tags>, String> {
     if switch.enabled == Some(false) {
         return Ok(None);
     }
-    tags(
-        kind,
-        switch.controls.as_deref(),
-        switch.clauses.as_deref(),
-        switch.phase.as_deref(),
-        at,
-    )
-    .map(Some)
+    switch.tagging.resolve_fixed(kind, at).map(Some)
 }
 
 fn is_name(s: &str) -> bool {
@@ -388,13 +347,7 @@ impl GithubConfig {
                 };
                 Ok(Workflow {
                     path,
-                    tags: tags(
-                        w.kind.as_deref().unwrap_or("ci_run"),
-                        w.controls.as_deref(),
-                        w.clauses.as_deref(),
-                        w.phase.as_deref(),
-                        &at,
-                    )?,
+                    tags: w.tagging.resolve(Some("ci_run"), &at)?,
                     artifacts: w.artifacts.unwrap_or(true),
                     logs: w.logs.unwrap_or(true),
                 })
@@ -412,13 +365,7 @@ impl GithubConfig {
                 }
                 Ok(Card {
                     path: path.to_owned(),
-                    tags: tags(
-                        c.kind.as_deref().unwrap_or("model_card"),
-                        c.controls.as_deref(),
-                        c.clauses.as_deref(),
-                        c.phase.as_deref(),
-                        &at,
-                    )?,
+                    tags: c.tagging.resolve(Some("model_card"), &at)?,
                 })
             })
             .collect::<Result<Vec<_>, String>>()?;
@@ -435,13 +382,7 @@ impl GithubConfig {
                 }
                 Ok(IssueLabel {
                     label: l.label.clone(),
-                    tags: tags(
-                        l.kind.as_deref().unwrap_or("incident_ticket"),
-                        l.controls.as_deref(),
-                        l.clauses.as_deref(),
-                        l.phase.as_deref(),
-                        &at,
-                    )?,
+                    tags: l.tagging.resolve(Some("incident_ticket"), &at)?,
                 })
             })
             .collect::<Result<Vec<_>, String>>()?;

@@ -7,20 +7,24 @@ use std::collections::BTreeMap;
 use evidence_model::{Sha256Digest, Timestamp};
 use serde::{Deserialize, Serialize};
 
-/// Version of the cursor's layout; an unknown version starts from scratch.
+use crate::connector::CursorState;
+
+/// Version of the cursor's layout; a cursor of another version is refused.
 pub(crate) const CURSOR_VERSION: u32 = 1;
 
 /// The whole cursor.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub(crate) struct GithubCursor {
-    #[serde(default)]
-    pub version: u32,
     /// The organisation's repository listing, page by page.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub org_pages: Vec<CachedPage<Vec<RepoRef>>>,
     /// Repository state by `owner/name`.
     #[serde(default)]
     pub repos: BTreeMap<String, RepoState>,
+}
+
+impl CursorState for GithubCursor {
+    const VERSION: u32 = CURSOR_VERSION;
 }
 
 /// A repository as the listing described it.
@@ -204,11 +208,35 @@ mod tests {
 
     #[test]
     fn an_empty_cursor_round_trips_through_json() {
-        let c = GithubCursor {
-            version: CURSOR_VERSION,
-            ..GithubCursor::default()
-        };
-        let json = serde_json::to_value(&c).unwrap();
-        assert_eq!(serde_json::from_value::<GithubCursor>(json).unwrap(), c);
+        let c = GithubCursor::default();
+        let mut stored = crate::Cursor::default();
+        crate::VersionedCursor::store(&mut stored, &c).unwrap();
+        assert_eq!(stored.0["version"], CURSOR_VERSION);
+        assert_eq!(
+            crate::VersionedCursor::<GithubCursor>::load(&stored).unwrap(),
+            c
+        );
+    }
+
+    #[test]
+    fn a_cursor_stored_before_versioned_cursors_still_loads() {
+        // As the connector stored it before `VersionedCursor`: its own `version` field.
+        let stored = crate::Cursor(serde_json::json!({
+            "version": 1,
+            "repos": {"acme/model": {
+                "pulls": {"watermark": "2026-05-01T10:00:00Z", "at_watermark": [7]},
+                "runs": {},
+                "releases": {}
+            }}
+        }));
+        let c = crate::VersionedCursor::<GithubCursor>::load(&stored).unwrap();
+        assert_eq!(c.repos["acme/model"].pulls.at_watermark, [7]);
+    }
+
+    #[test]
+    fn a_cursor_of_another_version_is_refused_not_reset() {
+        let stored = crate::Cursor(serde_json::json!({"version": 2, "repos": {}}));
+        let err = crate::VersionedCursor::<GithubCursor>::load(&stored).unwrap_err();
+        assert!(err.to_string().contains("layout version 2"), "{err}");
     }
 }

@@ -118,46 +118,40 @@ fn draft(
         .collect();
     let closed = super::time(issue, "closed_at");
     let s = |key: &str| super::text(issue, key).map_or(Value::Null, Value::from);
-    ItemDraft {
-        natural_key: reference.clone(),
-        kind: label.tags.kind.clone(),
-        title: format!(
-            "{reference}: {}",
-            super::text(issue, "title").unwrap_or("(untitled)")
-        ),
-        reference,
-        url: super::text(issue, "html_url").map(str::to_owned),
-        controls: label.tags.controls.clone(),
-        clauses: label.tags.clauses.clone(),
-        phase: label.tags.phase,
-        actors: issue_actors(issue, timeline),
-        period: Some(Period {
-            start: super::time(issue, "created_at"),
-            end: closed,
-        }),
-        source_time: closed.or_else(|| super::time(issue, "updated_at")),
-        file_name: format!("issue-{number}.json"),
-        media_type: "application/json".into(),
-        redactions: Vec::new(),
-        endpoint: run.endpoint(),
-        query: Some(format!(
-            "GET /repos/{repo}/issues?labels={}&state=all; /issues/{number}/timeline",
-            label.label
-        )),
-        attributes: BTreeMap::from([
-            ("repository".to_owned(), Value::from(repo)),
-            ("number".to_owned(), Value::from(number)),
-            ("label".to_owned(), Value::from(label.label.as_str())),
-            ("labels".to_owned(), Value::from(labels)),
-            ("state".to_owned(), s("state")),
-            ("state_reason".to_owned(), s("state_reason")),
-            ("created_at".to_owned(), s("created_at")),
-            ("closed_at".to_owned(), s("closed_at")),
-            ("timeline_events".to_owned(), Value::from(timeline.len())),
-        ]),
-        expected_sha256: None,
-        expected_size: None,
-    }
+    ItemDraft::builder(
+        &label.tags,
+        reference.clone(),
+        format!("issue-{number}.json"),
+        "application/json",
+    )
+    .title(format!(
+        "{reference}: {}",
+        super::text(issue, "title").unwrap_or("(untitled)")
+    ))
+    .url(super::text(issue, "html_url").map(str::to_owned))
+    .actors(issue_actors(issue, timeline))
+    .period(Period {
+        start: super::time(issue, "created_at"),
+        end: closed,
+    })
+    .source_time(closed.or_else(|| super::time(issue, "updated_at")))
+    .endpoint(run.endpoint())
+    .query(format!(
+        "GET /repos/{repo}/issues?labels={}&state=all; /issues/{number}/timeline",
+        label.label
+    ))
+    .attributes(BTreeMap::from([
+        ("repository".to_owned(), Value::from(repo)),
+        ("number".to_owned(), Value::from(number)),
+        ("label".to_owned(), Value::from(label.label.as_str())),
+        ("labels".to_owned(), Value::from(labels)),
+        ("state".to_owned(), s("state")),
+        ("state_reason".to_owned(), s("state_reason")),
+        ("created_at".to_owned(), s("created_at")),
+        ("closed_at".to_owned(), s("closed_at")),
+        ("timeline_events".to_owned(), Value::from(timeline.len())),
+    ]))
+    .build()
 }
 
 /// Collect the issues of `repo` with `label` updated since the watermark.

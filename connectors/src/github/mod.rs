@@ -30,11 +30,13 @@ pub use config::{
     AppConfig, CardConfig, GithubConfig, IssueLabelConfig, KindSwitch, RetryConfig, WorkflowConfig,
 };
 
-use crate::connector::{CollectContext, Connector, ConnectorError, Cursor, Health};
+use crate::connector::{
+    CollectContext, Connector, ConnectorError, Cursor, Health, VersionedCursor,
+};
 use crate::sink::{ItemDraft, ItemSink, StagedItem};
 use client::Client;
 use config::Settings;
-use cursor::{CURSOR_VERSION, GithubCursor, ProtectionSummary};
+use cursor::{GithubCursor, ProtectionSummary};
 
 /// Most pages read for a list that is always read whole (reviews, checks, timelines).
 const MAX_DETAIL_PAGES: usize = 100;
@@ -284,13 +286,7 @@ impl Connector for GithubConnector {
         sink: &mut dyn ItemSink,
         ctx: &CollectContext<'_>,
     ) -> Result<(), ConnectorError> {
-        let mut state: GithubCursor = match cursor.load::<GithubCursor>() {
-            Ok(c) if c.version == CURSOR_VERSION => c,
-            Ok(_) | Err(_) => GithubCursor {
-                version: CURSOR_VERSION,
-                ..GithubCursor::default()
-            },
-        };
+        let mut state: GithubCursor = VersionedCursor::load(cursor)?;
         let client = Client::new(&self.settings, &ctx.agent)?;
         let mut run = Run {
             client: &client,
@@ -301,7 +297,7 @@ impl Connector for GithubConnector {
             protections: BTreeMap::new(),
         };
         let result = collect_all(&mut run, &mut state).await;
-        cursor.store(&state)?;
+        VersionedCursor::store(cursor, &state)?;
         result
     }
 }

@@ -317,27 +317,18 @@ pub(crate) async fn collect(
         ("ruleset_ids".to_owned(), Value::from(rulesets)),
     ]);
     let reference = format!("{}@{branch}", repo.full_name);
-    let draft = ItemDraft {
-        natural_key: format!("{reference}:protection"),
-        kind: tags.kind.clone(),
-        title: format!("Branch protection of {reference}"),
-        reference: reference.clone(),
-        url: None,
-        controls: tags.controls.clone(),
-        clauses: tags.clauses.clone(),
-        phase: tags.phase,
-        actors: Vec::new(),
-        period: None,
-        source_time: None,
-        file_name: "branch-protection.json".into(),
-        media_type: "application/json".into(),
-        redactions: Vec::new(),
-        endpoint: run.endpoint(),
-        query: Some(query.clone()),
-        attributes,
-        expected_sha256: None,
-        expected_size: None,
-    };
+    let draft = ItemDraft::builder(
+        tags,
+        format!("{reference}:protection"),
+        "branch-protection.json",
+        "application/json",
+    )
+    .title(format!("Branch protection of {reference}"))
+    .reference(reference.clone())
+    .endpoint(run.endpoint())
+    .query(query.clone())
+    .attributes(attributes)
+    .build();
     if run.put(draft, &mut body.as_slice()).await?.is_some() {
         tally.sealed = 1;
         next.sha256 = Some(sha256);

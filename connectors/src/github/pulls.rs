@@ -480,33 +480,27 @@ fn draft(
     }
     let body = raw_object(&parts);
     let (owner, name) = super::split_full_name(repo);
-    let draft = ItemDraft {
-        natural_key: reference.clone(),
-        kind: tags.kind.clone(),
-        title: format!("{reference}: {title}"),
-        reference,
-        url: super::text(pull, "html_url").map(str::to_owned),
-        controls: tags.controls.clone(),
-        clauses: tags.clauses.clone(),
-        phase: tags.phase,
-        actors,
-        period: Some(Period {
+    let draft = ItemDraft::builder(
+        tags,
+        reference.clone(),
+        format!("pull-{}.json", f.number),
+        "application/json",
+    )
+        .title(format!("{reference}: {title}"))
+        .url(super::text(pull, "html_url").map(str::to_owned))
+        .actors(actors)
+        .period(Period {
             start: super::time(pull, "created_at"),
             end: merged_at,
-        }),
-        source_time: merged_at,
-        file_name: format!("pull-{}.json", f.number),
-        media_type: "application/json".into(),
-        redactions: Vec::new(),
-        endpoint,
-        query: Some(format!(
+        })
+        .source_time(merged_at)
+        .endpoint(endpoint)
+        .query(format!(
             "GET /repos/{owner}/{name}/pulls/{n}; /pulls/{n}/reviews; /commits/{head}/check-runs; /commits/{head}/status",
             n = f.number
-        )),
-        attributes,
-        expected_sha256: None,
-        expected_size: None,
-    };
+        ))
+        .attributes(attributes)
+        .build();
     (draft, body)
 }
 

@@ -42,45 +42,40 @@ fn draft(repo: &str, release: &Value, tags: &Tags, run: &Run<'_>) -> ItemDraft {
         });
     }
     let reference = format!("{repo}@{tag}");
-    ItemDraft {
-        natural_key: format!("{repo}:release:{id}"),
-        kind: tags.kind.clone(),
-        title: format!("Release {name} of {repo}"),
-        reference,
-        url: super::text(release, "html_url").map(str::to_owned),
-        controls: tags.controls.clone(),
-        clauses: tags.clauses.clone(),
-        phase: tags.phase,
-        actors,
-        period: None,
-        source_time: super::time(release, "published_at")
-            .or_else(|| super::time(release, "created_at")),
-        file_name: format!("release-{id}.json"),
-        media_type: "application/json".into(),
-        redactions: Vec::new(),
-        endpoint: run.endpoint(),
-        query: Some(format!("GET /repos/{repo}/releases")),
-        attributes: BTreeMap::from([
-            ("repository".to_owned(), Value::from(repo)),
-            ("release_id".to_owned(), Value::from(id)),
-            ("tag_name".to_owned(), Value::from(tag)),
-            (
-                "target_commitish".to_owned(),
-                super::text(release, "target_commitish").map_or(Value::Null, Value::from),
-            ),
-            (
-                "prerelease".to_owned(),
-                release.get("prerelease").cloned().unwrap_or(Value::Null),
-            ),
-            (
-                "published_at".to_owned(),
-                super::text(release, "published_at").map_or(Value::Null, Value::from),
-            ),
-            ("assets".to_owned(), Value::from(assets)),
-        ]),
-        expected_sha256: None,
-        expected_size: None,
-    }
+    ItemDraft::builder(
+        tags,
+        format!("{repo}:release:{id}"),
+        format!("release-{id}.json"),
+        "application/json",
+    )
+    .title(format!("Release {name} of {repo}"))
+    .reference(reference)
+    .url(super::text(release, "html_url").map(str::to_owned))
+    .actors(actors)
+    .source_time(
+        super::time(release, "published_at").or_else(|| super::time(release, "created_at")),
+    )
+    .endpoint(run.endpoint())
+    .query(format!("GET /repos/{repo}/releases"))
+    .attributes(BTreeMap::from([
+        ("repository".to_owned(), Value::from(repo)),
+        ("release_id".to_owned(), Value::from(id)),
+        ("tag_name".to_owned(), Value::from(tag)),
+        (
+            "target_commitish".to_owned(),
+            super::text(release, "target_commitish").map_or(Value::Null, Value::from),
+        ),
+        (
+            "prerelease".to_owned(),
+            release.get("prerelease").cloned().unwrap_or(Value::Null),
+        ),
+        (
+            "published_at".to_owned(),
+            super::text(release, "published_at").map_or(Value::Null, Value::from),
+        ),
+        ("assets".to_owned(), Value::from(assets)),
+    ]))
+    .build()
 }
 
 /// Collect the releases of `repo`.

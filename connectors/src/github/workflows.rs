@@ -47,48 +47,42 @@ fn base_draft(run: &Run<'_>, workflow: &Workflow, json: &Value, repo: &str) -> I
     }
     let s = |key: &str| json.get(key).cloned().unwrap_or(Value::Null);
     let reference = format!("{repo}/actions/runs/{id}");
-    ItemDraft {
-        natural_key: reference.clone(),
-        kind: workflow.tags.kind.clone(),
-        title: format!(
-            "{} run {} of {repo} ({})",
-            workflow.path.rsplit('/').next().unwrap_or(&workflow.path),
-            json.get("run_number").and_then(Value::as_u64).unwrap_or(0),
-            super::text(json, "conclusion").unwrap_or("no conclusion")
-        ),
-        reference,
-        url: super::text(json, "html_url").map(str::to_owned),
-        controls: workflow.tags.controls.clone(),
-        clauses: workflow.tags.clauses.clone(),
-        phase: workflow.tags.phase,
-        actors,
-        period: Some(Period {
-            start: super::time(json, "run_started_at").or_else(|| super::time(json, "created_at")),
-            end: super::time(json, "updated_at"),
-        }),
-        source_time: super::time(json, "updated_at"),
-        file_name: format!("run-{id}.json"),
-        media_type: "application/json".into(),
-        redactions: Vec::new(),
-        endpoint: run.endpoint(),
-        query: Some(format!(
-            "GET /repos/{repo}/actions/runs; /actions/runs/{id}/artifacts"
-        )),
-        attributes: BTreeMap::from([
-            ("repository".to_owned(), Value::from(repo)),
-            ("workflow".to_owned(), Value::from(workflow.path.as_str())),
-            ("run_id".to_owned(), Value::from(id)),
-            ("run_number".to_owned(), s("run_number")),
-            ("run_attempt".to_owned(), s("run_attempt")),
-            ("event".to_owned(), s("event")),
-            ("status".to_owned(), s("status")),
-            ("conclusion".to_owned(), s("conclusion")),
-            ("head_branch".to_owned(), s("head_branch")),
-            ("head_sha".to_owned(), s("head_sha")),
-        ]),
-        expected_sha256: None,
-        expected_size: None,
-    }
+    ItemDraft::builder(
+        &workflow.tags,
+        reference.clone(),
+        format!("run-{id}.json"),
+        "application/json",
+    )
+    .title(format!(
+        "{} run {} of {repo} ({})",
+        workflow.path.rsplit('/').next().unwrap_or(&workflow.path),
+        json.get("run_number").and_then(Value::as_u64).unwrap_or(0),
+        super::text(json, "conclusion").unwrap_or("no conclusion")
+    ))
+    .url(super::text(json, "html_url").map(str::to_owned))
+    .actors(actors)
+    .period(Period {
+        start: super::time(json, "run_started_at").or_else(|| super::time(json, "created_at")),
+        end: super::time(json, "updated_at"),
+    })
+    .source_time(super::time(json, "updated_at"))
+    .endpoint(run.endpoint())
+    .query(format!(
+        "GET /repos/{repo}/actions/runs; /actions/runs/{id}/artifacts"
+    ))
+    .attributes(BTreeMap::from([
+        ("repository".to_owned(), Value::from(repo)),
+        ("workflow".to_owned(), Value::from(workflow.path.as_str())),
+        ("run_id".to_owned(), Value::from(id)),
+        ("run_number".to_owned(), s("run_number")),
+        ("run_attempt".to_owned(), s("run_attempt")),
+        ("event".to_owned(), s("event")),
+        ("status".to_owned(), s("status")),
+        ("conclusion".to_owned(), s("conclusion")),
+        ("head_branch".to_owned(), s("head_branch")),
+        ("head_sha".to_owned(), s("head_sha")),
+    ]))
+    .build()
 }
 
 /// Seal one completed run: its JSON with the artifact list, each artifact, and the logs.

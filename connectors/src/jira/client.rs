@@ -12,7 +12,7 @@ use serde_json::value::RawValue;
 
 use super::config::AuthConfig;
 use crate::connector::{CollectContext, ConnectorError};
-use crate::http::{self, Decision, RetryPolicy};
+use crate::http::{self, Exchange, Reading, RetryPolicy, TransportFailure};
 use crate::secret::Secret;
 
 /// Largest response body accepted; Jira's pages are far smaller.
@@ -136,17 +136,6 @@ struct ErrorBody {
     errors: std::collections::BTreeMap<String, String>,
 }
 
-/// What one attempt produced.
-enum Attempt {
-    Body(Vec<u8>),
-    Status {
-        status: StatusCode,
-        retry_after: Option<Duration>,
-        body: Vec<u8>,
-    },
-    Transport(String),
-}
-
 /// Parse `X-RateLimit-Reset`, an ISO 8601 time such as `2026-01-15T10:31Z`, into a wait.
 pub(super) fn parse_rate_limit_reset(value: &str, now: Timestamp) -> Option<Duration> {
     let value = value.trim();
@@ -237,27 +226,6 @@ impl Session<'_> {
         }
     }
 
-    async fn attempt(&self, request: RequestBuilder) -> Attempt {
-        let response = match request.send().await {
-            Ok(r) => r,
-            Err(e) => return Attempt::Transport(transport_detail(&e)),
-        };
-        let status = response.status();
-        if status.is_success() {
-            return match read_body(response).await {
-                Ok(body) => Attempt::Body(body),
-                Err(e) => Attempt::Transport(format!("reading the response failed: {e}")),
-            };
-        }
-        let retry_after = requested_wait(&response, Timestamp::now());
-        let body = read_body(response).await.unwrap_or_default();
-        Attempt::Status {
-            status,
-            retry_after,
-            body,
-        }
-    }
-
     /// Send a request (rebuilt for every attempt) and return the body of its 2xx answer.
     /// `resource` names what is read, for messages.
     pub(super) async fn send(
@@ -266,71 +234,12 @@ impl Session<'_> {
         resource: &str,
         build: &(dyn Fn() -> RequestBuilder + Send + Sync),
     ) -> Result<Vec<u8>, ConnectorError> {
-        let mut attempt = 0u32;
-        loop {
-            attempt += 1;
-            if ctx.shutdown.is_cancelled() {
-                return Err(ConnectorError::Interrupted {
-                    resource: resource.to_owned(),
-                });
-            }
-            let request = self.credentials.apply(build());
-            let outcome = tokio::select! {
-                r = tokio::time::timeout(self.policy.timeout, self.attempt(request)) => r,
-                () = ctx.shutdown.cancelled() => {
-                    return Err(ConnectorError::Interrupted { resource: resource.to_owned() });
-                }
-            };
-            let unit = rand::random::<f64>();
-            let decision = match outcome {
-                Err(_elapsed) => {
-                    match http::decide_on_transport_error(self.policy, attempt, "timed out", unit) {
-                        Decision::GiveUp { .. } => {
-                            return Err(ConnectorError::Timeout {
-                                resource: resource.to_owned(),
-                                timeout: self.policy.timeout,
-                            });
-                        }
-                        other => other,
-                    }
-                }
-                Ok(Attempt::Body(body)) => return Ok(body),
-                Ok(Attempt::Transport(detail)) => {
-                    let detail = self.scrub(detail);
-                    match http::decide_on_transport_error(self.policy, attempt, &detail, unit) {
-                        Decision::GiveUp { reason } => {
-                            return Err(ConnectorError::Unreachable {
-                                resource: resource.to_owned(),
-                                detail: reason,
-                            });
-                        }
-                        other => other,
-                    }
-                }
-                Ok(Attempt::Status {
-                    status,
-                    retry_after,
-                    body,
-                }) => {
-                    match http::decide(self.policy, attempt, status.as_u16(), retry_after, unit) {
-                        Decision::GiveUp { reason } => {
-                            return Err(self.failure(resource, status, attempt, reason, &body));
-                        }
-                        other => other,
-                    }
-                }
-            };
-            if let Decision::Retry { delay, reason } = decision {
-                ctx.progress.waiting(&reason, delay);
-                tracing::debug!(resource, ?delay, "{reason}");
-                tokio::select! {
-                    () = tokio::time::sleep(delay) => {}
-                    () = ctx.shutdown.cancelled() => {
-                        return Err(ConnectorError::Interrupted { resource: resource.to_owned() });
-                    }
-                }
-            }
-        }
+        let exchange = JiraExchange {
+            session: self,
+            resource,
+            build,
+        };
+        http::send_with_retry(&exchange, self.policy, ctx, Some(self.policy.timeout)).await
     }
 
     /// Map a refused request to an error category with a message an operator can act on.
@@ -470,6 +379,116 @@ impl Session<'_> {
         let path = format!("/rest/api/3/issue/{key}/remotelink");
         let resource = format!("remote links of {key}");
         self.get_json(ctx, &resource, &path, &[]).await
+    }
+}
+
+/// One Jira request: the answer is the body of a 2xx response, read whole (and bounded) within
+/// the attempt's timeout.
+struct JiraExchange<'a> {
+    session: &'a Session<'a>,
+    resource: &'a str,
+    build: &'a (dyn Fn() -> RequestBuilder + Send + Sync),
+}
+
+#[async_trait::async_trait]
+impl Exchange for JiraExchange<'_> {
+    type Output = Vec<u8>;
+    /// The refused answer's status and body.
+    type Held = (StatusCode, Vec<u8>);
+    type Error = ConnectorError;
+
+    async fn request(&self, _ctx: &CollectContext<'_>) -> Result<RequestBuilder, ConnectorError> {
+        Ok(self.session.credentials.apply((self.build)()))
+    }
+
+    async fn read(
+        &self,
+        response: reqwest::Response,
+        _attempt: u32,
+    ) -> Result<Reading<Vec<u8>, (StatusCode, Vec<u8>)>, ConnectorError> {
+        let status = response.status();
+        if status.is_success() {
+            return Ok(match read_body(response).await {
+                Ok(body) => Reading::Done(body),
+                Err(e) => Reading::BrokenOff(format!("reading the response failed: {e}")),
+            });
+        }
+        let retry_after = requested_wait(&response, Timestamp::now());
+        let body = read_body(response).await.unwrap_or_default();
+        Ok(Reading::Status {
+            status: status.as_u16(),
+            retry_after,
+            held: (status, body),
+        })
+    }
+
+    async fn accept(
+        &self,
+        status: u16,
+        _held: (StatusCode, Vec<u8>),
+        _attempts: u32,
+    ) -> Result<Vec<u8>, ConnectorError> {
+        // Only a 3xx the client did not follow gets here: not an answer to read.
+        Err(ConnectorError::InvalidResponse {
+            resource: self.resource.to_owned(),
+            detail: format!("HTTP {status}"),
+        })
+    }
+
+    async fn refuse(
+        &self,
+        _status: u16,
+        reason: String,
+        (status, body): (StatusCode, Vec<u8>),
+        attempts: u32,
+    ) -> ConnectorError {
+        self.session
+            .failure(self.resource, status, attempts, reason, &body)
+    }
+
+    fn exhausted(&self, attempts: u32) -> ConnectorError {
+        ConnectorError::RateLimited {
+            resource: self.resource.to_owned(),
+            attempts,
+        }
+    }
+
+    fn transport_what(&self, failure: &TransportFailure) -> String {
+        match failure {
+            TransportFailure::Elapsed => "timed out".to_owned(),
+            TransportFailure::Failed(e) => self.session.scrub(transport_detail(e)),
+            TransportFailure::BrokenOff(detail) => self.session.scrub(detail.clone()),
+        }
+    }
+
+    fn unreachable(
+        &self,
+        failure: TransportFailure,
+        reason: String,
+        _attempts: u32,
+    ) -> ConnectorError {
+        let resource = self.resource.to_owned();
+        match failure {
+            TransportFailure::Elapsed => ConnectorError::Timeout {
+                resource,
+                timeout: self.session.policy.timeout,
+            },
+            _ => ConnectorError::Unreachable {
+                resource,
+                detail: reason,
+            },
+        }
+    }
+
+    fn interrupted(&self, _waiting: bool, _attempts: u32) -> ConnectorError {
+        ConnectorError::Interrupted {
+            resource: self.resource.to_owned(),
+        }
+    }
+
+    fn retrying(&self, text: &str, delay: Duration) {
+        let resource = self.resource;
+        tracing::debug!(resource, ?delay, "{text}");
     }
 }
 

@@ -4,7 +4,7 @@
 use jiff::tz::TimeZone;
 use serde::Deserialize;
 
-use crate::rules::Tagging;
+use crate::rules::{Tagging, TaggingConfig};
 
 /// `[[source]] type = "jira"`: a Jira Cloud site and the JQL queries whose tickets are evidence.
 #[derive(Debug, Clone, Deserialize, PartialEq)]
@@ -71,17 +71,10 @@ pub struct QueryConfig {
     /// The JQL, without `ORDER BY` (the connector orders by `updated`), e.g.
     /// `project = AIOPS AND type = Incident`. It must be bounded (name a project or similar).
     pub jql: String,
-    /// Evidence kind, e.g. `incident_ticket`, `corrective_action_ticket`.
-    pub kind: String,
-    /// Annex A controls; default to the catalogue's mapping for `kind`.
-    #[serde(default)]
-    pub controls: Option<Vec<String>>,
-    /// Clauses; default to the catalogue's mapping for `kind`.
-    #[serde(default)]
-    pub clauses: Option<Vec<String>>,
-    /// Lifecycle phase; defaults to the catalogue's mapping for `kind`.
-    #[serde(default)]
-    pub phase: Option<String>,
+    /// Evidence kind (required), e.g. `incident_ticket`, `corrective_action_ticket`; controls,
+    /// clauses and phase default to the catalogue's mapping for it.
+    #[serde(flatten)]
+    pub tagging: TaggingConfig,
 }
 
 fn default_time_zone() -> String {
@@ -241,7 +234,13 @@ impl JiraConfig {
         }
         let mut queries: Vec<Query> = Vec::with_capacity(self.queries.len());
         for (i, q) in self.queries.iter().enumerate() {
-            let name = q.name.clone().unwrap_or_else(|| q.kind.clone());
+            let Some(kind) = q.tagging.kind.as_deref() else {
+                return Err(format!(
+                    "{at} query {}: missing field `kind`; name the evidence kind of its tickets",
+                    i + 1
+                ));
+            };
+            let name = q.name.clone().unwrap_or_else(|| kind.to_owned());
             let qat = format!("{at} query {} ({name:?})", i + 1);
             if name.is_empty() || name.chars().any(char::is_control) {
                 return Err(format!("{qat}: the name must be printable and not empty"));
@@ -260,13 +259,7 @@ impl JiraConfig {
                     "{qat}: leave out ORDER BY; the connector orders by `updated` itself"
                 ));
             }
-            let tagging = Tagging::resolve(
-                &q.kind,
-                q.controls.as_deref(),
-                q.clauses.as_deref(),
-                q.phase.as_deref(),
-                &qat,
-            )?;
+            let tagging = q.tagging.resolve(None, &qat)?;
             queries.push(Query {
                 name,
                 jql: jql.to_owned(),

@@ -7,6 +7,8 @@ use std::collections::BTreeMap;
 use jiff::Timestamp;
 use serde::{Deserialize, Serialize};
 
+use crate::connector::CursorState;
+
 /// The cursor format's version.
 pub(super) const CURSOR_VERSION: u32 = 1;
 
@@ -19,10 +21,13 @@ const REMEMBER_BEFORE_SECS: i64 = 86_400;
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub(super) struct JiraCursor {
-    pub version: u32,
     /// Keyed by query name.
     #[serde(default)]
     pub queries: BTreeMap<String, QueryState>,
+}
+
+impl CursorState for JiraCursor {
+    const VERSION: u32 = CURSOR_VERSION;
 }
 
 /// One query's state.

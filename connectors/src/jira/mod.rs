@@ -20,14 +20,16 @@ use jiff::tz::TimeZone;
 use serde::Serialize;
 use serde_json::value::RawValue;
 
-use crate::connector::{CollectContext, Connector, ConnectorError, Cursor, Health};
+use crate::connector::{
+    CollectContext, Connector, ConnectorError, Cursor, Health, VersionedCursor,
+};
 use crate::http::RetryPolicy;
-use crate::sink::{ItemDraft, ItemSink};
+use crate::sink::{ItemDraft, ItemSink, end_scope};
 pub use client::Credentials;
 use client::{SEARCH_PATH, Session};
 use config::{AuthConfig, Query, Settings};
 pub use config::{JiraConfig, QueryConfig};
-use cursor::{CURSOR_VERSION, JiraCursor, QueryState, WalkResult};
+use cursor::{JiraCursor, QueryState, WalkResult};
 use ticket::{History, Issue, Recognition, RemoteLink};
 
 /// Connector type name.
@@ -366,31 +368,26 @@ impl JiraConnector {
         let summary = issue.fields.summary.clone().unwrap_or_default();
         let period =
             (facts.period.start.is_some() || facts.period.end.is_some()).then_some(facts.period);
-        let draft = ItemDraft {
-            natural_key: key.to_owned(),
-            kind: query.tagging.kind.clone(),
-            title: if summary.is_empty() {
-                key.to_owned()
-            } else {
-                format!("{key}: {summary}")
-            },
-            reference: key.to_owned(),
-            url: Some(format!("{}/browse/{key}", self.settings.site)),
-            controls: query.tagging.controls.clone(),
-            clauses: query.tagging.clauses.clone(),
-            phase: query.tagging.phase,
-            actors: facts.actors,
-            period,
-            source_time: updated,
-            file_name: format!("{key}.json"),
-            media_type: "application/json".to_owned(),
-            redactions: Vec::new(),
-            endpoint: Some(self.settings.site.clone()),
-            query: Some(jql_sent.to_owned()),
-            attributes,
-            expected_sha256: None,
-            expected_size: Some(bytes.len() as u64),
-        };
+        let draft = ItemDraft::builder(
+            &query.tagging,
+            key.to_owned(),
+            format!("{key}.json"),
+            "application/json",
+        )
+        .title(if summary.is_empty() {
+            key.to_owned()
+        } else {
+            format!("{key}: {summary}")
+        })
+        .url(format!("{}/browse/{key}", self.settings.site))
+        .actors(facts.actors)
+        .period(period)
+        .source_time(updated)
+        .endpoint(self.settings.site.clone())
+        .query(jql_sent.to_owned())
+        .attributes(attributes)
+        .expected_size(bytes.len() as u64)
+        .build();
         let staged = sink.put(draft, &mut bytes.as_slice()).await?;
         if !unparsed.is_empty() {
             counts
@@ -750,11 +747,7 @@ impl JiraConnector {
                 .into(),
         );
         population.notes = notes;
-        sink.population(population).await?;
-        match stop {
-            Some(e) => Err(e),
-            None => Ok(()),
-        }
+        end_scope(sink, None, population, stop).await
     }
 }
 
@@ -801,8 +794,7 @@ impl Connector for JiraConnector {
         sink: &mut dyn ItemSink,
         ctx: &CollectContext<'_>,
     ) -> Result<(), ConnectorError> {
-        let mut state: JiraCursor = cursor.load()?;
-        state.version = CURSOR_VERSION;
+        let mut state: JiraCursor = VersionedCursor::load(cursor)?;
         let session = self.session()?;
         let zone = self.search_zone(&session, ctx).await?;
         let configured: Vec<&str> = self
@@ -819,7 +811,7 @@ impl Connector for JiraConnector {
             let outcome = self
                 .collect_query(&session, &zone, query, query_state, sink, ctx)
                 .await;
-            cursor.store(&state)?;
+            VersionedCursor::store(cursor, &state)?;
             outcome?;
         }
         Ok(())

@@ -7,9 +7,6 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use aws_sdk_s3::Client;
-use aws_sdk_s3::config::retry::RetryConfig;
-use aws_sdk_s3::config::timeout::TimeoutConfig;
-use aws_sdk_s3::config::{BehaviorVersion, Region};
 use aws_sdk_s3::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_s3::primitives::ByteStream;
 use aws_sdk_s3::types::{
@@ -18,6 +15,7 @@ use aws_sdk_s3::types::{
 };
 use base64::Engine;
 use evidence_model::Sha256Digest;
+use evidence_s3::{ClientSettings, ErrorClass};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -350,6 +348,20 @@ fn composite_sha256(parts: &[Sha256Digest]) -> String {
     )
 }
 
+/// The client settings of the archive's bucket: the options' endpoint, with 5 attempts, 10 s
+/// to connect and 120 s per read (a bundle's parts are large).
+fn client_settings(options: &StoreOptions) -> ClientSettings {
+    ClientSettings {
+        read_timeout: Duration::from_secs(120),
+        ..ClientSettings::new(
+            options.endpoint_url.clone(),
+            options.region.clone(),
+            options.profile.clone(),
+            options.force_path_style,
+        )
+    }
+}
+
 /// An S3 archive location with a client.
 #[derive(Debug, Clone)]
 pub struct RemoteArchive {
@@ -365,61 +377,22 @@ fn classify<E>(
 where
     E: ProvideErrorMetadata + std::error::Error + 'static,
 {
-    let detail = plain_detail(e);
+    let detail = evidence_s3::plain_detail(e);
     let resource = resource.to_owned();
-    if let SdkError::DispatchFailure(_) | SdkError::TimeoutError(_) = e {
-        return StoreError::Unreachable { resource, detail };
-    }
-    let code = e.as_service_error().and_then(|s| s.code());
-    let status = e.raw_response().map(|r| r.status().as_u16());
-    match (code, status) {
-        (
-            Some("AccessDenied" | "InvalidAccessKeyId" | "SignatureDoesNotMatch" | "ExpiredToken"),
-            _,
-        )
-        | (_, Some(401 | 403)) => StoreError::Denied { resource, detail },
-        (Some("NoSuchBucket" | "NoSuchKey" | "NotFound"), _) | (_, Some(404)) => {
-            StoreError::NotFound { resource }
+    match evidence_s3::classify(e) {
+        ErrorClass::Timeout | ErrorClass::Unreachable => {
+            StoreError::Unreachable { resource, detail }
         }
-        (_, Some(s)) if s >= 500 => StoreError::Unreachable { resource, detail },
+        ErrorClass::Denied => StoreError::Denied { resource, detail },
+        ErrorClass::NotFound => StoreError::NotFound { resource },
+        // A throttling 503 is the store failing for now; anything else it said is an answer.
+        _ if status_of(e).is_some_and(|s| s >= 500) => StoreError::Unreachable { resource, detail },
         _ => StoreError::Remote { resource, detail },
     }
 }
 
-/// What went wrong, for a person: the service's error code and message, or the chain of
-/// `Display` messages of a transport failure. Never the SDK's `Debug` dump (request ids, raw
-/// responses, headers).
-fn plain_detail<E>(e: &SdkError<E, aws_sdk_s3::config::http::HttpResponse>) -> String
-where
-    E: ProvideErrorMetadata + std::error::Error + 'static,
-{
-    if let Some(service) = e.as_service_error()
-        && (service.code().is_some() || service.message().is_some())
-    {
-        let status = e
-            .raw_response()
-            .map(|r| format!("HTTP {} ", r.status().as_u16()))
-            .unwrap_or_default();
-        return format!(
-            "{status}{}: {}",
-            service.code().unwrap_or("error"),
-            service.message().unwrap_or("(no message)")
-        );
-    }
-    let mut parts = vec![e.to_string()];
-    let mut source = std::error::Error::source(e);
-    while let Some(s) = source {
-        let text = s.to_string();
-        if !parts.iter().any(|p| p.contains(&text)) {
-            parts.push(text);
-        }
-        source = s.source();
-    }
-    parts.join(": ")
-}
-
 fn status_of<E>(e: &SdkError<E, aws_sdk_s3::config::http::HttpResponse>) -> Option<u16> {
-    e.raw_response().map(|r| r.status().as_u16())
+    evidence_s3::status_of(e)
 }
 
 /// A sidecar key `<bundle key>.<suffix>`: the bundle key and the suffix.
@@ -477,12 +450,12 @@ fn to_base64(d: &Sha256Digest) -> String {
 impl RemoteArchive {
     /// Connect through the standard AWS credential chain. No request is sent yet.
     pub async fn connect(location: ArchiveLocation, options: StoreOptions) -> Self {
-        let mut loader = aws_config::defaults(BehaviorVersion::latest());
-        if let Some(p) = &options.profile {
-            loader = loader.profile_name(p);
+        let client = client_settings(&options).connect().await;
+        Self {
+            client,
+            location,
+            options,
         }
-        let sdk = loader.load().await;
-        Self::with_sdk_config(location, options, &sdk)
     }
 
     /// Use an AWS configuration loaded by the caller (credentials, region, HTTP client).
@@ -491,29 +464,8 @@ impl RemoteArchive {
         options: StoreOptions,
         sdk: &aws_config::SdkConfig,
     ) -> Self {
-        let mut b = aws_sdk_s3::config::Builder::from(sdk)
-            .retry_config(RetryConfig::standard().with_max_attempts(5))
-            .timeout_config(
-                TimeoutConfig::builder()
-                    .connect_timeout(Duration::from_secs(10))
-                    .read_timeout(Duration::from_secs(120))
-                    .build(),
-            )
-            .force_path_style(
-                options
-                    .force_path_style
-                    .unwrap_or(options.endpoint_url.is_some()),
-            );
-        if let Some(url) = &options.endpoint_url {
-            b = b.endpoint_url(url);
-        }
-        if let Some(r) = &options.region {
-            b = b.region(Region::new(r.clone()));
-        } else if sdk.region().is_none() {
-            b = b.region(Region::from_static("us-east-1"));
-        }
         Self {
-            client: Client::from_conf(b.build()),
+            client: client_settings(&options).client(sdk),
             location,
             options,
         }
