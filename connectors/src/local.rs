@@ -285,7 +285,9 @@ impl Connector for LocalConnector {
         ctx: &CollectContext<'_>,
     ) -> Result<(), ConnectorError> {
         let mut state: LocalCursor = VersionedCursor::load(cursor)?;
-        let resource = format!("folder {}", self.root.display());
+        // As configured: this message goes into the bundle's gap record, which never holds an
+        // absolute path of the agent's machine.
+        let resource = format!("folder {}", self.display_root);
         match tokio::fs::metadata(&self.root).await {
             Ok(m) if m.is_dir() => {}
             Ok(_) => {

@@ -456,6 +456,10 @@ impl S3Connector {
                         population.complete = false;
                     }
                     Err(ObjectFailure::Fatal(e)) => return Err(e),
+                    Err(ObjectFailure::Interrupted) => {
+                        interrupted = true;
+                        break 'pages;
+                    }
                 }
             }
             match page.next_continuation_token() {
@@ -560,7 +564,12 @@ impl S3Connector {
         if let Some(etag) = &listed.etag {
             request = request.if_match(etag);
         }
-        let object = match request.send().await {
+        // A download that never answers must not hold the run past a shutdown request.
+        let sent = tokio::select! {
+            sent = request.send() => sent,
+            () = ctx.shutdown.cancelled() => return Err(ObjectFailure::Interrupted),
+        };
+        let object = match sent {
             Ok(o) => o,
             Err(e) => {
                 let err = classify(&e, &uri, self.settings.read_timeout);
@@ -640,9 +649,17 @@ impl S3Connector {
         .expected_sha256(expected_sha256)
         .expected_size(size)
         .build();
-        let mut body = Md5Verifying::new(Box::pin(object.body.into_async_read()), md5, &uri);
+        let mut body = Md5Verifying::new(
+            Box::pin(Cancellable::new(
+                object.body.into_async_read(),
+                ctx.shutdown.clone(),
+            )),
+            md5,
+            &uri,
+        );
         let staged = match sink.put(draft, &mut body).await {
             Ok(s) => s,
+            Err(_) if ctx.shutdown.is_cancelled() => return Err(ObjectFailure::Interrupted),
             Err(e) if e.is_item_level() => {
                 let category = match e {
                     SinkError::TransferMismatch { .. } | SinkError::Body { .. } => {
@@ -700,6 +717,39 @@ enum ObjectFailure {
     Item(GapRecord),
     /// The staging area failed; stop the run.
     Fatal(ConnectorError),
+    /// The agent asked to stop while the object was being fetched; nothing was staged.
+    Interrupted,
+}
+
+/// Ends a body with an error as soon as the run is asked to stop, so a download stalled
+/// mid-body does not hold the run past its shutdown deadline.
+struct Cancellable<R> {
+    inner: R,
+    cancelled: Pin<Box<tokio_util::sync::WaitForCancellationFutureOwned>>,
+}
+
+impl<R> Cancellable<R> {
+    fn new(inner: R, token: tokio_util::sync::CancellationToken) -> Self {
+        Self {
+            inner,
+            cancelled: Box::pin(token.cancelled_owned()),
+        }
+    }
+}
+
+impl<R: AsyncRead + Unpin> AsyncRead for Cancellable<R> {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        buf: &mut tokio::io::ReadBuf<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        if self.cancelled.as_mut().poll(cx).is_ready() {
+            return std::task::Poll::Ready(Err(std::io::Error::other(
+                "the run was interrupted during the download",
+            )));
+        }
+        Pin::new(&mut self.inner).poll_read(cx, buf)
+    }
 }
 
 /// Passes a body through and, at its end, checks the MD5 the ETag stated; a mismatch fails the

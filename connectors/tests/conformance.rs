@@ -94,7 +94,6 @@ suite!(local, conformance_support::local::LocalHarness, {
         checks::never_writes_a_secret::<H>("local::never_writes_a_secret_of_the_folder").await;
     // Nor the machine's absolute path, which a bundle must not depend on: the agent records a
     // failed source's error as a gap record in the bundle.
-    #[ignore = "defect: a missing folder fails the source with `folder <absolute path> was not found` (LocalConnector::collect names self.root, not the configured path), and the agent writes that message into the bundle's gap record"]
     a_failed_source_names_its_folder_as_configured_not_by_its_absolute_path =>
         local_failure_names_no_absolute_path().await;
 });
@@ -124,7 +123,6 @@ http_suite!(jira, conformance_support::jira::JiraHarness, {
 });
 
 http_suite!(s3, conformance_support::s3::S3Harness, {
-    #[ignore = "defect: S3Connector::collect_object awaits GetObject without racing ctx.shutdown, so a download that never answers holds the run for read_timeout_secs per attempt (6 min here) after cancellation; the agent abandons the source at its shutdown deadline instead"]
     stops_in_time_when_cancelled_during_a_download_that_never_answers =>
         checks::stops_in_time_when_cancelled_during::<H>(Stall::ItemNoAnswer).await;
 });
