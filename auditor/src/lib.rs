@@ -2,12 +2,11 @@
 //! not write. Verifies it, and runs the sampling cycle over the evidence it holds.
 
 pub mod cli;
+pub mod commands;
 pub mod engagement;
 pub mod engagement_cmd;
 pub mod exit;
 pub mod output;
 pub mod proof_cmd;
-pub mod remote_cmd;
 pub mod stats_cmd;
 pub mod trust_cmd;
-pub mod verify_cmd;
