@@ -252,13 +252,13 @@ fn print_summary(s: &RunSummary, json: bool) -> anyhow::Result<()> {
         s.bundle.display(),
         HumanBytes(s.bundle_bytes)
     );
-    let mut lines = s.checkpoint.lines();
-    let (_, size, root) = (
-        lines.next(),
-        lines.next().unwrap_or(""),
-        lines.next().unwrap_or(""),
-    );
-    crate::outln!("  checkpoint: tree size {size}, root {root}");
+    if let Ok(cp) = evidence_archive::Checkpoint::parse(&s.checkpoint) {
+        crate::outln!(
+            "  checkpoint: tree size {}, root {}",
+            cp.size,
+            cp.root_base64()
+        );
+    }
     if let Some(sig) = &s.signing {
         print_signing(sig);
     }
@@ -321,12 +321,15 @@ fn print_repair(o: &crate::repair::RepairOutcome, json: bool) -> anyhow::Result<
         o.state_file.display(),
         o.run
     );
-    if let Some(cp) = &o.checkpoint {
-        let mut lines = cp.lines().skip(1);
+    if let Some(cp) = o
+        .checkpoint
+        .as_deref()
+        .and_then(|t| evidence_archive::Checkpoint::parse(t).ok())
+    {
         crate::outln!(
             "  checkpoint: tree size {}, root {}",
-            lines.next().unwrap_or(""),
-            lines.next().unwrap_or("")
+            cp.size,
+            cp.root_base64()
         );
     }
     for k in &o.kept {

@@ -110,10 +110,11 @@ pub struct CosignArgs {
 pub fn cosign(args: &CosignArgs) -> anyhow::Result<u8> {
     let bundle = args.archive.join(layout::bundle_file_name(args.run));
     let checkpoint = read_checkpoint(&bundle)?;
+    let checkpoint_text = checkpoint.to_text();
     let (armored, comment) = match (&args.key, &args.signature) {
         (Some(key_path), _) => {
             let key = keys::load(key_path)?;
-            let sig = sshsig::sign(&key, &args.namespace, checkpoint.as_bytes())?;
+            let sig = sshsig::sign(&key, &args.namespace, checkpoint_text.as_bytes())?;
             (sig.to_armored()?, key.comment().to_owned())
         }
         (None, Some(sig_path)) => {
@@ -124,7 +125,7 @@ pub fn cosign(args: &CosignArgs) -> anyhow::Result<u8> {
             }
             let sig =
                 SshSignature::parse(&bytes).with_context(|| format!("{}", sig_path.display()))?;
-            sig.verify(&args.namespace, checkpoint.as_bytes())
+            sig.verify(&args.namespace, checkpoint_text.as_bytes())
                 .with_context(|| {
                     format!(
                         "{} is not a signature over run {}'s checkpoint",
@@ -151,11 +152,10 @@ pub fn cosign(args: &CosignArgs) -> anyhow::Result<u8> {
         }
         other => other.into(),
     })?;
-    let mut lines = checkpoint.lines();
     let (origin, size, root) = (
-        lines.next().unwrap_or(""),
-        lines.next().unwrap_or(""),
-        lines.next().unwrap_or(""),
+        &checkpoint.origin,
+        checkpoint.size,
+        checkpoint.root_base64(),
     );
     if args.json {
         crate::outln!(
@@ -163,7 +163,8 @@ pub fn cosign(args: &CosignArgs) -> anyhow::Result<u8> {
             serde_json::json!({
                 "run": args.run,
                 "origin": origin,
-                "tree_size": size,
+                // A string, as the checkpoint's second line.
+                "tree_size": size.to_string(),
                 "root": root,
                 "key": sig.fingerprint().to_string(),
                 "label": label,
@@ -190,7 +191,7 @@ pub fn cosign(args: &CosignArgs) -> anyhow::Result<u8> {
 }
 
 /// The exact checkpoint text of an intact bundle.
-fn read_checkpoint(bundle: &Path) -> anyhow::Result<String> {
+fn read_checkpoint(bundle: &Path) -> anyhow::Result<evidence_archive::Checkpoint> {
     if !bundle.exists() {
         bail!("{} does not exist", bundle.display());
     }
@@ -208,7 +209,7 @@ fn read_checkpoint(bundle: &Path) -> anyhow::Result<String> {
     }
     report
         .summary
-        .map(|s| s.checkpoint)
+        .and_then(|s| s.checkpoint)
         .context("the bundle has no checkpoint")
 }
 

@@ -157,7 +157,11 @@ fn head_of(path: &Path, seq: u64, origin: &str) -> Result<ChainHead, RepairError
     }
     Ok(ChainHead {
         seq,
-        checkpoint: summary.checkpoint.clone(),
+        checkpoint: summary
+            .checkpoint
+            .as_ref()
+            .map(evidence_archive::Checkpoint::to_text)
+            .unwrap_or_default(),
         frontier: summary.frontier.clone(),
     })
 }

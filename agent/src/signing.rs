@@ -142,7 +142,8 @@ impl RunSigner {
             && report
                 .summary
                 .as_ref()
-                .is_some_and(|s| s.checkpoint == head.checkpoint)
+                .and_then(|s| s.checkpoint.as_ref())
+                .is_some_and(|c| c.to_text() == head.checkpoint)
             && report
                 .trust
                 .as_ref()

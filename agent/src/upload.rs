@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 
 use evidence_archive::{durable, layout};
 use evidence_connectors::redact;
-use evidence_store::{ArchiveLocation, RemoteArchive, StoreOptions, UploadReceipt};
+use evidence_store::{ArchiveLocation, ArchiveSource, RemoteArchive, StoreOptions, UploadReceipt};
 use serde::Serialize;
 
 /// Where sealed bundles go, when the archive is on S3.
@@ -29,16 +29,19 @@ pub fn remote_from_config(
     s3: Option<&StoreOptions>,
 ) -> Result<Option<RemoteConfig>, String> {
     let text = path.to_string_lossy();
-    if !ArchiveLocation::is_s3(&text) {
-        if s3.is_some() || local_path.is_some() {
-            return Err(
-                "[archive] local_path and [archive.s3] apply only when path is an s3:// location"
-                    .into(),
-            );
+    let location = match text.parse::<ArchiveSource>() {
+        Ok(ArchiveSource::S3(location)) => location,
+        Ok(ArchiveSource::Local(_)) => {
+            if s3.is_some() || local_path.is_some() {
+                return Err(
+                    "[archive] local_path and [archive.s3] apply only when path is an s3:// location"
+                        .into(),
+                );
+            }
+            return Ok(None);
         }
-        return Ok(None);
-    }
-    let location: ArchiveLocation = text.parse().map_err(|e| format!("[archive] path: {e}"))?;
+        Err(e) => return Err(format!("[archive] path: {e}")),
+    };
     let options = s3.cloned().unwrap_or_default();
     if let Some(url) = &options.endpoint_url
         && !(url.starts_with("http://") || url.starts_with("https://"))

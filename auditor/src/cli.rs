@@ -1,6 +1,5 @@
 //! Command-line interface: argument definitions, dispatch, and the documented exit codes.
 
-use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
@@ -39,14 +38,14 @@ pub enum Command {
     )]
     Verify {
         /// An archive directory, a `run-NNNNNN.zip` bundle, or `s3://bucket/prefix`.
-        path: PathBuf,
+        path: evidence_store::ArchiveSource,
         /// Print one JSON object instead of the human report.
         #[arg(long)]
         json: bool,
         #[command(flatten)]
-        trust: crate::verify_cmd::VerifyArgs,
+        trust: crate::commands::verify::VerifyArgs,
         #[command(flatten)]
-        s3: crate::remote_cmd::S3Args,
+        s3: crate::commands::verify::S3Args,
     },
     /// Export one item (artefact and metadata) with its inclusion proof, the run's signed
     /// checkpoint and its time stamp into a directory anyone can check offline.
@@ -81,7 +80,7 @@ pub enum Command {
     #[command(
         after_help = "Example:\n  evidence-auditor ingest /evidence/acme -e acme-2026.engagement"
     )]
-    Ingest(crate::engagement_cmd::IngestArgs),
+    Ingest(crate::commands::ingest::IngestArgs),
     /// The audits of the certification cycle (initial, surveillance, recertification) and the
     /// control coverage matrix.
     #[command(subcommand)]
@@ -145,19 +144,14 @@ pub fn run(cli: Cli, json_errors: bool) -> ExitCode {
             json,
             trust,
             s3,
-        } => match path.to_str() {
-            Some(p) if evidence_store::ArchiveLocation::is_s3(p) => {
-                crate::remote_cmd::run_verify(p, &s3, &trust, json)
-            }
-            _ => crate::verify_cmd::verify_with(&path, json, &trust),
-        },
+        } => crate::commands::verify::run(&path, json, &trust, &s3),
         Command::Prove(a) => crate::proof_cmd::prove(&a),
         Command::CheckProof(a) => crate::proof_cmd::check_proof(&a),
         Command::Plan(a) => crate::stats_cmd::run_plan(&a),
         Command::Evaluate(a) => crate::stats_cmd::run_evaluate(&a),
         Command::Draw(a) => crate::stats_cmd::run_draw(&a),
         Command::Sites(a) => crate::stats_cmd::run_sites(&a),
-        Command::Ingest(a) => crate::engagement_cmd::run_ingest(&a),
+        Command::Ingest(a) => crate::commands::ingest::run_ingest(&a),
         Command::Audit(c) => crate::commands::audit::run_audit(&c),
         Command::Population(c) => crate::commands::population::run_population(&c),
         Command::Seed(c) => crate::commands::seed::run_seed(&c),

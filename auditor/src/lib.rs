@@ -4,11 +4,8 @@
 pub mod cli;
 pub mod commands;
 pub mod engagement;
-pub mod engagement_cmd;
 pub mod exit;
 pub mod output;
 pub mod proof_cmd;
-pub mod remote_cmd;
 pub mod stats_cmd;
 pub mod trust_cmd;
-pub mod verify_cmd;

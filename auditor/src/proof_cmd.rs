@@ -5,7 +5,6 @@ use std::path::PathBuf;
 
 use clap::Args;
 use evidence_archive::proof::{ExportAnchors, ProofError, ProofSource, check_item_proof};
-use evidence_archive::verify::Severity;
 
 use crate::exit::{EXIT_FAILED, EXIT_OK};
 use crate::trust_cmd::{TrustArgs, print_trust};
@@ -110,27 +109,14 @@ pub fn check_proof(args: &CheckProofArgs) -> anyhow::Result<u8> {
                 _ => "none: signatures and time stamp are checked for consistency only",
             }
         );
-        for p in &check.problems {
-            let mark = match p.severity {
-                Severity::Error => "error",
-                Severity::Warning => "warning",
-            };
-            match &p.entry {
-                Some(e) => crate::outln!("  {mark}: {e}: {}", p.message),
-                None => crate::outln!("  {mark}: {}", p.message),
-            }
-        }
+        crate::commands::verify::print_problems(&check.problems, "  ");
         crate::outln!();
         if check.valid {
             crate::outln!(
                 "VALID: the item's files are leaves of the run's checkpoint, and its signature and time stamp hold."
             );
         } else {
-            let n = check
-                .problems
-                .iter()
-                .filter(|p| p.severity == Severity::Error)
-                .count();
+            let n = check.problems.iter().filter(|p| p.is_error()).count();
             crate::outln!("FAILED: {n} problem(s).");
         }
     }

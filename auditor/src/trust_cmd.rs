@@ -126,8 +126,7 @@ pub fn print_trust(t: &TrustReport, indent: &str) {
 
 /// The pin line of an archive.
 pub fn print_pin(p: &PinReport) {
-    let mut lines = p.checkpoint.lines();
-    let size = lines.nth(1).unwrap_or("?");
+    let size = p.checkpoint.size;
     if p.extended {
         match p.matches_run {
             Some(run) => crate::outln!(

@@ -1,7 +1,10 @@
-//! The engagement commands, one module per command group: each parses its arguments, calls
-//! the engagement library and prints what comes back. Architecture invariant: no policy here:
-//! no step-order check, no default, no business rule (those live in `crate::engagement`).
+//! The auditor's commands, one module per command group: each parses its arguments, calls
+//! the library and prints what comes back. Architecture invariant: no policy here: no
+//! step-order check, no default, no business rule (those live in `crate::engagement` and the
+//! archive crate).
 //!
+//! - `verify`: `verify` over an archive source (a local folder or an S3 location).
+//! - `ingest`: `ingest`, a visitor on the same walk as `verify`.
 //! - `audit`: `audit add|list|coverage`.
 //! - `population`: `population define|list|freeze|show|plan`.
 //! - `seed`: `seed commit|reveal|show`.
@@ -12,10 +15,12 @@
 
 pub mod audit;
 pub mod conclude;
+pub mod ingest;
 pub mod population;
 pub mod record;
 pub mod sample;
 pub mod seed;
+pub mod verify;
 pub mod workpaper;
 
 use std::path::PathBuf;

@@ -1,4 +1,4 @@
-//! Ingest: verify an archive directory and load its item metadata, completeness records and
+//! Ingest: verify an archive (any `BundleSource`: a local directory, an S3 folder) and load its item metadata, completeness records and
 //! chain position into the engagement, in one transaction. A failing archive stores nothing. Per
 //! origin the engagement remembers the last run ingested and its checkpoint; a later ingest of
 //! the same origin appends the runs after it, and is refused when the bundle at that run no
@@ -9,13 +9,13 @@
 //! the whole archive verified and its history continues what the engagement holds.
 
 use std::collections::HashMap;
-use std::path::Path;
-
 use std::sync::mpsc::{Receiver, SyncSender, sync_channel};
 
+use evidence_archive::Checkpoint;
 use evidence_archive::run_record::RunRecord;
-use evidence_archive::trust::VerifyOptions;
-use evidence_archive::verify::{ArchiveReport, BundleVisitor, Severity, verify_archive_with};
+use evidence_archive::verify::{
+    ArchiveReport, BundleSource, BundleSummary, BundleVisitor, VerifyOptions, verify_source,
+};
 use evidence_model::{GapRecord, ItemMeta, PopulationRecord, Timestamp};
 use rusqlite::{Connection, Statement, Transaction, params};
 use serde::Serialize;
@@ -34,8 +34,8 @@ pub struct IngestOutcome {
     pub to_run: Option<u64>,
     /// The last run of the origin the engagement held before.
     pub previous_run: Option<u64>,
-    /// The checkpoint of the last run now ingested.
-    pub checkpoint: String,
+    /// The checkpoint of the last run now ingested (serialised as its text).
+    pub checkpoint: Checkpoint,
     pub items_added: u64,
     /// Items whose id the engagement already held for this origin (sealed again by a later run).
     pub items_already_held: u64,
@@ -80,9 +80,9 @@ struct Finish {
     now: String,
     from: u64,
     to: u64,
-    checkpoint: String,
+    checkpoint: Checkpoint,
     /// (seq, checkpoint, collected_at, items, gaps) of the new bundles.
-    bundles: Vec<(u64, String, String, u64, u64)>,
+    bundles: Vec<(u64, Checkpoint, String, u64, u64)>,
 }
 
 /// Counts the writer reports.
@@ -301,7 +301,7 @@ fn finish(tx: &Transaction<'_>, f: &Finish, w: &Written) -> rusqlite::Result<()>
         st.execute(params![
             f.origin,
             seq,
-            checkpoint,
+            checkpoint.to_text(),
             collected_at,
             items,
             gaps
@@ -311,39 +311,43 @@ fn finish(tx: &Transaction<'_>, f: &Finish, w: &Written) -> rusqlite::Result<()>
         "INSERT INTO origins (origin, last_seq, checkpoint, archive, first_ingested_at, last_ingested_at)
          VALUES (?1, ?2, ?3, ?4, ?5, ?5)
          ON CONFLICT (origin) DO UPDATE SET last_seq = ?2, checkpoint = ?3, archive = ?4, last_ingested_at = ?5",
-        params![f.origin, f.to, f.checkpoint, f.archive, f.now],
+        params![f.origin, f.to, f.checkpoint.to_text(), f.archive, f.now],
     )?;
     tx.execute(
         "INSERT INTO ingests (origin, archive, from_seq, to_seq, checkpoint, items_added, items_already_held, ingested_at)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
-        params![f.origin, f.archive, f.from, f.to, f.checkpoint, w.added, w.already, f.now],
+        params![
+            f.origin,
+            f.archive,
+            f.from,
+            f.to,
+            f.checkpoint.to_text(),
+            w.added,
+            w.already,
+            f.now
+        ],
     )?;
     Ok(())
 }
 
-/// Verify `archive` (with the trust anchors in `options`: allowed signers, TSA roots) and load
-/// what is new into the engagement.
+/// Verify the archive `source` holds (with the trust anchors in `options`: allowed signers, TSA
+/// roots) and load what is new into the engagement as it is verified.
 pub fn ingest(
     e: &mut Engagement,
-    archive: &Path,
+    source: &mut dyn BundleSource,
     options: &VerifyOptions,
     now: Timestamp,
 ) -> Result<IngestOutcome> {
-    let archive_text = archive.display().to_string();
-    let meta = std::fs::metadata(archive).map_err(|source| EngagementError::Io {
-        path: archive.to_owned(),
-        source,
-    })?;
-    if !meta.is_dir() {
-        return Err(EngagementError::Invalid(format!(
-            "{archive_text} is not an archive directory; ingest takes the directory of run-NNNNNN.zip bundles"
-        )));
+    let archive_text = source.label();
+    let mut known: HashMap<String, (u64, Checkpoint)> = HashMap::new();
+    for (origin, seq, text) in e.origins()? {
+        let checkpoint = Checkpoint::parse(&text).map_err(|err| {
+            EngagementError::Invalid(format!(
+                "the engagement's checkpoint of origin {origin} is unreadable: {err}"
+            ))
+        })?;
+        known.insert(origin, (seq, checkpoint));
     }
-    let known: HashMap<String, (u64, String)> = e
-        .origins()?
-        .into_iter()
-        .map(|(o, s, c)| (o, (s, c)))
-        .collect();
     let path = e.path().to_owned();
     let db = |source| EngagementError::Db {
         path: path.clone(),
@@ -363,7 +367,7 @@ pub fn ingest(
             writer_gone: false,
             loaded_runs: Vec::new(),
         };
-        let report = verify_archive_with(archive, options, &mut loader);
+        let report = verify_source(source, options, &mut loader);
         let decision = decide(&report, &known, &archive_text, &loader.loaded_runs, now);
         if let Ok(Some(finish)) = &decision {
             let _ = loader.to_writer.send(Msg::Commit(Box::new(finish.clone())));
@@ -377,11 +381,13 @@ pub fn ingest(
     });
     let (report, finish, written) = outcome?;
     let items_total = e.item_counts()?.0;
-    let last = report
+    let checkpoint = report
         .bundles
         .iter()
         .filter_map(|b| b.summary.as_ref())
-        .max_by_key(|s| s.seq);
+        .max_by_key(|s| s.seq)
+        .and_then(|s| s.checkpoint.clone())
+        .ok_or_else(|| EngagementError::Invalid(format!("{archive_text} holds no checkpoint")))?;
     Ok(IngestOutcome {
         archive: archive_text,
         origin: report.origin.clone().unwrap_or_default(),
@@ -392,7 +398,7 @@ pub fn ingest(
             .as_ref()
             .and_then(|o| known.get(o))
             .map(|(s, _)| *s),
-        checkpoint: last.map(|s| s.checkpoint.clone()).unwrap_or_default(),
+        checkpoint,
         items_added: written.added,
         items_already_held: written.already,
         gaps: written.gaps,
@@ -404,16 +410,13 @@ pub fn ingest(
 /// (`None` when nothing is new).
 fn decide(
     report: &ArchiveReport,
-    known: &HashMap<String, (u64, String)>,
+    known: &HashMap<String, (u64, Checkpoint)>,
     archive_text: &str,
     runs: &[u64],
     now: Timestamp,
 ) -> Result<Option<Finish>> {
     if !report.valid {
-        let errors = report
-            .all_problems()
-            .filter(|p| p.severity == Severity::Error)
-            .count();
+        let errors = report.error_count();
         return Err(EngagementError::Verification {
             path: archive_text.to_owned(),
             errors,
@@ -441,10 +444,10 @@ fn decide(
                     last.seq
                 )));
             }
-            Some(s) if s.checkpoint != *checkpoint => {
+            Some(s) if s.checkpoint.as_ref() != Some(checkpoint) => {
                 return Err(EngagementError::Fork(format!(
                     "run {last_seq} of origin {origin} in {archive_text} does not carry the checkpoint the engagement ingested (root {}); a forked or rewritten history is refused; nothing was ingested",
-                    checkpoint.lines().nth(2).unwrap_or("?")
+                    checkpoint.root_base64()
                 )));
             }
             Some(_) => {}
@@ -453,25 +456,33 @@ fn decide(
     let (Some(from), Some(to)) = (runs.iter().min().copied(), runs.iter().max().copied()) else {
         return Ok(None);
     };
+
     Ok(Some(Finish {
         origin,
         archive: archive_text.to_owned(),
         now: now.to_string(),
         from,
         to,
-        checkpoint: last.checkpoint.clone(),
+        checkpoint: checkpoint_of(last, archive_text)?,
         bundles: summaries
             .iter()
             .filter(|s| s.seq >= from)
-            .map(|s| {
-                (
+            .map(|s| -> Result<_> {
+                Ok((
                     s.seq,
-                    s.checkpoint.clone(),
+                    checkpoint_of(s, archive_text)?,
                     s.collected_at.to_string(),
                     s.items,
                     s.gaps,
-                )
+                ))
             })
-            .collect(),
+            .collect::<Result<_>>()?,
     }))
+}
+
+/// A verified bundle's checkpoint (a valid bundle always has one).
+fn checkpoint_of(s: &BundleSummary, archive_text: &str) -> Result<Checkpoint> {
+    s.checkpoint.clone().ok_or_else(|| {
+        EngagementError::Invalid(format!("run {} of {archive_text} has no checkpoint", s.seq))
+    })
 }

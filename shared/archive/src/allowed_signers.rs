@@ -31,8 +31,34 @@ pub enum AllowedSignersError {
     Line {
         file: String,
         line: usize,
-        reason: String,
+        reason: LineError,
     },
+}
+
+/// Why one line is not a valid allowed_signers entry.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum LineError {
+    #[error("no principals")]
+    NoPrincipals,
+    #[error("\"valid-before\" time is before \"valid-after\"")]
+    ValidityInverted,
+    #[error("expected a key: KEYTYPE BASE64 [COMMENT]")]
+    MissingKey,
+    #[error("invalid public key: {0}")]
+    InvalidKey(String),
+    #[error("unterminated quote")]
+    UnterminatedQuote,
+    #[error("unsupported option in {0:?}")]
+    UnsupportedOption(String),
+    #[error("unknown key option in {0:?}")]
+    UnknownOption(String),
+    #[error("unexpected end of options")]
+    OptionsEnd,
+    #[error("an option value must be in double quotes")]
+    Unquoted,
+    #[error("invalid time {0:?} (expected YYYYMMDD[HHMM[SS]][Z])")]
+    InvalidTime(String),
 }
 
 /// One entry.
@@ -168,10 +194,10 @@ pub fn principal_matches(principal: &str, patterns: &str) -> bool {
     match_pattern_list(principal, patterns) == Match::Yes
 }
 
-fn parse_line(line: &str) -> Result<Entry, String> {
+fn parse_line(line: &str) -> Result<Entry, LineError> {
     let (principals, rest) = next_field(line)?;
     if principals.is_empty() {
-        return Err("no principals".into());
+        return Err(LineError::NoPrincipals);
     }
     let rest = rest.trim_start_matches([' ', '\t']);
     let (first, after_first) = next_field(rest)?;
@@ -194,25 +220,25 @@ fn parse_line(line: &str) -> Result<Entry, String> {
     if let (Some(a), Some(b)) = (entry.valid_after, entry.valid_before)
         && b <= a
     {
-        return Err("\"valid-before\" time is before \"valid-after\"".into());
+        return Err(LineError::ValidityInverted);
     }
     Ok(entry)
 }
 
-fn parse_key(text: &str) -> Result<KeyData, String> {
+fn parse_key(text: &str) -> Result<KeyData, LineError> {
     let mut parts = text.split([' ', '\t']).filter(|p| !p.is_empty());
     let (Some(alg), Some(b64)) = (parts.next(), parts.next()) else {
-        return Err("expected a key: KEYTYPE BASE64 [COMMENT]".into());
+        return Err(LineError::MissingKey);
     };
     let key = ssh_key::PublicKey::from_openssh(&format!("{alg} {b64}"))
-        .map_err(|e| format!("invalid public key: {e}"))?;
+        .map_err(|e| LineError::InvalidKey(e.to_string()))?;
     Ok(key.key_data().clone())
 }
 
 /// One whitespace-delimited field; a field may contain double-quoted parts with spaces (as
 /// ssh-keygen's `strdelimw` and option parser allow). Returns the field without surrounding
 /// quotes when it is quoted whole, and the rest of the line.
-fn next_field(s: &str) -> Result<(String, &str), String> {
+fn next_field(s: &str) -> Result<(String, &str), LineError> {
     let mut in_quotes = false;
     let mut end = s.len();
     for (i, c) in s.char_indices() {
@@ -226,7 +252,7 @@ fn next_field(s: &str) -> Result<(String, &str), String> {
         }
     }
     if in_quotes {
-        return Err("unterminated quote".into());
+        return Err(LineError::UnterminatedQuote);
     }
     let field = &s[..end];
     let field = match field.strip_prefix('"').and_then(|f| f.strip_suffix('"')) {
@@ -236,7 +262,7 @@ fn next_field(s: &str) -> Result<(String, &str), String> {
     Ok((field.to_owned(), &s[end..]))
 }
 
-fn parse_options(opts: &str, entry: &mut Entry) -> Result<(), String> {
+fn parse_options(opts: &str, entry: &mut Entry) -> Result<(), LineError> {
     let mut rest = opts;
     while !rest.is_empty() {
         if let Some(r) = strip_prefix_ci(rest, "cert-authority") {
@@ -255,16 +281,16 @@ fn parse_options(opts: &str, entry: &mut Entry) -> Result<(), String> {
             entry.valid_before = Some(parse_time(&v)?);
             rest = r;
         } else {
-            return Err(format!("unsupported option in {opts:?}"));
+            return Err(LineError::UnsupportedOption(opts.to_owned()));
         }
         if rest.is_empty() {
             break;
         }
         rest = rest
             .strip_prefix(',')
-            .ok_or_else(|| format!("unknown key option in {opts:?}"))?;
+            .ok_or_else(|| LineError::UnknownOption(opts.to_owned()))?;
         if rest.is_empty() {
-            return Err("unexpected end of options".into());
+            return Err(LineError::OptionsEnd);
         }
     }
     Ok(())
@@ -277,17 +303,15 @@ fn strip_prefix_ci<'a>(s: &'a str, prefix: &str) -> Option<&'a str> {
 }
 
 /// A double-quoted option value and the text after its closing quote.
-fn quoted(s: &str) -> Result<(String, &str), String> {
-    let inner = s
-        .strip_prefix('"')
-        .ok_or("an option value must be in double quotes")?;
-    let end = inner.find('"').ok_or("unterminated quote")?;
+fn quoted(s: &str) -> Result<(String, &str), LineError> {
+    let inner = s.strip_prefix('"').ok_or(LineError::Unquoted)?;
+    let end = inner.find('"').ok_or(LineError::UnterminatedQuote)?;
     Ok((inner[..end].to_owned(), &inner[end + 1..]))
 }
 
 /// `YYYYMMDD`, `YYYYMMDDHHMM` or `YYYYMMDDHHMMSS`, local time unless suffixed with `Z` (UTC).
-fn parse_time(text: &str) -> Result<Timestamp, String> {
-    let bad = || format!("invalid time {text:?} (expected YYYYMMDD[HHMM[SS]][Z])");
+fn parse_time(text: &str) -> Result<Timestamp, LineError> {
+    let bad = || LineError::InvalidTime(text.to_owned());
     let (digits, utc) = match text.strip_suffix(['Z', 'z']) {
         Some(d) => (d, true),
         None => (text, false),
@@ -295,7 +319,7 @@ fn parse_time(text: &str) -> Result<Timestamp, String> {
     if !digits.bytes().all(|b| b.is_ascii_digit()) || ![8, 12, 14].contains(&digits.len()) {
         return Err(bad());
     }
-    let num = |r: std::ops::Range<usize>| -> Result<i16, String> {
+    let num = |r: std::ops::Range<usize>| -> Result<i16, LineError> {
         digits
             .get(r)
             .unwrap_or("0")

@@ -1,13 +1,18 @@
-//! The per-origin append-only log: how payload files and run records become Merkle leaves, and
-//! the checkpoint (C2SP tlog-checkpoint body: origin, tree size, base64 root) each run commits to.
+//! The per-origin append-only log: how payload files and run records become Merkle leaves, the
+//! checkpoint (C2SP tlog-checkpoint body: origin, tree size, base64 root) each run commits to,
+//! and the consistency-proof document. These formats are shared by the writer (`seal`) and the
+//! reader (`verify`), which therefore depend on this module and not on each other.
 
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
 use evidence_model::Sha256Digest;
 
+use serde::{Deserialize, Serialize};
+
 use crate::merkle::{Hash, leaf_hash};
 
-/// A signed-note style checkpoint body: `origin\nsize\nbase64(root)\n`.
+/// A signed-note style checkpoint body: `origin\nsize\nbase64(root)\n`. It serialises as
+/// that text, so JSON reports carry the exact bytes stored in `log/checkpoint`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Checkpoint {
     pub origin: String,
@@ -29,6 +34,11 @@ impl Checkpoint {
             self.size,
             STANDARD.encode(self.root)
         )
+    }
+
+    /// The root as standard base64, as on the checkpoint's third line.
+    pub fn root_base64(&self) -> String {
+        STANDARD.encode(self.root)
     }
 
     /// Parse the exact three-line form; anything else (extra lines, signatures, CRLF, a size with
@@ -73,6 +83,66 @@ impl Checkpoint {
     }
 }
 
+impl std::fmt::Display for Checkpoint {
+    /// The one-line form for people: `origin, tree size N, root R`.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "{}, tree size {}, root {}",
+            self.origin,
+            self.size,
+            self.root_base64()
+        )
+    }
+}
+
+impl std::str::FromStr for Checkpoint {
+    type Err = CheckpointParseError;
+    fn from_str(text: &str) -> Result<Self, Self::Err> {
+        Self::parse(text)
+    }
+}
+
+impl Serialize for Checkpoint {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(&self.to_text())
+    }
+}
+
+impl<'de> Deserialize<'de> for Checkpoint {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let text = String::deserialize(deserializer)?;
+        Self::parse(&text).map_err(serde::de::Error::custom)
+    }
+}
+
+/// `log/consistency-proof.json`: an RFC 9162 consistency proof from the previous tree.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ConsistencyProofDoc {
+    pub old_size: u64,
+    pub new_size: u64,
+    /// Standard base64 of each hash.
+    pub hashes: Vec<String>,
+}
+
+impl ConsistencyProofDoc {
+    /// The proof's hashes, decoded; `None` when one is not base64 of 32 bytes.
+    pub fn decoded_hashes(&self) -> Option<Vec<Hash>> {
+        self.hashes.iter().map(|h| decode_hash(h)).collect()
+    }
+}
+
+/// Encode hashes as standard base64 strings.
+pub fn hashes_to_base64(hashes: &[Hash]) -> Vec<String> {
+    hashes.iter().map(|h| STANDARD.encode(h)).collect()
+}
+
+/// Decode one standard-base64 hash; `None` unless it is exactly 32 bytes.
+pub fn decode_hash(b64: &str) -> Option<Hash> {
+    STANDARD.decode(b64).ok()?.try_into().ok()
+}
+
 /// The leaf of one payload file: `0x00 || "evidence-leaf/v1\n" + run/path + "\n" + sha256 + "\n"
 /// + size + "\n"`, where `run/path` is the full name inside the ZIP (`run-000001/data/...`).
 pub fn payload_leaf(zip_name: &str, sha256: &Sha256Digest, size: u64) -> Hash {
@@ -109,6 +179,19 @@ mod tests {
         let text = cp.to_text();
         assert_eq!(text.lines().count(), 3);
         assert_eq!(Checkpoint::parse(&text).unwrap(), cp);
+    }
+
+    #[test]
+    fn a_checkpoint_serialises_as_its_text() {
+        let cp = Checkpoint {
+            origin: "example.org/ai".into(),
+            size: 3,
+            root: [1u8; 32],
+        };
+        let json = serde_json::to_string(&cp).unwrap();
+        assert_eq!(json, serde_json::to_string(&cp.to_text()).unwrap());
+        assert_eq!(serde_json::from_str::<Checkpoint>(&json).unwrap(), cp);
+        assert!(serde_json::from_str::<Checkpoint>("\"o\\n1\\n\"").is_err());
     }
 
     #[test]

@@ -18,14 +18,16 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 use crate::layout;
-use crate::log::{Checkpoint, payload_leaf};
+use crate::log::{Checkpoint, hashes_to_base64, payload_leaf};
 use crate::merkle::{self, Hash};
-use crate::seal::hashes_to_base64;
 use crate::sshsig::MAX_SIGNATURE_BYTES;
 use crate::strict_zip::{Limits, StrictZip};
-use crate::trust::{self, SignedCheckpoint, TrustReport, VerifyOptions, read_small_file};
 use crate::tsp::MAX_TOKEN_BYTES;
-use crate::verify::{ArchiveReport, BundleVisitor, Ctx, Problem, Severity};
+use crate::verify::trust::{self, SignedCheckpoint, read_small_file};
+use crate::verify::{
+    ArchiveReport, BundleVisitor, Category, Ctx, LocalDir, Problem, Severity, TrustReport,
+    VerifyOptions,
+};
 
 /// Schema tag of `proof.json`.
 pub const PROOF_SCHEMA: &str = "evidence-proof/1";
@@ -160,7 +162,8 @@ impl ProofSource {
     /// nothing).
     pub fn open(dir: &Path, options: &VerifyOptions) -> Result<Self, ProofError> {
         let mut collect = Collect::default();
-        let (report, leaves) = crate::verify::verify_archive_full(dir, options, &mut collect);
+        let (report, leaves) =
+            crate::verify::verify_source_full(&mut LocalDir::new(dir), options, &mut collect);
         let errors = report
             .all_problems()
             .filter(|p| p.severity == Severity::Error)
@@ -212,13 +215,11 @@ impl ProofSource {
             .filter_map(|b| b.summary.as_ref())
             .find(|s| s.seq == place.seq)
             .ok_or_else(|| item_err("its bundle has no summary".into()))?;
-        let checkpoint =
-            Checkpoint::parse(&summary.checkpoint).map_err(|e| item_err(e.to_string()))?;
-        let start = summary
-            .previous_checkpoint
-            .as_deref()
-            .and_then(|t| Checkpoint::parse(t).ok())
-            .map_or(0, |c| c.size);
+        let checkpoint = summary
+            .checkpoint
+            .clone()
+            .ok_or_else(|| item_err("its bundle has no checkpoint".into()))?;
+        let start = summary.previous_checkpoint.as_ref().map_or(0, |c| c.size);
         let tree = usize::try_from(checkpoint.size)
             .ok()
             .and_then(|n| self.leaves.get(..n))
@@ -314,7 +315,7 @@ impl ProofSource {
                 tags.insert(out_name, bytes);
             }
         }
-        if tags.get(PROOF_CHECKPOINT).map(Vec::as_slice) != Some(summary.checkpoint.as_bytes()) {
+        if tags.get(PROOF_CHECKPOINT).map(Vec::as_slice) != Some(checkpoint.to_text().as_bytes()) {
             return Err(item_err(
                 "the bundle's checkpoint changed since it was verified".into(),
             ));
@@ -502,7 +503,7 @@ pub struct ProofCheck {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub origin: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub checkpoint: Option<String>,
+    pub checkpoint: Option<Checkpoint>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub trust: Option<TrustReport>,
     /// Where the trust anchors came from: `options`, `directory` or none.
@@ -542,7 +543,7 @@ pub fn check_item_proof(dir: &Path, options: &VerifyOptions) -> ProofCheck {
                 options.allowed_signers = Some(s);
                 from_dir = true;
             }
-            Err(e) => ctx.error(Some(PROOF_ALLOWED_SIGNERS), "proof", e),
+            Err(e) => ctx.error(Some(PROOF_ALLOWED_SIGNERS), Category::Proof, e),
         }
     }
     if options.tsa_roots.is_none()
@@ -553,7 +554,7 @@ pub fn check_item_proof(dir: &Path, options: &VerifyOptions) -> ProofCheck {
                 options.tsa_roots = Some(r);
                 from_dir = true;
             }
-            Err(e) => ctx.error(Some(PROOF_TSA_ROOTS), "proof", e.to_string()),
+            Err(e) => ctx.error(Some(PROOF_TSA_ROOTS), Category::Proof, e.to_string()),
         }
     }
     check.anchors = if from_dir {
@@ -575,14 +576,20 @@ fn check_proof_inner(dir: &Path, options: &VerifyOptions, ctx: &mut Ctx, check: 
         match read_small_file(&dir.join(name), max) {
             Ok(b) => Some(b),
             Err(e) => {
-                ctx.error(Some(name), "proof", format!("cannot read: {e}"));
+                ctx.error(Some(name), Category::Proof, format!("cannot read: {e}"));
                 None
             }
         }
     };
     let Some(doc) = read(PROOF_JSON, MAX_SMALL_FILE, ctx).and_then(|b| {
         serde_json::from_slice::<ProofDoc>(&b)
-            .map_err(|e| ctx.error(Some(PROOF_JSON), "proof", format!("not a proof: {e}")))
+            .map_err(|e| {
+                ctx.error(
+                    Some(PROOF_JSON),
+                    Category::Proof,
+                    format!("not a proof: {e}"),
+                )
+            })
             .ok()
     }) else {
         return;
@@ -590,7 +597,7 @@ fn check_proof_inner(dir: &Path, options: &VerifyOptions, ctx: &mut Ctx, check: 
     if doc.schema != PROOF_SCHEMA {
         ctx.error(
             Some(PROOF_JSON),
-            "version",
+            Category::Version,
             format!("proof schema {:?} is not {PROOF_SCHEMA}", doc.schema),
         );
         return;
@@ -607,15 +614,15 @@ fn check_proof_inner(dir: &Path, options: &VerifyOptions, ctx: &mut Ctx, check: 
     {
         Ok(cp) => cp,
         Err(e) => {
-            ctx.error(Some(PROOF_CHECKPOINT), "proof", e);
+            ctx.error(Some(PROOF_CHECKPOINT), Category::Proof, e);
             return;
         }
     };
-    check.checkpoint = Some(cp.to_text());
+    check.checkpoint = Some(cp.clone());
     if cp.origin != doc.origin || cp.size != doc.tree_size {
         ctx.error(
             Some(PROOF_JSON),
-            "proof",
+            Category::Proof,
             "proof.json names another origin or tree size than the checkpoint",
         );
     }
@@ -625,13 +632,13 @@ fn check_proof_inner(dir: &Path, options: &VerifyOptions, ctx: &mut Ctx, check: 
         doc.item.parse::<evidence_model::ItemId>(),
         (doc.run > 0).then(|| layout::bag_dir(doc.run)),
     ) else {
-        ctx.error(Some(PROOF_JSON), "proof", "invalid item id or run");
+        ctx.error(Some(PROOF_JSON), Category::Proof, "invalid item id or run");
         return;
     };
     let [meta_leaf, art_leaf] = doc.leaves.as_slice() else {
         ctx.error(
             Some(PROOF_JSON),
-            "proof",
+            Category::Proof,
             "expected two leaves: the metadata record, then the artefact",
         );
         return;
@@ -642,7 +649,7 @@ fn check_proof_inner(dir: &Path, options: &VerifyOptions, ctx: &mut Ctx, check: 
     {
         ctx.error(
             Some(PROOF_JSON),
-            "proof",
+            Category::Proof,
             "unexpected file names in proof.json",
         );
         return;
@@ -656,7 +663,7 @@ fn check_proof_inner(dir: &Path, options: &VerifyOptions, ctx: &mut Ctx, check: 
         if &leaf.zip_name != zip_name {
             ctx.error(
                 Some(&leaf.file),
-                "proof",
+                Category::Proof,
                 format!(
                     "proof.json names it {} but it must be {zip_name}",
                     leaf.zip_name
@@ -667,14 +674,18 @@ fn check_proof_inner(dir: &Path, options: &VerifyOptions, ctx: &mut Ctx, check: 
         let (digest, size) = match hash_file(&dir.join(&leaf.file)) {
             Ok(x) => x,
             Err(e) => {
-                ctx.error(Some(&leaf.file), "proof", format!("cannot read: {e}"));
+                ctx.error(
+                    Some(&leaf.file),
+                    Category::Proof,
+                    format!("cannot read: {e}"),
+                );
                 continue;
             }
         };
         if digest.to_string() != leaf.sha256 || size != leaf.size {
             ctx.error(
                 Some(&leaf.file),
-                "digest",
+                Category::Digest,
                 format!(
                     "the file has SHA-256 {digest} and {size} bytes; proof.json says {} and {} bytes: it was modified",
                     leaf.sha256, leaf.size
@@ -688,14 +699,14 @@ fn check_proof_inner(dir: &Path, options: &VerifyOptions, ctx: &mut Ctx, check: 
             .collect();
         let computed = payload_leaf(zip_name, &digest, size);
         match hashes {
-            Err(e) => ctx.error(Some(PROOF_JSON), "proof", e.to_string()),
+            Err(e) => ctx.error(Some(PROOF_JSON), Category::Proof, e.to_string()),
             Ok(hashes) => {
                 if let Err(e) =
                     merkle::verify_inclusion(&computed, leaf.leaf_index, cp.size, &hashes, &cp.root)
                 {
                     ctx.error(
                         Some(&leaf.file),
-                        "proof",
+                        Category::Proof,
                         format!("not included in the checkpoint's tree: {e}"),
                     );
                 }
@@ -717,14 +728,14 @@ fn check_proof_inner(dir: &Path, options: &VerifyOptions, ctx: &mut Ctx, check: 
                 if !ok {
                     ctx.error(
                         Some(PROOF_METADATA),
-                        "record",
+                        Category::Record,
                         "the item record does not describe this item's artefact",
                     );
                 }
             }
             Err(e) => ctx.error(
                 Some(PROOF_METADATA),
-                "record",
+                Category::Record,
                 format!("not a valid item record: {e}"),
             ),
         }

@@ -19,6 +19,7 @@ use crate::bag::{BagInfo, Manifest};
 use crate::durable;
 use crate::layout::{self, FORMAT_VERSION, FORMAT_VERSION_SIGNED};
 use crate::log::{Checkpoint, payload_leaf, run_leaf};
+pub use crate::log::{ConsistencyProofDoc, hashes_to_base64};
 use crate::merkle::{self, Frontier, Hash};
 use crate::sshsig::{self, SshSignature};
 use crate::staging::Staging;
@@ -39,16 +40,6 @@ impl ChainHead {
     pub fn checkpoint(&self) -> Result<Checkpoint, crate::log::CheckpointParseError> {
         Checkpoint::parse(&self.checkpoint)
     }
-}
-
-/// `log/consistency-proof.json`: an RFC 9162 consistency proof from the previous tree.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct ConsistencyProofDoc {
-    pub old_size: u64,
-    pub new_size: u64,
-    /// Standard base64 of each hash.
-    pub hashes: Vec<String>,
 }
 
 /// What the run is sealed as.
@@ -135,15 +126,6 @@ pub struct Sealed {
     pub bundle_bytes: u64,
     pub payload_files: u64,
     pub payload_bytes: u64,
-}
-
-/// Encode hashes as standard base64 strings.
-pub fn hashes_to_base64(hashes: &[Hash]) -> Vec<String> {
-    use base64::Engine;
-    hashes
-        .iter()
-        .map(|h| base64::engine::general_purpose::STANDARD.encode(h))
-        .collect()
 }
 
 fn check_run_record(staging: &Staging, input: &SealInput<'_>) -> Result<(), SealError> {
@@ -572,7 +554,10 @@ impl io::Read for LazyFile<'_> {
 mod tests {
     use super::*;
     use crate::run_record::{RUN_SCHEMA, RunRecord};
-    use crate::verify::{NoVisitor, verify_archive};
+    use crate::verify::{
+        BundleSource, Category, LocalDir, NoVisitor, SourceBundle, SourceError, SourceListing,
+        VerifyOptions, verify_archive, verify_source,
+    };
     use evidence_model::{PopulationRecord, SourceName};
 
     fn staged(dir: &Path, seq: u64) -> Staging {
@@ -618,7 +603,87 @@ mod tests {
         }
         let report = verify_archive(&archive, &mut NoVisitor);
         assert!(report.valid, "{report:#?}");
-        assert_eq!(report.latest_checkpoint, head.map(|h| h.checkpoint));
+        assert_eq!(
+            report.latest_checkpoint,
+            head.map(|h| h.checkpoint().unwrap())
+        );
+    }
+
+    /// A source that is not a directory: each bundle is copied into a scratch folder when
+    /// fetched and deleted when released, as remote storage does.
+    struct Copying {
+        from: PathBuf,
+        scratch: PathBuf,
+        released: Vec<u64>,
+        origin: Option<String>,
+    }
+
+    impl BundleSource for Copying {
+        fn label(&self) -> String {
+            "elsewhere/".into()
+        }
+        fn list(&mut self) -> Result<SourceListing, SourceError> {
+            let mut listing = LocalDir::new(&self.from).list()?;
+            for b in &mut listing.bundles {
+                b.name = format!("elsewhere/{}", b.name);
+            }
+            listing.origin = self.origin.clone();
+            Ok(listing)
+        }
+        fn fetch(&mut self, bundle: &SourceBundle) -> Result<PathBuf, SourceError> {
+            let name = layout::bundle_file_name(bundle.seq);
+            let dest = self.scratch.join(&name);
+            fs::copy(self.from.join(&name), &dest).map_err(|e| SourceError(e.to_string()))?;
+            Ok(dest)
+        }
+        fn release(&mut self, bundle: &SourceBundle) {
+            let _ = fs::remove_file(self.scratch.join(layout::bundle_file_name(bundle.seq)));
+            self.released.push(bundle.seq);
+        }
+    }
+
+    #[test]
+    fn the_verifier_walks_any_bundle_source_as_it_walks_a_directory() {
+        let dir = tempfile::tempdir().unwrap();
+        let archive = dir.path().join("archive");
+        let scratch = dir.path().join("scratch");
+        fs::create_dir_all(&archive).unwrap();
+        fs::create_dir_all(&scratch).unwrap();
+        let mut head: Option<ChainHead> = None;
+        for seq in 1..=2 {
+            let staging = staged(dir.path(), seq);
+            let prepared = prepare(&staging, &input(seq, head.as_ref())).unwrap();
+            head = Some(prepared.write(&archive, |_| Ok(())).unwrap().head);
+        }
+        let local = verify_archive(&archive, &mut NoVisitor);
+        let mut source = Copying {
+            from: archive.clone(),
+            scratch: scratch.clone(),
+            released: Vec::new(),
+            origin: Some("example.org/ai".into()),
+        };
+        let options = VerifyOptions::default();
+        let report = verify_source(&mut source, &options, &mut NoVisitor);
+        assert!(report.valid, "{report:#?}");
+        assert_eq!(report.path, "elsewhere/");
+        assert_eq!(report.bundles[1].file, "elsewhere/run-000002.zip");
+        assert_eq!(report.latest_checkpoint, local.latest_checkpoint);
+        assert_eq!(source.released, vec![1, 2]);
+        assert_eq!(
+            fs::read_dir(&scratch).unwrap().count(),
+            0,
+            "released copies are gone"
+        );
+
+        // A source named for another origin than its bundles' is refused, bundle by bundle.
+        source.origin = Some("other.example/ai".into());
+        let report = verify_source(&mut source, &options, &mut NoVisitor);
+        assert!(!report.valid);
+        let stored_elsewhere = report
+            .all_problems()
+            .filter(|p| p.category == Category::Chain && p.message.contains("in the folder of"))
+            .count();
+        assert_eq!(stored_elsewhere, 2, "{report:#?}");
     }
 
     #[test]

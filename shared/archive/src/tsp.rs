@@ -432,7 +432,7 @@ pub fn verify_response(
         &signed_attrs_der,
         signer.signature.as_bytes(),
     )
-    .map_err(TspError::Signature)?;
+    .map_err(|e| TspError::Signature(e.to_string()))?;
 
     // The TSA certificate: critical, sole timeStamping EKU; key usage, if any, only for signing.
     check_tsa_certificate(signer_cert)?;
@@ -710,6 +710,32 @@ fn check_critical_extensions(cert: &Certificate) -> Result<(), TspError> {
     Ok(())
 }
 
+/// Why a signature in a time-stamp token or a certificate does not verify.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+enum SignatureCheckError {
+    #[error("signature algorithm {0} is not supported")]
+    UnsupportedAlgorithm(ObjectIdentifier),
+    #[error("the signature and digest algorithms disagree")]
+    AlgorithmsDisagree,
+    #[error("no digest algorithm for the signature")]
+    NoDigest,
+    #[error("ECDSA: {0}")]
+    Ecdsa(String),
+    #[error("only the P-256 and P-384 curves are supported")]
+    UnsupportedCurve,
+    #[error("RSA key: {0}")]
+    RsaKey(String),
+    #[error("RSA with SHA-1 is not accepted")]
+    RsaSha1,
+    #[error("RSA: {0}")]
+    Rsa(String),
+    #[error("key algorithm {key} with signature algorithm {sig} is not supported")]
+    UnsupportedKey {
+        key: ObjectIdentifier,
+        sig: ObjectIdentifier,
+    },
+}
+
 /// Verify `signature` over `message` with the key in `spki`. ECDSA P-256/P-384 and RSA
 /// PKCS#1 v1.5 with SHA-2; `digest_alg` is the CMS signer's digest algorithm when the
 /// signature algorithm does not name one (`rsaEncryption`).
@@ -719,21 +745,21 @@ fn verify_signature(
     digest_alg: Option<DigestAlg>,
     message: &[u8],
     signature: &[u8],
-) -> Result<(), String> {
+) -> Result<(), SignatureCheckError> {
     let named = match *sig_alg {
         ID_ECDSA_SHA256 | ID_RSA_SHA256 => Some(DigestAlg::Sha256),
         ID_ECDSA_SHA384 | ID_RSA_SHA384 => Some(DigestAlg::Sha384),
         ID_ECDSA_SHA512 | ID_RSA_SHA512 => Some(DigestAlg::Sha512),
         ID_RSA => None,
-        _ => return Err(format!("signature algorithm {sig_alg} is not supported")),
+        _ => return Err(SignatureCheckError::UnsupportedAlgorithm(*sig_alg)),
     };
     let alg = match (named, digest_alg) {
         (Some(n), Some(d)) if n != d => {
-            return Err("the signature and digest algorithms disagree".into());
+            return Err(SignatureCheckError::AlgorithmsDisagree);
         }
         (Some(n), _) => n,
         (None, Some(d)) => d,
-        (None, None) => return Err("no digest algorithm for the signature".into()),
+        (None, None) => return Err(SignatureCheckError::NoDigest),
     };
     let digest = alg.digest(message);
     let key = spki.subject_public_key.raw_bytes();
@@ -749,7 +775,7 @@ fn verify_signature(
                 .parameters
                 .as_ref()
                 .and_then(|p| p.decode_as::<ObjectIdentifier>().ok());
-            let bad = |e: &dyn std::fmt::Display| format!("ECDSA: {e}");
+            let bad = |e: &dyn std::fmt::Display| SignatureCheckError::Ecdsa(e.to_string());
             match curve {
                 Some(ID_P256) => {
                     let vk =
@@ -763,25 +789,27 @@ fn verify_signature(
                     let sig = p384::ecdsa::Signature::from_der(signature).map_err(|e| bad(&e))?;
                     vk.verify_prehash(&digest, &sig).map_err(|e| bad(&e))
                 }
-                _ => Err("only the P-256 and P-384 curves are supported".into()),
+                _ => Err(SignatureCheckError::UnsupportedCurve),
             }
         }
         ID_RSA if is_rsa_sig => {
             use rsa::pkcs1::DecodeRsaPublicKey;
             use rsa::{Pkcs1v15Sign, RsaPublicKey};
-            let key = RsaPublicKey::from_pkcs1_der(key).map_err(|e| format!("RSA key: {e}"))?;
+            let key = RsaPublicKey::from_pkcs1_der(key)
+                .map_err(|e| SignatureCheckError::RsaKey(e.to_string()))?;
             let scheme = match alg {
                 DigestAlg::Sha256 => Pkcs1v15Sign::new::<sha2_legacy::Sha256>(),
                 DigestAlg::Sha384 => Pkcs1v15Sign::new::<sha2_legacy::Sha384>(),
                 DigestAlg::Sha512 => Pkcs1v15Sign::new::<sha2_legacy::Sha512>(),
-                DigestAlg::Sha1 => return Err("RSA with SHA-1 is not accepted".into()),
+                DigestAlg::Sha1 => return Err(SignatureCheckError::RsaSha1),
             };
             key.verify(scheme, &digest, signature)
-                .map_err(|e| format!("RSA: {e}"))
+                .map_err(|e| SignatureCheckError::Rsa(e.to_string()))
         }
-        other => Err(format!(
-            "key algorithm {other} with signature algorithm {sig_alg} is not supported"
-        )),
+        other => Err(SignatureCheckError::UnsupportedKey {
+            key: other,
+            sig: *sig_alg,
+        }),
     }
 }
 

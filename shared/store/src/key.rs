@@ -3,6 +3,7 @@
 //! `<prefix>/<origin-slug>/run-000042-<sha256 hex>.zip`. Pure: no IO.
 
 use std::fmt;
+use std::path::PathBuf;
 use std::str::FromStr;
 
 use evidence_model::Sha256Digest;
@@ -19,12 +20,36 @@ pub struct ArchiveLocation {
 #[error("{0:?} is not an S3 archive location; expected s3://bucket or s3://bucket/prefix")]
 pub struct LocationError(pub String);
 
-impl ArchiveLocation {
-    /// True when `text` names an S3 location (`s3://…`), valid or not.
-    pub fn is_s3(text: &str) -> bool {
-        text.starts_with("s3://")
-    }
+/// Where an archive is: a local directory (or, for `verify`, one bundle file) or an S3
+/// location. Parsed once from the command line or the configuration: `s3://…` is a location
+/// (refused when malformed), anything else a local path.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ArchiveSource {
+    Local(PathBuf),
+    S3(ArchiveLocation),
+}
 
+impl FromStr for ArchiveSource {
+    type Err = LocationError;
+    fn from_str(s: &str) -> Result<Self, LocationError> {
+        if s.starts_with("s3://") {
+            s.parse().map(Self::S3)
+        } else {
+            Ok(Self::Local(PathBuf::from(s)))
+        }
+    }
+}
+
+impl fmt::Display for ArchiveSource {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Local(path) => write!(f, "{}", path.display()),
+            Self::S3(location) => write!(f, "{location}"),
+        }
+    }
+}
+
+impl ArchiveLocation {
     /// The key prefix every object of this archive starts with: `prefix/` or empty.
     pub fn key_prefix(&self) -> String {
         if self.prefix.is_empty() {
@@ -172,6 +197,29 @@ impl BundleKey {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_archive_source_is_parsed_once_s3_or_local() {
+        assert_eq!(
+            "s3://bucket/p/".parse::<ArchiveSource>().unwrap(),
+            ArchiveSource::S3(ArchiveLocation {
+                bucket: "bucket".into(),
+                prefix: "p".into()
+            })
+        );
+        assert_eq!(
+            "/evidence/acme".parse::<ArchiveSource>().unwrap(),
+            ArchiveSource::Local(PathBuf::from("/evidence/acme"))
+        );
+        assert!("s3://B".parse::<ArchiveSource>().is_err());
+        assert_eq!(
+            "s3://bucket/p"
+                .parse::<ArchiveSource>()
+                .unwrap()
+                .to_string(),
+            "s3://bucket/p"
+        );
+    }
 
     fn loc(s: &str) -> ArchiveLocation {
         s.parse().unwrap()

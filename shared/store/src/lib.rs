@@ -7,12 +7,14 @@
 
 mod key;
 mod remote;
+mod source;
 
-pub use key::{ArchiveLocation, BundleKey, LocationError, origin_slug};
+pub use key::{ArchiveLocation, ArchiveSource, BundleKey, LocationError, origin_slug};
 pub use remote::{
     ForkedRun, ObjectLock, RemoteArchive, RemoteBundle, RemoteListing, StoreError, StoreOptions,
     UploadReceipt, sha256_file,
 };
+pub use source::RemoteOrigin;
 
 /// Version of this crate, recorded in upload receipts.
 pub const STORE_VERSION: &str = env!("CARGO_PKG_VERSION");
