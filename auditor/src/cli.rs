@@ -107,6 +107,13 @@ pub enum Command {
     /// Export the sampling records as one JSON document.
     #[command(subcommand)]
     Record(crate::engagement_cmd::RecordCommand),
+    /// Readiness per Annex A control and clause 4–10 requirement (current, stale, gap, missing,
+    /// excluded per the latest sealed SoA), the Stage 1 documents checklist and findings, over
+    /// an archive (verified first) or an engagement; as a table, JSON, CSV, XLSX or HTML page.
+    #[command(
+        after_help = "Example:\n  evidence-auditor readiness /evidence/acme --as-of 2026-12-31 --html readiness.html"
+    )]
+    Readiness(crate::readiness_cmd::ReadinessArgs),
 }
 
 /// Whether the command line asks for JSON output (`--json` before any `--`): a failing command
@@ -165,6 +172,7 @@ pub fn run(cli: Cli, json_errors: bool) -> ExitCode {
         Command::Workpaper(c) => crate::engagement_cmd::run_workpaper(&c),
         Command::Conclude(a) => crate::engagement_cmd::run_conclude(&a),
         Command::Record(c) => crate::engagement_cmd::run_record(&c),
+        Command::Readiness(a) => crate::readiness_cmd::run(&a),
     };
     match result {
         Ok(code) => ExitCode::from(code),

@@ -6,7 +6,11 @@ pub mod engagement;
 pub mod engagement_cmd;
 pub mod exit;
 pub mod output;
+pub mod page;
 pub mod proof_cmd;
+pub mod readiness;
+#[path = "commands/readiness.rs"]
+pub mod readiness_cmd;
 pub mod remote_cmd;
 pub mod stats_cmd;
 pub mod trust_cmd;

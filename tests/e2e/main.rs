@@ -12,6 +12,7 @@ mod engagement;
 mod github;
 mod jira;
 mod mlflow;
+mod readiness;
 mod reliability;
 mod s3;
 mod tidy;

@@ -22,6 +22,7 @@ pub mod evaluate;
 pub mod export;
 pub mod ingest;
 pub mod population;
+pub mod readiness_queries;
 pub mod report;
 pub mod sample;
 pub mod seed;
