@@ -291,7 +291,7 @@ fn an_engagement_gives_the_same_rows_and_the_outputs_are_written() {
     let xlsx = fs::read(s.path().join("r.xlsx")).unwrap();
     assert!(xlsx.starts_with(b"PK"));
     let mut zip = zip::ZipArchive::new(std::io::Cursor::new(xlsx)).unwrap();
-    let names: Vec<String> = zip.file_names().map(str::to_owned).collect();
+    let names: Vec<String> = zip.file_names().map(|n| n.unwrap().into_owned()).collect();
     assert!(
         names
             .iter()
@@ -341,7 +341,8 @@ fn an_engagement_gives_the_same_rows_and_the_outputs_are_written() {
     // commands are the same.
     assert_eq!(html, fs::read_to_string(s.path().join("r3.html")).unwrap());
     check_self_contained(&html);
-    assert!(html.contains("origin <strong>readiness.example/ai</strong> · run 3 · tree size"));
+    // The template escapes `/` as `&#x2f;` (a browser shows `/`).
+    assert!(html.contains("origin <strong>readiness.example&#x2f;ai</strong> · run 3 · tree size"));
     assert!(html.contains("evidence-auditor prove docs-policies-ai-policy.md-"));
     assert!(html.contains("--archive evidence --output proof-docs-policies-ai-policy.md-"));
     assert!(html.contains("<svg"));
