@@ -198,7 +198,10 @@ fn row_cells(r: &Row) -> Vec<String> {
 }
 
 /// The views, each a header and rows of cells: requirements, Stage 1, findings, gaps, changes.
-fn views(r: &Readiness) -> Vec<(&'static str, Vec<String>, Vec<Vec<String>>)> {
+/// One view: its sheet name, header and rows.
+type View = (&'static str, Vec<String>, Vec<Vec<String>>);
+
+fn views(r: &Readiness) -> Vec<View> {
     let s = |v: &[&str]| v.iter().map(|c| (*c).to_owned()).collect::<Vec<_>>();
     let mut out = vec![(
         "Requirements",
