@@ -106,6 +106,13 @@ pub enum Command {
     /// Export the sampling records as one JSON document.
     #[command(subcommand)]
     Record(crate::commands::record::RecordCommand),
+    /// Readiness per Annex A control and clause 4–10 requirement (current, stale, gap, missing,
+    /// excluded per the latest sealed SoA), the Stage 1 documents checklist and findings, over
+    /// an archive (verified first) or an engagement; as a table, JSON, CSV, XLSX or HTML page.
+    #[command(
+        after_help = "Example:\n  evidence-auditor readiness /evidence/acme --as-of 2026-12-31 --html readiness.html"
+    )]
+    Readiness(crate::commands::readiness::ReadinessArgs),
 }
 
 /// Whether the command line asks for JSON output (`--json` before any `--`): a failing command
@@ -159,6 +166,7 @@ pub fn run(cli: Cli, json_errors: bool) -> ExitCode {
         Command::Workpaper(c) => crate::commands::workpaper::run_workpaper(&c),
         Command::Conclude(a) => crate::commands::conclude::run_conclude(&a),
         Command::Record(c) => crate::commands::record::run_record(&c),
+        Command::Readiness(a) => crate::commands::readiness::run(&a),
     };
     match result {
         Ok(code) => ExitCode::from(code),

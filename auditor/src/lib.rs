@@ -6,6 +6,8 @@ pub mod commands;
 pub mod engagement;
 pub mod exit;
 pub mod output;
+pub mod page;
 pub mod proof_cmd;
+pub mod readiness;
 pub mod stats_cmd;
 pub mod trust_cmd;

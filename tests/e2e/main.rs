@@ -13,6 +13,7 @@ mod engagement_race;
 mod github;
 mod jira;
 mod mlflow;
+mod readiness;
 mod reliability;
 mod s3;
 mod tidy;

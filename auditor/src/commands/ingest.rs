@@ -12,9 +12,9 @@ use evidence_store::ArchiveSource;
 use serde_json::json;
 
 use super::verify::{S3Args, S3Session};
+use crate::commands::{EngagementFile, JsonFlag};
 use crate::engagement::db::Engagement;
 use crate::engagement::{EngagementError, ingest};
-use crate::commands::{EngagementFile, JsonFlag};
 use crate::exit::{EXIT_FAILED, EXIT_OK};
 use crate::outln;
 

@@ -17,6 +17,7 @@ pub mod audit;
 pub mod conclude;
 pub mod ingest;
 pub mod population;
+pub mod readiness;
 pub mod record;
 pub mod sample;
 pub mod seed;

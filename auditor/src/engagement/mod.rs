@@ -31,6 +31,7 @@ pub mod export;
 pub mod ingest;
 pub mod population;
 pub mod protocol;
+pub mod readiness_queries;
 pub mod records;
 pub mod report;
 pub mod sample;
