@@ -15,6 +15,8 @@ pub mod sink;
 #[cfg(any(test, feature = "testing"))]
 pub mod testing;
 
+#[cfg(feature = "events")]
+pub mod events;
 #[cfg(feature = "github")]
 pub mod github;
 #[cfg(feature = "jira")]
