@@ -219,8 +219,11 @@ fn from_number(seconds_or_nanos: f64, exact: i128, unit_nanos: bool) -> Option<T
     if unit_nanos || exact > 100_000_000_000_000 {
         Timestamp::from_nanosecond(exact).ok()
     } else {
-        let nanos = (seconds_or_nanos * 1e9).round() as i128;
-        Timestamp::from_nanosecond(nanos).ok()
+        // Seconds with a fraction: an f64 near today's epoch resolves about half a microsecond,
+        // so the fraction is rounded to microseconds (1764493925.25 is .25, not .249999872).
+        let seconds = seconds_or_nanos.trunc();
+        let micros = ((seconds_or_nanos - seconds) * 1e6).round() as i128;
+        Timestamp::from_nanosecond(seconds as i128 * 1_000_000_000 + micros * 1_000).ok()
     }
 }
 

@@ -17,8 +17,7 @@ pub const FINGERPRINT_LEN: usize = 1024;
 pub struct SegmentState {
     /// The file name it had when last read (for messages; matching uses the fingerprint).
     pub name: String,
-    /// How many leading bytes the fingerprint covers (less than [`FINGERPRINT_LEN`] while the
-    /// segment was shorter).
+    /// How many leading bytes the fingerprint covers: the first line (see [`identity`]).
     pub fingerprint_len: usize,
     /// SHA-256 of those bytes, hex.
     pub fingerprint: String,
@@ -84,6 +83,19 @@ pub struct Plan {
     /// In the order to read them: oldest segment first.
     pub reads: Vec<Read>,
     pub breaks: Vec<Break>,
+}
+
+/// A segment's identity: the length and fingerprint of its first line (at most
+/// [`FINGERPRINT_LEN`] bytes). The first line survives renaming, compression, growth and a
+/// truncation that keeps it; a file rewritten after `copytruncate` starts with a new event and
+/// so is a new segment. `None` until the first line is complete.
+pub fn identity(prefix: &[u8]) -> Option<(usize, String)> {
+    let len = match prefix.iter().position(|b| *b == b'\n') {
+        Some(i) => i + 1,
+        None if prefix.len() >= FINGERPRINT_LEN => FINGERPRINT_LEN,
+        None => return None,
+    };
+    Some((len, fingerprint(prefix, len)))
 }
 
 /// The fingerprint of the first `len` bytes of `prefix`.
@@ -166,11 +178,11 @@ mod tests {
     }
 
     fn state(name: &str, content: &[u8], offset: u64, lines: u64, closed: bool) -> SegmentState {
-        let len = content.len().min(FINGERPRINT_LEN);
+        let (len, fingerprint) = identity(content).expect("a complete first line");
         SegmentState {
             name: name.into(),
             fingerprint_len: len,
-            fingerprint: fingerprint(content, len),
+            fingerprint,
             offset,
             lines,
             closed,
@@ -251,6 +263,16 @@ mod tests {
             }]
         );
         assert_eq!(p.reads[0].from_offset, 16);
+    }
+
+    #[test]
+    fn a_segment_without_a_complete_first_line_has_no_identity_yet() {
+        assert_eq!(identity(b"{\"t\":1"), None);
+        assert_eq!(identity(b"{\"t\":1}\n{").map(|(n, _)| n), Some(8));
+        assert_eq!(
+            identity(&[b'x'; 2000]).map(|(n, _)| n),
+            Some(FINGERPRINT_LEN)
+        );
     }
 
     #[test]
