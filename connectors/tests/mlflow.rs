@@ -7,6 +7,7 @@ use evidence_connectors::mlflow::{MlflowConfig, MlflowConnector};
 use evidence_connectors::testing::MemorySink;
 use evidence_connectors::{CollectContext, Connector, Cursor};
 use evidence_model::Timestamp;
+use evidence_tests::fault_proxy::{Action, Proxy};
 use evidence_tests::mlflow_server::{MlflowServer, RunSpec};
 use serde_json::Value;
 
@@ -216,72 +217,6 @@ async fn a_missing_experiment_is_a_gap_and_an_unreachable_server_fails_the_sourc
     assert!(err.to_string().contains("127.0.0.1:9"), "{err}");
 }
 
-/// A proxy in front of `upstream` that forwards every request, but cuts off the answer to the
-/// first `times` requests whose request line contains `matching`, ten bytes short of its end.
-async fn truncating_proxy(upstream: String, matching: &'static str, times: u32) -> String {
-    use std::sync::Arc;
-    use std::sync::atomic::{AtomicU32, Ordering};
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
-
-    let upstream = upstream.trim_start_matches("http://").to_owned();
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .expect("a loopback port");
-    let addr = listener.local_addr().expect("its address");
-    let cut = Arc::new(AtomicU32::new(0));
-    tokio::spawn(async move {
-        while let Ok((mut client, _)) = listener.accept().await {
-            let cut = cut.clone();
-            let upstream = upstream.clone();
-            tokio::spawn(async move {
-                let mut request = Vec::new();
-                let mut buf = [0u8; 8192];
-                // Read the head, then the body its content-length announces.
-                let head_end = loop {
-                    match client.read(&mut buf).await {
-                        Ok(0) | Err(_) => return,
-                        Ok(n) => request.extend_from_slice(&buf[..n]),
-                    }
-                    if let Some(i) = request.windows(4).position(|w| w == b"\r\n\r\n") {
-                        break i + 4;
-                    }
-                };
-                let head = String::from_utf8_lossy(&request[..head_end]).into_owned();
-                let length: usize = head
-                    .lines()
-                    .find_map(|l| {
-                        let (k, v) = l.split_once(':')?;
-                        k.eq_ignore_ascii_case("content-length")
-                            .then(|| v.trim().parse().ok())?
-                    })
-                    .unwrap_or(0);
-                while request.len() < head_end + length {
-                    match client.read(&mut buf).await {
-                        Ok(0) | Err(_) => return,
-                        Ok(n) => request.extend_from_slice(&buf[..n]),
-                    }
-                }
-                let first_line = head.lines().next().unwrap_or("").to_owned();
-                // One request per connection: the upstream closes after answering.
-                let rewritten = head.replacen("\r\n", "\r\nconnection: close\r\n", 1);
-                let Ok(mut up) = tokio::net::TcpStream::connect(&upstream).await else {
-                    return;
-                };
-                let _ = up.write_all(rewritten.as_bytes()).await;
-                let _ = up.write_all(&request[head_end..]).await;
-                let mut answer = Vec::new();
-                let _ = up.read_to_end(&mut answer).await;
-                if first_line.contains(matching) && cut.fetch_add(1, Ordering::SeqCst) < times {
-                    answer.truncate(answer.len().saturating_sub(10));
-                }
-                let _ = client.write_all(&answer).await;
-                let _ = client.shutdown().await;
-            });
-        }
-    });
-    format!("http://{addr}")
-}
-
 #[tokio::test]
 async fn an_artifact_cut_off_in_transfer_is_a_gap_and_its_run_is_collected_again_next_time() {
     let server = MlflowServer::start().await;
@@ -298,8 +233,14 @@ async fn an_artifact_cut_off_in_transfer_is_a_gap_and_its_run_is_collected_again
             ..RunSpec::default()
         })
         .await;
-    let proxy = truncating_proxy(server.url.clone(), "eval/report.json", 1).await;
-    let c = connector_at(&proxy);
+    // The first download of the report is cut off ten bytes short of its end.
+    let proxy = Proxy::start(&server.url).await;
+    proxy.fault(
+        |line| line.contains("eval/report.json"),
+        1,
+        Action::Truncate(10),
+    );
+    let c = connector_at(&proxy.url);
     let mut cursor = Cursor::default();
 
     let first = collect(&c, &mut cursor).await;
@@ -353,9 +294,19 @@ async fn a_run_whose_history_and_artifact_listing_fail_is_sealed_degraded_never_
             ..RunSpec::default()
         })
         .await;
-    let history = truncating_proxy(server.url.clone(), "metrics/get-history", 1000).await;
-    let proxy = truncating_proxy(history, "artifacts/list", 1000).await;
-    let c = connector_at(&proxy);
+    // Every metric-history and artifact-list answer is cut off ten bytes short of its end.
+    let proxy = Proxy::start(&server.url).await;
+    proxy.fault(
+        |line| line.contains("metrics/get-history"),
+        1000,
+        Action::Truncate(10),
+    );
+    proxy.fault(
+        |line| line.contains("artifacts/list"),
+        1000,
+        Action::Truncate(10),
+    );
+    let c = connector_at(&proxy.url);
     let mut cursor = Cursor::default();
 
     let first = collect(&c, &mut cursor).await;

@@ -9,8 +9,8 @@ use evidence_connectors::Connector;
 use evidence_connectors::mlflow::{MlflowConfig, MlflowConnector};
 use evidence_tests::mlflow_server::{MlflowServer, RunSpec};
 
-use super::proxy::{Action, Proxy};
 use super::{Fault, Harness, LATE_ANSWER, Profile, Stall, Target};
+use evidence_tests::fault_proxy::{Action, Proxy};
 
 /// The variable the connector reads its bearer token from, and the token.
 pub(crate) const TOKEN_ENV: &str = "EVIDENCE_CONFORMANCE_MLFLOW_TOKEN";

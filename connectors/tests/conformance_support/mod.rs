@@ -8,7 +8,6 @@ pub(crate) mod github;
 pub(crate) mod jira;
 pub(crate) mod local;
 pub(crate) mod mlflow;
-pub(crate) mod proxy;
 pub(crate) mod s3;
 pub(crate) mod sink;
 

@@ -9,8 +9,8 @@ use evidence_connectors::Connector;
 use evidence_connectors::s3::{S3Config, S3Connector};
 use evidence_tests::s3_server::{ACCESS_KEY, S3Server, SECRET_KEY};
 
-use super::proxy::{Action, Proxy};
 use super::{Fault, Harness, LATE_ANSWER, Profile, Stall, Target};
+use evidence_tests::fault_proxy::{Action, Proxy};
 
 const BUCKET: &str = "ml-evidence";
 

@@ -1,7 +1,8 @@
 //! A fault-injecting HTTP proxy for servers that cannot inject faults themselves (the S3 and
 //! MLflow test servers): it forwards each request unchanged on a fresh upstream connection (one
 //! request per connection, so SigV4 signatures stay valid), unless a fault matches its request
-//! line, in which case it answers with the fault's status, answers late, or never answers.
+//! line, in which case it answers with the fault's status, answers late, never answers, or cuts
+//! the upstream's answer short.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -12,13 +13,16 @@ use tokio::net::{TcpListener, TcpStream};
 
 /// What a fault does to a matching request.
 #[derive(Debug, Clone)]
-pub(crate) enum Action {
+pub enum Action {
     /// Answer with this status, extra headers and body.
     Status(u16, Vec<(String, String)>, String),
     /// Forward the request, but answer only after this delay.
     Delay(Duration),
     /// Keep the connection open and never answer.
     NoAnswer,
+    /// Forward the request, but cut this many bytes off the end of the answer (a transfer
+    /// broken off before the body's end).
+    Truncate(usize),
 }
 
 type Matcher = Arc<dyn Fn(&str) -> bool + Send + Sync>;
@@ -38,19 +42,21 @@ struct Shared {
 
 /// A running proxy; it stops with the test's runtime.
 #[derive(Clone)]
-pub(crate) struct Proxy {
+pub struct Proxy {
     /// `http://127.0.0.1:<port>`.
-    pub(crate) url: String,
+    pub url: String,
     shared: Arc<Mutex<Shared>>,
     served: Arc<AtomicU64>,
 }
 
 impl Proxy {
     /// Start a proxy in front of `upstream` (`http://host:port`).
-    pub(crate) async fn start(upstream: &str) -> Self {
+    pub async fn start(upstream: &str) -> Self {
         let upstream = upstream.trim_start_matches("http://").to_owned();
-        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let url = format!("http://{}", listener.local_addr().unwrap());
+        let listener = TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("a loopback port");
+        let url = format!("http://{}", listener.local_addr().expect("its address"));
         let proxy = Self {
             url,
             shared: Arc::new(Mutex::new(Shared::default())),
@@ -68,36 +74,40 @@ impl Proxy {
     }
 
     /// The next `times` requests whose request line `matches` get `action`.
-    pub(crate) fn fault(
+    pub fn fault(
         &self,
         matches: impl Fn(&str) -> bool + Send + Sync + 'static,
         times: u32,
         action: Action,
     ) {
-        self.shared.lock().unwrap().rules.push(Rule {
-            matches: Arc::new(matches),
-            times,
-            action,
-        });
+        self.shared
+            .lock()
+            .expect("the proxy's state")
+            .rules
+            .push(Rule {
+                matches: Arc::new(matches),
+                times,
+                action,
+            });
     }
 
     /// Remove every fault.
-    pub(crate) fn clear(&self) {
-        self.shared.lock().unwrap().rules.clear();
+    pub fn clear(&self) {
+        self.shared.lock().expect("the proxy's state").rules.clear();
     }
 
     /// Faults served so far.
-    pub(crate) fn served(&self) -> u64 {
+    pub fn served(&self) -> u64 {
         self.served.load(Ordering::Relaxed)
     }
 
     /// Every request head received so far.
-    pub(crate) fn heads(&self) -> Vec<String> {
-        self.shared.lock().unwrap().heads.clone()
+    pub fn heads(&self) -> Vec<String> {
+        self.shared.lock().expect("the proxy's state").heads.clone()
     }
 
     fn action_for(&self, line: &str, head: &str) -> Option<Action> {
-        let mut shared = self.shared.lock().unwrap();
+        let mut shared = self.shared.lock().expect("the proxy's state");
         shared.heads.push(head.to_owned());
         let rule = shared
             .rules
@@ -137,6 +147,7 @@ impl Proxy {
         }
         let line = head.lines().next().unwrap_or("").to_owned();
         let mut delay = None;
+        let mut cut = 0;
         match self.action_for(&line, &head) {
             Some(Action::Status(status, headers, body)) => {
                 let mut answer = format!(
@@ -157,6 +168,7 @@ impl Proxy {
                 return;
             }
             Some(Action::Delay(d)) => delay = Some(d),
+            Some(Action::Truncate(n)) => cut = n,
             None => {}
         }
         // One request per connection: the upstream closes after answering.
@@ -171,6 +183,7 @@ impl Proxy {
         if let Some(d) = delay {
             tokio::time::sleep(d).await;
         }
+        answer.truncate(answer.len().saturating_sub(cut));
         let _ = client.write_all(&answer).await;
         let _ = client.shutdown().await;
     }
