@@ -85,18 +85,22 @@ fn ok_json(s: &Sandbox, args: &[&str]) -> serde_json::Value {
     json(&o)
 }
 
-fn statuses(v: &serde_json::Value) -> BTreeMap<String, String> {
-    v["rows"]
-        .as_array()
+/// The (`a`, `b`) text fields of every object in a JSON list.
+fn pairs(list: &serde_json::Value, a: &str, b: &str) -> Vec<(String, String)> {
+    list.as_array()
         .unwrap()
         .iter()
-        .map(|r| {
+        .map(|o| {
             (
-                r["id"].as_str().unwrap().to_owned(),
-                r["status"].as_str().unwrap().to_owned(),
+                o[a].as_str().unwrap().to_owned(),
+                o[b].as_str().unwrap().to_owned(),
             )
         })
         .collect()
+}
+
+fn statuses(v: &serde_json::Value) -> BTreeMap<String, String> {
+    pairs(&v["rows"], "id", "status").into_iter().collect()
 }
 
 /// What the fixture seeds at 2026-07-01, for every Annex A control and the clauses it touches.
@@ -138,17 +142,7 @@ fn every_row_is_classified_as_seeded_and_the_malformed_soa_is_named_by_row_and_c
     assert_eq!(right, got.len(), "100% of the rows classified as seeded");
     assert!(got.len() >= 70);
 
-    let findings: Vec<(String, String)> = v["findings"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|f| {
-            (
-                f["code"].as_str().unwrap().to_owned(),
-                f["subject"].as_str().unwrap().to_owned(),
-            )
-        })
-        .collect();
+    let findings = pairs(&v["findings"], "code", "subject");
     assert!(findings.contains(&("excluded_without_justification".into(), "A.10.4".into())));
     assert!(!findings.contains(&("excluded_without_justification".into(), "A.10.3".into())));
     assert!(findings.contains(&("collection_gap".into(), "ops".into())));
@@ -171,16 +165,8 @@ fn every_row_is_classified_as_seeded_and_the_malformed_soa_is_named_by_row_and_c
     let item = &row("A.2.2")["newest_item"];
     assert_eq!(item["bundle_seq"], 1);
     assert_eq!(item["sha256"].as_str().unwrap().len(), 64);
-    let stage1: BTreeMap<String, String> = v["stage1"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|s| {
-            (
-                s["document"].as_str().unwrap().to_owned(),
-                s["status"].as_str().unwrap().to_owned(),
-            )
-        })
+    let stage1: BTreeMap<String, String> = pairs(&v["stage1"], "document", "status")
+        .into_iter()
         .collect();
     assert_eq!(stage1["AI policy"], "present");
     assert_eq!(stage1["Statement of Applicability"], "present");
@@ -233,16 +219,8 @@ fn every_row_is_classified_as_seeded_and_the_malformed_soa_is_named_by_row_and_c
             "2026-01-15",
         ],
     );
-    let changes: BTreeMap<String, String> = v["comparison"]["changes"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|c| {
-            (
-                c["id"].as_str().unwrap().to_owned(),
-                c["change"].as_str().unwrap().to_owned(),
-            )
-        })
+    let changes: BTreeMap<String, String> = pairs(&v["comparison"]["changes"], "id", "change")
+        .into_iter()
         .collect();
     assert_eq!(changes["A.6.2.8"], "newly_stale", "{changes:?}");
     assert!(!changes.contains_key("A.2.2"));
@@ -309,28 +287,19 @@ fn an_engagement_gives_the_same_rows_and_the_outputs_are_written() {
 
     // The same archive and date give the same page, byte for byte, from either input.
     for (out, input) in [("r2.html", "evidence"), ("r3.html", e_text.as_str())] {
-        let args: Vec<&str> = if input == "evidence" {
-            vec![
-                input,
-                "--as-of",
-                "2026-07-01",
-                "--html",
-                out,
-                "--cadence",
-                "A.5.2=800d",
-            ]
+        let mut args: Vec<&str> = if input == "evidence" {
+            vec![input]
         } else {
-            vec![
-                "-e",
-                input,
-                "--as-of",
-                "2026-07-01",
-                "--html",
-                out,
-                "--cadence",
-                "A.5.2=800d",
-            ]
+            vec!["-e", input]
         };
+        args.extend([
+            "--as-of",
+            "2026-07-01",
+            "--html",
+            out,
+            "--cadence",
+            "A.5.2=800d",
+        ]);
         let o = readiness(&s, &args);
         assert_eq!(o.status.code(), Some(0), "{}", text(&o));
     }
