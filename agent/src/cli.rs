@@ -252,13 +252,11 @@ fn print_summary(s: &RunSummary, json: bool) -> anyhow::Result<()> {
         s.bundle.display(),
         HumanBytes(s.bundle_bytes)
     );
-    if let Ok(cp) = evidence_archive::Checkpoint::parse(&s.checkpoint) {
-        crate::outln!(
-            "  checkpoint: tree size {}, root {}",
-            cp.size,
-            cp.root_base64()
-        );
-    }
+    crate::outln!(
+        "  checkpoint: tree size {}, root {}",
+        s.checkpoint.size,
+        s.checkpoint.root_base64()
+    );
     if let Some(sig) = &s.signing {
         print_signing(sig);
     }
@@ -274,11 +272,12 @@ fn print_summary(s: &RunSummary, json: bool) -> anyhow::Result<()> {
             String::new()
         };
         crate::outln!(
-            "  source {:<20} {:<8} {} new item(s), {}{gaps}",
+            "  source {:<20} {:<8} {} new item(s), {}{gaps}, {}",
             o.name.as_str(),
             status,
             o.items,
-            HumanBytes(o.bytes)
+            HumanBytes(o.bytes),
+            redaction_summary(&o.redaction)
         );
         if let Some(e) = &o.error {
             crate::outln!("    {e}");
@@ -321,11 +320,7 @@ fn print_repair(o: &crate::repair::RepairOutcome, json: bool) -> anyhow::Result<
         o.state_file.display(),
         o.run
     );
-    if let Some(cp) = o
-        .checkpoint
-        .as_deref()
-        .and_then(|t| evidence_archive::Checkpoint::parse(t).ok())
-    {
+    if let Some(cp) = &o.checkpoint {
         crate::outln!(
             "  checkpoint: tree size {}, root {}",
             cp.size,
@@ -342,6 +337,24 @@ fn print_repair(o: &crate::repair::RepairOutcome, json: bool) -> anyhow::Result<
         "Source cursors cannot be recovered from bundles: the next run collects every source from scratch."
     );
     Ok(())
+}
+
+/// One source's redaction in a few words: what was replaced, under which rules.
+fn redaction_summary(r: &evidence_archive::run_record::RedactionPolicy) -> String {
+    let classes = match (r.secrets, r.personal) {
+        (true, true) => "secrets, personal data",
+        (true, false) => "secrets",
+        (false, true) => "personal data",
+        (false, false) => return "redaction OFF".to_owned(),
+    };
+    let mut text = format!("{} value(s) redacted ({classes})", r.replaced);
+    if r.pseudonymise_actors {
+        text.push_str(", actors pseudonymised");
+    }
+    if r.binary_items > 0 {
+        text.push_str(&format!(", {} binary item(s) not scanned", r.binary_items));
+    }
+    text
 }
 
 fn print_signing(sig: &crate::signing::SigningOutcome) {

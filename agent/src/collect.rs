@@ -8,7 +8,9 @@ use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use evidence_archive::run_record::{RUN_SCHEMA, RunRecord, SourceStatus, SourceSummary};
+use evidence_archive::run_record::{
+    RUN_SCHEMA, RedactionPolicy, RunRecord, SourceStatus, SourceSummary,
+};
 use evidence_archive::{SealInput, Staging};
 use evidence_connectors::{CollectContext, Connector, Cursor};
 use evidence_model::{GapRecord, SourceName, Timestamp};
@@ -16,6 +18,7 @@ use serde::Serialize;
 use tokio_util::sync::CancellationToken;
 
 use crate::config::{AgentConfig, ConfigError};
+use crate::redaction::SourceRedaction;
 use crate::signing::{RunSigner, SigningError, SigningOutcome};
 use crate::sink::StagingSink;
 use crate::state::{AgentState, SourceState, StateDir, StateError};
@@ -30,8 +33,8 @@ pub enum CollectError {
     Config(#[from] ConfigError),
     #[error(transparent)]
     State(#[from] StateError),
-    #[error("{0}")]
-    Clock(String),
+    #[error(transparent)]
+    Clock(#[from] crate::clock::InvalidEpoch),
     #[error("cannot create the archive directory {path}: {source}")]
     ArchiveDir {
         path: PathBuf,
@@ -53,6 +56,10 @@ pub enum CollectError {
     Seal(#[from] evidence_archive::SealError),
     #[error(transparent)]
     Signing(#[from] SigningError),
+    #[error(transparent)]
+    RedactionKey(#[from] crate::redaction::KeyLoadError),
+    #[error(transparent)]
+    Redaction(#[from] evidence_connectors::ConfigError),
 }
 
 /// How one source fared, for the summary.
@@ -66,6 +73,8 @@ pub struct SourceOutcome {
     pub gaps: u64,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
+    /// The redaction applied, with what it replaced.
+    pub redaction: RedactionPolicy,
 }
 
 /// What a run collects and how it stops.
@@ -104,7 +113,7 @@ pub struct RunSummary {
     pub items: u64,
     pub item_bytes: u64,
     pub payload_files: u64,
-    pub checkpoint: String,
+    pub checkpoint: evidence_archive::Checkpoint,
     pub sources: Vec<SourceOutcome>,
     /// Signatures and time stamp, with `[signing]`.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -202,20 +211,36 @@ pub async fn collect_locked(
     let staging = Arc::new(Mutex::new(Staging::create(&state_dir.staging_dir())?));
     let agent = crate::agent_name();
     let state_file = state_dir.state_file();
-    let runs = connectors.iter().map(|connector| {
-        run_source(
-            connector.as_ref(),
-            Saved {
-                state: &state,
-                file: &state_file,
-            },
-            Arc::clone(&staging),
-            ui,
-            &agent,
-            collected_at,
-            options,
-        )
-    });
+    let key = crate::redaction::load_key(state_dir.path())?;
+    let redactions = connectors
+        .iter()
+        .map(|c| source_redaction(config, c.name(), &key))
+        .collect::<Result<Vec<_>, _>>()?;
+    let runs = connectors
+        .iter()
+        .zip(redactions)
+        .map(|(connector, redaction)| {
+            let sink = StagingSink::new(
+                Arc::clone(&staging),
+                connector.name().clone(),
+                connector.connector_type(),
+                agent.clone(),
+                collected_at,
+                redaction,
+            );
+            run_source(
+                connector.as_ref(),
+                Saved {
+                    state: &state,
+                    file: &state_file,
+                },
+                sink,
+                ui,
+                &agent,
+                collected_at,
+                options,
+            )
+        });
     let results = futures::future::join_all(runs).await;
 
     let mut next = AgentState {
@@ -256,6 +281,7 @@ pub async fn collect_locked(
                 items: o.items,
                 bytes: o.bytes,
                 gaps: o.gaps,
+                redaction: Some(o.redaction.clone()),
             })
             .collect(),
     };
@@ -372,7 +398,7 @@ struct Saved<'a> {
 async fn run_source(
     connector: &dyn Connector,
     saved: Saved<'_>,
-    staging: Arc<Mutex<Staging>>,
+    mut sink: StagingSink,
     ui: &Ui,
     agent: &str,
     collected_at: Timestamp,
@@ -391,7 +417,6 @@ async fn run_source(
     };
     let mut cursor = cursor_before.clone();
     let progress = ui.source(name.as_str());
-    let mut sink = StagingSink::new(staging, name.clone(), kind, agent.to_owned(), collected_at);
     let ctx = CollectContext {
         shutdown: options.shutdown.clone(),
         progress: &progress,
@@ -475,9 +500,27 @@ async fn run_source(
             bytes: tally.bytes,
             gaps: tally.gaps,
             error,
+            redaction: sink.redaction_record(&tally),
         },
         cursor,
     ))
+}
+
+/// The redaction of the source `name` with the run's key: its `[source.redact]` (secrets on
+/// by default).
+fn source_redaction(
+    config: &AgentConfig,
+    name: &SourceName,
+    key: &evidence_redact::RedactionKey,
+) -> Result<Arc<SourceRedaction>, CollectError> {
+    let settings = config
+        .sources
+        .iter()
+        .find(|s| s.name == name.as_str())
+        .map(|s| s.redact.clone())
+        .unwrap_or_default();
+    let at = format!("source {:?}", name.as_str());
+    Ok(Arc::new(SourceRedaction::new(&settings, key, &at)?))
 }
 
 #[cfg(test)]
@@ -540,6 +583,23 @@ mod tests {
         staging.lock().unwrap().files().keys().cloned().collect()
     }
 
+    /// The sink a run gives `connector`, with the default redaction under a test key.
+    fn test_sink(connector: &dyn Connector, staging: &Arc<Mutex<Staging>>) -> StagingSink {
+        let key =
+            evidence_redact::RedactionKey::new(b"collect-test-key-0123".to_vec(), "test").unwrap();
+        let redaction =
+            SourceRedaction::new(&evidence_connectors::RedactConfig::default(), &key, "test")
+                .unwrap();
+        StagingSink::new(
+            Arc::clone(staging),
+            connector.name().clone(),
+            connector.connector_type(),
+            "evidence-agent test".to_owned(),
+            Timestamp::UNIX_EPOCH,
+            Arc::new(redaction),
+        )
+    }
+
     #[tokio::test]
     async fn a_source_that_ignores_the_shutdown_is_abandoned_at_the_deadline_leaving_only_a_gap() {
         let dir = tempfile::tempdir().unwrap();
@@ -561,7 +621,7 @@ mod tests {
                 state: &state,
                 file: Path::new("state.json"),
             },
-            Arc::clone(&staging),
+            test_sink(&connector, &staging),
             &Ui::new(true),
             "evidence-agent test",
             Timestamp::UNIX_EPOCH,
@@ -593,7 +653,7 @@ mod tests {
                 state: &AgentState::empty("o"),
                 file: Path::new("state.json"),
             },
-            Arc::clone(&staging),
+            test_sink(&connector, &staging),
             &Ui::new(true),
             "evidence-agent test",
             Timestamp::UNIX_EPOCH,

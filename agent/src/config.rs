@@ -10,7 +10,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use evidence_archive::layout;
-use evidence_connectors::{Connector, SourceConfig, redact};
+use evidence_connectors::{ConfigError as EntryError, Connector, SourceConfig, redact};
 use jiff::tz::TimeZone;
 use serde::Deserialize;
 
@@ -36,8 +36,16 @@ pub enum ConfigError {
         #[source]
         source: std::io::Error,
     },
+    /// The file as a whole: not TOML, or no source.
     #[error("config {path}: {message}")]
     Invalid { path: PathBuf, message: String },
+    /// One entry of the file (`[archive]`, `[agent]`, a `[[source]]`), naming it and its key.
+    #[error("config {path}: {error}")]
+    Entry {
+        path: PathBuf,
+        #[source]
+        error: EntryError,
+    },
 }
 
 /// `[archive]`.
@@ -240,15 +248,25 @@ impl AgentConfig {
             message,
         };
         // TOML errors quote the offending line: never let them repeat a credential.
+        let entry = |error: EntryError| ConfigError::Entry {
+            path: file.to_owned(),
+            error,
+        };
         let quoted = |e: toml::de::Error| invalid(redact::redact_credentials(&e.to_string()));
         let table: toml::Table = toml::from_str(text).map_err(quoted)?;
-        check_no_credentials(&table).map_err(invalid)?;
+        check_no_credentials(&table).map_err(entry)?;
         let raw: RawConfig = toml::from_str(text).map_err(quoted)?;
         if !layout::is_valid_origin(&raw.archive.origin) {
-            return Err(invalid(format!(
-                "[archive] origin {:?} must be printable ASCII without spaces or '+', e.g. \"example.org/ai\"",
-                raw.archive.origin
-            )));
+            return Err(entry(
+                EntryError::new(
+                    "[archive]",
+                    format!(
+                        "origin {:?} must be printable ASCII without spaces or '+', e.g. \"example.org/ai\"",
+                        raw.archive.origin
+                    ),
+                )
+                .key("origin"),
+            ));
         }
         if raw.sources.is_empty() {
             return Err(invalid("no [[source]] is configured".into()));
@@ -258,28 +276,38 @@ impl AgentConfig {
             .filter(|p| !p.as_os_str().is_empty())
             .unwrap_or(Path::new("."))
             .to_owned();
-        let agent = check_agent_table(&raw.agent, &raw.archive.origin).map_err(invalid)?;
+        let agent = check_agent_table(&raw.agent, &raw.archive.origin).map_err(entry)?;
         let mut names = BTreeMap::new();
         let mut schedules = BTreeMap::new();
         let mut connectors = Vec::with_capacity(raw.sources.len());
         for source in &raw.sources {
-            source.source_name().map_err(invalid)?;
+            source.source_name().map_err(entry)?;
             // Source names become folders in every bundle, and the archive refuses names that
             // differ only in case (they collide on case-insensitive file systems).
             if let Some(earlier) = names.insert(layout::case_folded(&source.name), &source.name) {
-                return Err(invalid(if *earlier == source.name {
-                    format!("two sources are named {:?}", source.name)
-                } else {
-                    format!(
-                        "sources {earlier:?} and {:?} differ only in case; source names must differ in more than case, because the archive refuses names that collide on case-insensitive file systems",
-                        source.name
+                let at = format!("source {:?}", source.name);
+                return Err(entry(
+                    EntryError::new(
+                        at,
+                        if *earlier == source.name {
+                            "two sources have this name".to_owned()
+                        } else {
+                            format!(
+                                "this name and source {earlier:?} differ only in case; source names must differ in more than case, because the archive refuses names that collide on case-insensitive file systems"
+                            )
+                        },
                     )
-                }));
+                    .key("name"),
+                ));
             }
-            connectors.push(Arc::from(source.build(&base).map_err(invalid)?));
+            connectors.push(Arc::from(source.build(&base).map_err(entry)?));
             let schedule = match &source.schedule {
-                Some(expr) => Schedule::parse(expr)
-                    .map_err(|e| invalid(format!("source {:?}: {e}", source.name)))?,
+                Some(expr) => Schedule::parse(expr).map_err(|e| {
+                    entry(
+                        EntryError::new(format!("source {:?}", source.name), e.to_string())
+                            .key("schedule"),
+                    )
+                })?,
                 None => agent.schedule.clone(),
             };
             schedules.insert(source.name.clone(), schedule);
@@ -291,10 +319,16 @@ impl AgentConfig {
         if let Some(s) = &signing
             && (s.namespace.is_empty() || !s.namespace.bytes().all(|b| b.is_ascii_graphic()))
         {
-            return Err(invalid(format!(
-                "[signing] namespace {:?} must be printable ASCII without spaces",
-                s.namespace
-            )));
+            return Err(entry(
+                EntryError::new(
+                    "[signing]",
+                    format!(
+                        "namespace {:?} must be printable ASCII without spaces",
+                        s.namespace
+                    ),
+                )
+                .key("namespace"),
+            ));
         }
         let timestamp = raw.timestamp.map(|mut t| {
             t.roots = t.roots.map(|r| base.join(r));
@@ -302,21 +336,25 @@ impl AgentConfig {
         });
         if let Some(t) = &timestamp {
             if signing.is_none() {
-                return Err(invalid(
-                    "[timestamp] needs [signing]: the time stamp is over the checkpoint signature"
-                        .into(),
-                ));
-            }
-            if !(t.url.starts_with("http://") || t.url.starts_with("https://")) {
-                return Err(invalid(format!(
-                    "[timestamp] url {:?} must be an http:// or https:// URL",
-                    t.url
+                return Err(entry(EntryError::new(
+                    "[timestamp]",
+                    "needs [signing]: the time stamp is over the checkpoint signature",
                 )));
             }
-            if t.attempts == 0 || t.timeout_secs == 0 {
-                return Err(invalid(
-                    "[timestamp] attempts and timeout_secs must be at least 1".into(),
+            if !(t.url.starts_with("http://") || t.url.starts_with("https://")) {
+                return Err(entry(
+                    EntryError::new(
+                        "[timestamp]",
+                        format!("url {:?} must be an http:// or https:// URL", t.url),
+                    )
+                    .key("url"),
                 ));
+            }
+            if t.attempts == 0 || t.timeout_secs == 0 {
+                return Err(entry(EntryError::new(
+                    "[timestamp]",
+                    "attempts and timeout_secs must be at least 1",
+                )));
             }
         }
         let remote = crate::upload::remote_from_config(
@@ -324,7 +362,7 @@ impl AgentConfig {
             raw.archive.local_path.as_deref(),
             raw.archive.s3.as_ref(),
         )
-        .map_err(invalid)?;
+        .map_err(entry)?;
         let archive_dir = match (&remote, &raw.archive.local_path) {
             (Some(_), Some(local)) => base.join(local),
             (Some(_), None) => base.join(crate::upload::DEFAULT_OUTBOX),
@@ -335,7 +373,7 @@ impl AgentConfig {
             None => archive_dir.join(".agent"),
         };
         check_archive_outside_sources(&raw.sources, &base, &archive_dir, &state_dir)
-            .map_err(invalid)?;
+            .map_err(entry)?;
         Ok(Self {
             file: file.to_owned(),
             archive_dir,
@@ -373,7 +411,7 @@ impl AgentConfig {
 /// variable (a pasted token is refused without being repeated), and no URL may carry user
 /// information. Runs on the TOML before anything else reads it, so that no later message,
 /// log line or gap record can echo such a value.
-fn check_no_credentials(table: &toml::Table) -> Result<(), String> {
+fn check_no_credentials(table: &toml::Table) -> Result<(), EntryError> {
     for (section, value) in table {
         match (section.as_str(), value) {
             ("source", toml::Value::Array(sources)) => {
@@ -395,18 +433,18 @@ fn check_no_credentials(table: &toml::Table) -> Result<(), String> {
     Ok(())
 }
 
-fn check_value(at: &str, key: &str, value: &toml::Value) -> Result<(), String> {
+fn check_value(at: &str, key: &str, value: &toml::Value) -> Result<(), EntryError> {
     match value {
         toml::Value::String(s) => {
             if key.ends_with("_env")
                 && let Some(problem) = redact::env_var_name_problem(s)
             {
-                return Err(format!("{at}: `{key}` {problem}"));
+                return Err(EntryError::new(at, format!("`{key}` {problem}")).key(key));
             }
             if redact::url_has_userinfo(s) {
-                return Err(format!(
-                    "{at}: `{key}` is a URL with credentials in it (user:password@); give credentials through the environment variables the connector documents (the value is not repeated here)"
-                ));
+                return Err(EntryError::new(at, format!(
+                    "`{key}` is a URL with credentials in it (user:password@); give credentials through the environment variables the connector documents (the value is not repeated here)"
+                )).key(key));
             }
             Ok(())
         }
@@ -431,7 +469,7 @@ fn check_archive_outside_sources(
     base: &Path,
     archive_dir: &Path,
     state_dir: &Path,
-) -> Result<(), String> {
+) -> Result<(), EntryError> {
     let archive = comparable(archive_dir);
     let state = comparable(state_dir);
     for source in sources {
@@ -448,12 +486,15 @@ fn check_archive_outside_sources(
             ("state", &state, "[archive] state_dir"),
         ] {
             if dir.starts_with(&folder) {
-                return Err(format!(
-                    "source {:?}: the {what} folder {} is inside the collected folder {}; every run would seal the earlier bundles again. Move `{key}` out of it, or collect a folder that does not contain it",
-                    source.name,
-                    dir.display(),
-                    folder.display()
-                ));
+                return Err(EntryError::new(
+                    format!("source {:?}", source.name),
+                    format!(
+                        "the {what} folder {} is inside the collected folder {}; every run would seal the earlier bundles again. Move `{key}` out of it, or collect a folder that does not contain it",
+                        dir.display(),
+                        folder.display()
+                    ),
+                )
+                .key("path"));
             }
         }
     }
@@ -486,25 +527,37 @@ fn comparable(path: &Path) -> PathBuf {
         .collect()
 }
 
-fn check_agent_table(table: &AgentTable, origin: &str) -> Result<AgentSettings, String> {
-    let schedule = Schedule::parse(&table.schedule).map_err(|e| format!("[agent] {e}"))?;
-    let time_zone = TimeZone::get(&table.timezone).map_err(|_| {
-        format!(
-            "[agent] timezone {:?} is not a known IANA time zone, e.g. \"UTC\" or \"Europe/Berlin\"",
+fn check_agent_table(table: &AgentTable, origin: &str) -> Result<AgentSettings, EntryError> {
+    let at = "[agent]";
+    let schedule = Schedule::parse(&table.schedule)
+        .map_err(|e| EntryError::new(at, e.to_string()).key("schedule"))?;
+    let time_zone =
+        TimeZone::get(&table.timezone).map_err(|_| {
+            EntryError::new(at, format!(
+            "timezone {:?} is not a known IANA time zone, e.g. \"UTC\" or \"Europe/Berlin\"",
             table.timezone
-        )
-    })?;
+        ))
+        .key("timezone")
+        })?;
     if table.jitter_secs > MAX_JITTER_SECS {
-        return Err(format!(
-            "[agent] jitter_secs = {} is more than a day ({MAX_JITTER_SECS})",
-            table.jitter_secs
-        ));
+        return Err(EntryError::new(
+            at,
+            format!(
+                "jitter_secs = {} is more than a day ({MAX_JITTER_SECS})",
+                table.jitter_secs
+            ),
+        )
+        .key("jitter_secs"));
     }
     if table.shutdown_deadline_secs > MAX_SHUTDOWN_DEADLINE_SECS {
-        return Err(format!(
-            "[agent] shutdown_deadline_secs = {} is more than an hour ({MAX_SHUTDOWN_DEADLINE_SECS})",
-            table.shutdown_deadline_secs
-        ));
+        return Err(EntryError::new(
+            at,
+            format!(
+                "shutdown_deadline_secs = {} is more than an hour ({MAX_SHUTDOWN_DEADLINE_SECS})",
+                table.shutdown_deadline_secs
+            ),
+        )
+        .key("shutdown_deadline_secs"));
     }
     Ok(AgentSettings {
         schedule,
@@ -619,7 +672,7 @@ phase = "cross_lifecycle"
         );
         let err = parse(&folded).unwrap_err().to_string();
         assert!(
-            err.contains("\"governance-docs\" and \"Governance-Docs\" differ only in case"),
+            err.contains("source \"Governance-Docs\": this name and source \"governance-docs\" differ only in case"),
             "{err}"
         );
         assert!(parse(&GOOD.replace("example.org/ai", "my origin")).is_err());
@@ -722,7 +775,7 @@ phase = "cross_lifecycle"
             (
                 "schedule = \"* * *\"",
                 None,
-                "[agent] schedule \"* * *\" must have five fields",
+                "[agent]: schedule \"* * *\" must have five fields",
             ),
             ("timezone = \"Mars/Olympus\"", None, "Mars/Olympus"),
             ("jitter_secs = 100000", None, "jitter_secs"),

@@ -90,7 +90,7 @@ fn starts_like_a_zip(path: &Path) -> io::Result<bool> {
 }
 
 /// True when bundle `seq` at `path` opens as a ZIP and its `log/checkpoint` is `checkpoint`.
-fn holds_checkpoint(path: &Path, seq: u64, checkpoint: &str) -> bool {
+fn holds_checkpoint(path: &Path, seq: u64, checkpoint: &evidence_archive::Checkpoint) -> bool {
     let Ok(file) = File::open(path) else {
         return false;
     };
@@ -102,5 +102,5 @@ fn holds_checkpoint(path: &Path, seq: u64, checkpoint: &str) -> bool {
         return false;
     };
     zip.read_small(index, 64 * 1024)
-        .is_ok_and(|bytes| bytes == checkpoint.as_bytes())
+        .is_ok_and(|bytes| bytes == checkpoint.to_text().as_bytes())
 }

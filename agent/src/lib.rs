@@ -12,6 +12,8 @@ pub mod fault;
 pub mod integrity;
 pub mod keys;
 pub mod output;
+pub mod redact_zip;
+pub mod redaction;
 pub mod repair;
 pub mod run;
 pub mod schedule;

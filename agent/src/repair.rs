@@ -32,7 +32,7 @@ pub struct RepairOutcome {
     /// The last sealed run the state now continues from (0: an empty archive).
     pub run: u64,
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub checkpoint: Option<String>,
+    pub checkpoint: Option<evidence_archive::Checkpoint>,
     /// Where the replaced state files were moved.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub kept: Vec<PathBuf>,
@@ -155,13 +155,13 @@ fn head_of(path: &Path, seq: u64, origin: &str) -> Result<ChainHead, RepairError
             summary.origin
         )));
     }
+    let checkpoint = summary
+        .checkpoint
+        .clone()
+        .ok_or_else(|| RepairError::Archive(format!("{} has no checkpoint", path.display())))?;
     Ok(ChainHead {
         seq,
-        checkpoint: summary
-            .checkpoint
-            .as_ref()
-            .map(evidence_archive::Checkpoint::to_text)
-            .unwrap_or_default(),
+        checkpoint,
         frontier: summary.frontier.clone(),
     })
 }

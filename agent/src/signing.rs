@@ -143,7 +143,7 @@ impl RunSigner {
                 .summary
                 .as_ref()
                 .and_then(|s| s.checkpoint.as_ref())
-                .is_some_and(|c| c.to_text() == head.checkpoint)
+                .is_some_and(|c| *c == head.checkpoint)
             && report
                 .trust
                 .as_ref()

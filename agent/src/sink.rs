@@ -1,20 +1,28 @@
 //! The agent's [`ItemSink`]: streams each artefact into the run's staging area while hashing
 //! it, derives the item id from its digest, completes the metadata record and commits both.
-//! One sink per source; all share the run's staging area.
+//! Every artefact and its metadata pass through the source's redaction on the way: nothing
+//! unredacted reaches the staging area. One sink per source; all share the run's staging area.
 
 use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
 use evidence_archive::Staging;
 use evidence_archive::layout;
+use evidence_archive::run_record::RedactionPolicy;
 use evidence_connectors::{ItemDraft, ItemSink, SinkError, StagedItem};
 use evidence_model::item::ITEM_SCHEMA;
 use evidence_model::{
-    Artefact, GapRecord, ItemId, ItemMeta, PopulationRecord, Provenance, Sha256Digest, SourceName,
-    SourceRef, Times, Timestamp,
+    Artefact, GapRecord, ItemId, ItemMeta, PopulationRecord, Provenance, RedactionNote, ScanState,
+    Sha256Digest, SourceName, SourceRef, Times, Timestamp,
 };
 use sha2::{Digest, Sha256};
+use std::io::Write;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWriteExt};
+
+use crate::redact_zip::{ZipRedactError, is_zip, redact_zip};
+use crate::redaction::{SourceRedaction, as_redactions};
+use evidence_redact::RedactingWriter;
+use std::path::Path;
 
 /// Size of the copy buffer: memory per artefact in flight, whatever the artefact's size.
 const COPY_BUFFER: usize = 1024 * 1024;
@@ -25,6 +33,10 @@ pub struct SourceTally {
     pub items: u64,
     pub bytes: u64,
     pub gaps: u64,
+    /// Values replaced by placeholders, in artefacts and metadata.
+    pub replaced: u64,
+    /// Items whose artefact was not scanned because its media type is binary.
+    pub binary_items: u64,
 }
 
 /// The sink handed to one source's connector.
@@ -37,6 +49,9 @@ pub struct StagingSink {
     staged: Vec<(ItemId, u64)>,
     populations: Vec<PopulationRecord>,
     gaps: u64,
+    redaction: Arc<SourceRedaction>,
+    /// Per staged item: values replaced, and whether its artefact was left unscanned.
+    redacted: Vec<(ItemId, u64, bool)>,
 }
 
 fn staging_failed(e: impl std::fmt::Display) -> SinkError {
@@ -50,6 +65,7 @@ impl StagingSink {
         connector: &'static str,
         agent: String,
         collected_at: Timestamp,
+        redaction: Arc<SourceRedaction>,
     ) -> Self {
         Self {
             staging,
@@ -60,6 +76,8 @@ impl StagingSink {
             staged: Vec::new(),
             populations: Vec::new(),
             gaps: 0,
+            redaction,
+            redacted: Vec::new(),
         }
     }
 
@@ -69,7 +87,18 @@ impl StagingSink {
             items: self.staged.len() as u64,
             bytes: self.staged.iter().map(|(_, b)| b).sum(),
             gaps: self.gaps,
+            replaced: self.redacted.iter().map(|(_, n, _)| n).sum(),
+            binary_items: self
+                .redacted
+                .iter()
+                .filter(|(_, _, binary)| *binary)
+                .count() as u64,
         }
+    }
+
+    /// What the run record says about this source's redaction, with what `tally` counted.
+    pub fn redaction_record(&self, tally: &SourceTally) -> RedactionPolicy {
+        self.redaction.describe(tally.replaced, tally.binary_items)
     }
 
     /// Stage the population records the connector reported, in order. Called once the
@@ -87,6 +116,7 @@ impl StagingSink {
     /// what it staged is collected again, once, by the next run from the unchanged cursor.
     pub fn abandon(&mut self) -> Result<(), SinkError> {
         self.populations.clear();
+        self.redacted.clear();
         for (id, _) in std::mem::take(&mut self.staged) {
             self.with_staging(|s| s.discard_item(&id))?
                 .map_err(staging_failed)?;
@@ -106,64 +136,48 @@ impl StagingSink {
 impl ItemSink for StagingSink {
     async fn put(
         &mut self,
-        draft: ItemDraft,
+        mut draft: ItemDraft,
         body: &mut (dyn AsyncRead + Unpin + Send),
     ) -> Result<StagedItem, SinkError> {
+        let redaction = Arc::clone(&self.redaction);
+        let mut redactions = std::mem::take(&mut draft.redactions);
+        let identities = redaction.identities(&draft);
+        redactions.extend(redaction.redact_draft(&mut draft));
+        let scan = redaction.scan_state(&draft.media_type);
         let temp = self.with_staging(|s| s.temp_file())?;
-        let mut file = tokio::fs::File::create(&temp)
-            .await
-            .map_err(staging_failed)?;
-        let mut hasher = Sha256::new();
-        let mut size = 0u64;
-        let mut buf = vec![0u8; COPY_BUFFER];
-        let copied: Result<(), SinkError> = async {
-            loop {
-                let n = body
-                    .read(&mut buf)
-                    .await
-                    .map_err(|source| SinkError::Body {
-                        reference: draft.reference.clone(),
-                        bytes: size,
-                        source,
-                    })?;
-                if n == 0 {
-                    break;
-                }
-                hasher.update(&buf[..n]);
-                file.write_all(&buf[..n]).await.map_err(staging_failed)?;
-                size += n as u64;
-            }
-            file.flush().await.map_err(staging_failed)?;
-            Ok(())
-        }
-        .await;
-        drop(file);
-        let remove_temp = || async {
-            let _ = tokio::fs::remove_file(&temp).await;
+        let staged = if scan == ScanState::Scanned && is_zip(&draft.media_type) {
+            stage_zip(body, &temp, &redaction, &identities, &draft).await
+        } else {
+            let writer = (scan == ScanState::Scanned)
+                .then(|| redaction.writer(Vec::with_capacity(COPY_BUFFER), &identities));
+            stage_stream(body, &temp, writer, &draft).await
         };
-        if let Err(e) = copied {
-            remove_temp().await;
+        let staged = match staged {
+            Ok(s) => s,
+            Err(e) => {
+                let _ = tokio::fs::remove_file(&temp).await;
+                return Err(e);
+            }
+        };
+        if let Err(e) = check_received(&draft, &staged.received) {
+            let _ = tokio::fs::remove_file(&temp).await;
             return Err(e);
         }
-        let sha256 = Sha256Digest(hasher.finalize().into());
-        if let Some(expected) = draft.expected_size.filter(|&e| e != size) {
-            remove_temp().await;
-            return Err(SinkError::TransferMismatch {
-                reference: draft.reference,
-                what: "length",
-                expected: format!("{expected} bytes"),
-                actual: format!("{size} bytes"),
-            });
-        }
-        if let Some(expected) = draft.expected_sha256.filter(|&e| e != sha256) {
-            remove_temp().await;
-            return Err(SinkError::TransferMismatch {
-                reference: draft.reference,
-                what: "SHA-256",
-                expected: expected.to_string(),
-                actual: sha256.to_string(),
-            });
-        }
+        let Staged {
+            sha256,
+            size,
+            replaced: artefact_replaced,
+            redactions: artefact_redactions,
+            ..
+        } = staged;
+        redactions.extend(artefact_redactions);
+        let metadata_replaced = redactions.iter().filter(|r| r.range.is_none()).count() as u64;
+        let replaced = artefact_replaced + metadata_replaced;
+        let note = RedactionNote {
+            artefact: scan,
+            total: replaced,
+            actors_pseudonymised: redaction.pseudonymises_actors(),
+        };
 
         let id = ItemId::derive(&self.source, &draft.natural_key, &sha256.to_hex());
         let file_name = layout::sanitize_file_name(&draft.file_name);
@@ -193,7 +207,8 @@ impl ItemSink for StagingSink {
                 size,
                 media_type: draft.media_type,
             },
-            redactions: draft.redactions,
+            redactions,
+            redaction: Some(note),
             provenance: Provenance {
                 agent: self.agent.clone(),
                 connector: format!(
@@ -208,7 +223,7 @@ impl ItemSink for StagingSink {
         };
         let committed = self.with_staging(|s| s.commit_item(&meta, &temp))?;
         if let Err(e) = committed {
-            remove_temp().await;
+            let _ = tokio::fs::remove_file(&temp).await;
             return Err(match e {
                 evidence_archive::StagingError::Canonical(c) => SinkError::InvalidMetadata {
                     reference: draft.reference,
@@ -225,6 +240,9 @@ impl ItemSink for StagingSink {
         }
         self.staged.retain(|(staged, _)| staged != &id);
         self.staged.push((id.clone(), size));
+        self.redacted.retain(|(staged, _, _)| staged != &id);
+        self.redacted
+            .push((id.clone(), replaced, scan == ScanState::NotScannedBinary));
         Ok(StagedItem { id, sha256, size })
     }
 
@@ -232,6 +250,7 @@ impl ItemSink for StagingSink {
         self.with_staging(|s| s.discard_item(id))?
             .map_err(staging_failed)?;
         self.staged.retain(|(staged, _)| staged != id);
+        self.redacted.retain(|(staged, _, _)| staged != id);
         Ok(())
     }
 
@@ -249,5 +268,212 @@ impl ItemSink for StagingSink {
 
     fn collected_at(&self) -> Timestamp {
         self.collected_at
+    }
+}
+
+/// An artefact's bytes in the staging area, redacted, with what the source sent.
+struct Staged {
+    sha256: Sha256Digest,
+    size: u64,
+    received: Received,
+    /// Values replaced in the artefact.
+    replaced: u64,
+    redactions: Vec<evidence_model::Redaction>,
+}
+
+/// Copy `body` into `temp`, through the redacting `writer` when the artefact is scanned.
+async fn stage_stream(
+    body: &mut (dyn AsyncRead + Unpin + Send),
+    temp: &Path,
+    mut writer: Option<RedactingWriter<'_, Vec<u8>>>,
+    draft: &ItemDraft,
+) -> Result<Staged, SinkError> {
+    let file = tokio::fs::File::create(temp)
+        .await
+        .map_err(staging_failed)?;
+    let mut out = StagedFile {
+        file,
+        hasher: Sha256::new(),
+        size: 0,
+    };
+    let mut received = Received::new(draft);
+    let mut buf = vec![0u8; COPY_BUFFER];
+    loop {
+        let n = body
+            .read(&mut buf)
+            .await
+            .map_err(|source| SinkError::Body {
+                reference: draft.reference.clone(),
+                bytes: received.size,
+                source,
+            })?;
+        if n == 0 {
+            break;
+        }
+        received.update(&buf[..n]);
+        match writer.as_mut() {
+            Some(w) => {
+                w.write_all(&buf[..n]).map_err(staging_failed)?;
+                out.write(w.get_mut()).await?;
+                w.get_mut().clear();
+            }
+            None => out.write(&buf[..n]).await?,
+        }
+    }
+    let (mut replaced, mut redactions) = (0, Vec::new());
+    if let Some(w) = writer {
+        let (rest, report) = w.finish().map_err(staging_failed)?;
+        out.write(&rest).await?;
+        replaced = report.total;
+        redactions = as_redactions("artefact", &report, true);
+    }
+    out.file.flush().await.map_err(staging_failed)?;
+    Ok(Staged {
+        sha256: Sha256Digest(out.hasher.finalize().into()),
+        size: out.size,
+        received,
+        replaced,
+        redactions,
+    })
+}
+
+/// Read the zip `body` entry by entry into a new zip at `temp` with its text entries redacted.
+async fn stage_zip(
+    body: &mut (dyn AsyncRead + Unpin + Send),
+    temp: &Path,
+    redaction: &SourceRedaction,
+    identities: &[String],
+    draft: &ItemDraft,
+) -> Result<Staged, SinkError> {
+    let handle = tokio::runtime::Handle::current();
+    tokio::task::block_in_place(|| {
+        let mut input = ReceivingReader {
+            inner: tokio_util::io::SyncIoBridge::new_with_handle(body, handle),
+            received: Received::new(draft),
+        };
+        let file = std::fs::File::create(temp).map_err(staging_failed)?;
+        let done = redact_zip(
+            &mut input,
+            std::io::BufWriter::new(file),
+            redaction,
+            identities,
+        )
+        .map_err(|e| match e {
+            ZipRedactError::Write(e) => staging_failed(e),
+            unreadable => SinkError::Unscannable {
+                reference: draft.reference.clone(),
+                reason: unreadable.to_string(),
+            },
+        })?;
+        // The central directory is not needed to rewrite the zip; read it to check the length.
+        std::io::copy(&mut input, &mut std::io::sink()).map_err(|source| SinkError::Body {
+            reference: draft.reference.clone(),
+            bytes: input.received.size,
+            source,
+        })?;
+        let (sha256, size) = hash_file(temp).map_err(staging_failed)?;
+        Ok(Staged {
+            sha256,
+            size,
+            received: input.received,
+            replaced: done.replaced,
+            redactions: done.redactions,
+        })
+    })
+}
+
+fn hash_file(path: &Path) -> std::io::Result<(Sha256Digest, u64)> {
+    use std::io::Read;
+    let mut file = std::fs::File::open(path)?;
+    let mut hasher = Sha256::new();
+    let mut buf = vec![0u8; COPY_BUFFER];
+    let mut size = 0u64;
+    loop {
+        let n = file.read(&mut buf)?;
+        if n == 0 {
+            return Ok((Sha256Digest(hasher.finalize().into()), size));
+        }
+        hasher.update(&buf[..n]);
+        size += n as u64;
+    }
+}
+
+/// Refuse a body shorter, longer or other than the source stated. Nothing is staged then.
+fn check_received(draft: &ItemDraft, received: &Received) -> Result<(), SinkError> {
+    if let Some(expected) = draft.expected_size.filter(|&e| e != received.size) {
+        return Err(SinkError::TransferMismatch {
+            reference: draft.reference.clone(),
+            what: "length",
+            expected: format!("{expected} bytes"),
+            actual: format!("{} bytes", received.size),
+        });
+    }
+    let actual = received
+        .hasher
+        .clone()
+        .map(|h| Sha256Digest(h.finalize().into()));
+    if let (Some(expected), Some(actual)) = (draft.expected_sha256, actual)
+        && expected != actual
+    {
+        return Err(SinkError::TransferMismatch {
+            reference: draft.reference.clone(),
+            what: "SHA-256",
+            expected: expected.to_string(),
+            actual: actual.to_string(),
+        });
+    }
+    Ok(())
+}
+
+/// The staged copy of an artefact: what was written, hashed as it was written.
+struct StagedFile {
+    file: tokio::fs::File,
+    hasher: Sha256,
+    size: u64,
+}
+
+impl StagedFile {
+    async fn write(&mut self, bytes: &[u8]) -> Result<(), SinkError> {
+        self.hasher.update(bytes);
+        self.file.write_all(bytes).await.map_err(staging_failed)?;
+        self.size += bytes.len() as u64;
+        Ok(())
+    }
+}
+
+/// What the source sent, before redaction: checked against the length and digest it stated.
+struct Received {
+    /// Only when the source stated a digest.
+    hasher: Option<Sha256>,
+    size: u64,
+}
+
+impl Received {
+    fn new(draft: &ItemDraft) -> Self {
+        Self {
+            hasher: draft.expected_sha256.map(|_| Sha256::new()),
+            size: 0,
+        }
+    }
+
+    fn update(&mut self, bytes: &[u8]) {
+        if let Some(h) = self.hasher.as_mut() {
+            h.update(bytes);
+        }
+        self.size += bytes.len() as u64;
+    }
+}
+
+/// A reader noting what passes through it in [`Received`].
+struct ReceivingReader<R> {
+    inner: R,
+    received: Received,
+}
+
+impl<R: std::io::Read> std::io::Read for ReceivingReader<R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.received.update(&buf[..n]);
+        Ok(n)
     }
 }

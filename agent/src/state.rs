@@ -198,6 +198,11 @@ impl StateDir {
         })
     }
 
+    /// The state folder itself (cursors, lock, staging, the redaction key).
+    pub fn path(&self) -> &Path {
+        &self.dir
+    }
+
     /// The staging area of the run in progress.
     pub fn staging_dir(&self) -> PathBuf {
         self.dir.join("staging")
@@ -340,9 +345,8 @@ fn read_state(path: &Path, origin: &str) -> Result<Option<AgentState>, StateErro
         });
     }
     if let Some(head) = &state.head {
-        let ok = head
-            .checkpoint()
-            .is_ok_and(|cp| cp.size == head.frontier.size() && cp.root == head.frontier.root());
+        let cp = &head.checkpoint;
+        let ok = cp.size == head.frontier.size() && cp.root == head.frontier.root();
         if !ok {
             return Err(corrupt("its log head does not match its frontier".into()));
         }

@@ -4,6 +4,7 @@
 //! receipt `run-NNNNNN.uploaded.json` takes its place, so the agent still knows which runs it
 //! sealed. A failed upload leaves the bundle where it is; the next run retries it.
 
+use evidence_connectors::ConfigError as EntryError;
 use std::path::{Path, PathBuf};
 
 use evidence_archive::{durable, layout};
@@ -27,39 +28,45 @@ pub fn remote_from_config(
     path: &Path,
     local_path: Option<&Path>,
     s3: Option<&StoreOptions>,
-) -> Result<Option<RemoteConfig>, String> {
+) -> Result<Option<RemoteConfig>, EntryError> {
     let text = path.to_string_lossy();
     let location = match text.parse::<ArchiveSource>() {
         Ok(ArchiveSource::S3(location)) => location,
         Ok(ArchiveSource::Local(_)) => {
             if s3.is_some() || local_path.is_some() {
-                return Err(
-                    "[archive] local_path and [archive.s3] apply only when path is an s3:// location"
-                        .into(),
-                );
+                return Err(EntryError::new(
+                    "[archive]",
+                    "local_path and [archive.s3] apply only when path is an s3:// location",
+                )
+                .key("local_path"));
             }
             return Ok(None);
         }
-        Err(e) => return Err(format!("[archive] path: {e}")),
+        Err(e) => return Err(EntryError::new("[archive]", format!("path: {e}")).key("path")),
     };
     let options = s3.cloned().unwrap_or_default();
     if let Some(url) = &options.endpoint_url
         && !(url.starts_with("http://") || url.starts_with("https://"))
     {
-        return Err(format!(
-            "[archive.s3] endpoint_url {url:?} must start with http:// or https://"
-        ));
+        return Err(EntryError::new(
+            "[archive.s3]",
+            format!("endpoint_url {url:?} must start with http:// or https://"),
+        )
+        .key("endpoint_url"));
     }
     if options.require_object_lock && options.retention_days.is_none() {
-        return Err("[archive.s3] require_object_lock needs retention_days".into());
+        return Err(
+            EntryError::new("[archive.s3]", "require_object_lock needs retention_days")
+                .key("retention_days"),
+        );
     }
     Ok(Some(RemoteConfig { location, options }))
 }
 
 /// Probe the S3 archive for `evidence-agent check`: one line for a person, or why it failed.
-pub async fn probe(remote: &RemoteConfig) -> Result<String, String> {
+pub async fn probe(remote: &RemoteConfig) -> Result<String, UploadError> {
     let archive = RemoteArchive::connect(remote.location.clone(), remote.options.clone()).await;
-    let lock = archive.healthcheck().await.map_err(|e| message(&e))?;
+    let lock = archive.healthcheck().await?;
     let retention = match (lock, remote.options.retention_days) {
         (evidence_store::ObjectLock::Enabled, Some(days)) => {
             format!("Object Lock on: bundles kept {days} days in COMPLIANCE mode")
@@ -68,7 +75,7 @@ pub async fn probe(remote: &RemoteConfig) -> Result<String, String> {
             "Object Lock on, but no retention_days: the bucket's default retention applies".into()
         }
         (_, Some(_)) if remote.options.require_object_lock => {
-            return Err("the bucket has no Object Lock, and require_object_lock is set".into());
+            return Err(UploadError::NoObjectLock);
         }
         (_, Some(_)) => "no Object Lock on the bucket: bundles are stored without retention".into(),
         (_, None) => "no retention requested".into(),
@@ -80,6 +87,31 @@ pub async fn probe(remote: &RemoteConfig) -> Result<String, String> {
 /// `Debug` dump).
 fn message(e: &impl std::fmt::Display) -> String {
     redact::redact_urls(&e.to_string()).into_owned()
+}
+
+/// Why the S3 archive could not be used or a bundle not stored there. Displays without URL
+/// credentials.
+#[derive(Debug, thiserror::Error)]
+pub enum UploadError {
+    #[error("{}", message(.0))]
+    Store(#[from] evidence_store::StoreError),
+    #[error("the bucket has no Object Lock, and require_object_lock is set")]
+    NoObjectLock,
+    #[error("{path}: {source}")]
+    File {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("cannot write the upload receipt: {0}")]
+    Receipt(String),
+}
+
+fn file_error(path: &Path) -> impl FnOnce(std::io::Error) -> UploadError + '_ {
+    move |source| UploadError::File {
+        path: path.to_owned(),
+        source,
+    }
 }
 
 /// `run-000042.uploaded.json`: the receipt left in place of an uploaded bundle.
@@ -202,35 +234,28 @@ async fn upload_one(
     origin: &str,
     seq: u64,
     path: &Path,
-) -> Result<UploadReceipt, String> {
-    let sidecars =
-        local_sidecars(archive_dir, seq).map_err(|e| format!("{}: {e}", archive_dir.display()))?;
-    let mut receipt = archive
-        .upload(origin, seq, path)
-        .await
-        .map_err(|e| e.to_string())?;
+) -> Result<UploadReceipt, UploadError> {
+    let sidecars = local_sidecars(archive_dir, seq).map_err(file_error(archive_dir))?;
+    let mut receipt = archive.upload(origin, seq, path).await?;
     for (suffix, file) in &sidecars {
-        let key = archive
-            .upload_sidecar(&receipt.key, suffix, file)
-            .await
-            .map_err(|e| e.to_string())?;
+        let key = archive.upload_sidecar(&receipt.key, suffix, file).await?;
         receipt.sidecars.push(key);
     }
-    let bytes = serde_json::to_vec_pretty(&receipt).map_err(|e| e.to_string())?;
+    let bytes =
+        serde_json::to_vec_pretty(&receipt).map_err(|e| UploadError::Receipt(e.to_string()))?;
     let receipt_path = archive_dir.join(receipt_file_name(seq));
     let mut local: Vec<PathBuf> = sidecars.into_iter().map(|(_, p)| p).collect();
     local.push(path.to_owned());
     tokio::task::spawn_blocking(move || {
-        durable::write_replace(&receipt_path, &bytes)
-            .map_err(|e| format!("{}: {e}", receipt_path.display()))?;
+        durable::write_replace(&receipt_path, &bytes).map_err(file_error(&receipt_path))?;
         for file in &local {
-            std::fs::remove_file(file).map_err(|e| format!("{}: {e}", file.display()))?;
+            std::fs::remove_file(file).map_err(file_error(file))?;
         }
         durable::sync_dir(receipt_path.parent().unwrap_or(Path::new(".")))
-            .map_err(|e| format!("{}: {e}", receipt_path.display()))
+            .map_err(file_error(&receipt_path))
     })
     .await
-    .map_err(|e| e.to_string())??;
+    .map_err(|e| UploadError::Receipt(e.to_string()))??;
     Ok(receipt)
 }
 

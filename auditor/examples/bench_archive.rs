@@ -90,6 +90,7 @@ fn main() -> anyhow::Result<()> {
                     media_type: "text/plain".into(),
                 },
                 redactions: Vec::new(),
+                redaction: None,
                 provenance: Provenance {
                     agent: "evidence-agent bench".into(),
                     connector: "local bench".into(),
@@ -117,6 +118,7 @@ fn main() -> anyhow::Result<()> {
                 items: per_bundle,
                 bytes: 0,
                 gaps: 0,
+                redaction: None,
             }],
         })?;
         let prepared = prepare(

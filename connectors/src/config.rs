@@ -1,6 +1,7 @@
 //! Source configuration as written in the agent's TOML (`[[source]]`): the fields every source
 //! has (name, schedule) and the connector-specific table chosen by `type`.
 
+use crate::config_error::ConfigError;
 use std::path::Path;
 
 use evidence_model::SourceName;
@@ -16,6 +17,9 @@ pub struct SourceConfig {
     /// Cron expression (5 fields) for `evidence-agent run`; defaults to the agent's schedule.
     #[serde(default)]
     pub schedule: Option<String>,
+    /// `[source.redact]`: secrets redacted by default; personal data and pseudonyms opt-in.
+    #[serde(default)]
+    pub redact: crate::redaction::RedactConfig,
     #[serde(flatten)]
     pub connector: ConnectorConfig,
 }
@@ -57,16 +61,17 @@ impl ConnectorConfig {
 
 impl SourceConfig {
     /// The checked source name.
-    pub fn source_name(&self) -> Result<SourceName, String> {
-        self.name
-            .parse()
-            .map_err(|e| format!("source {:?}: {e}", self.name))
+    pub fn source_name(&self) -> Result<SourceName, ConfigError> {
+        self.name.parse().map_err(|e: evidence_model::IdError| {
+            ConfigError::new(format!("source {:?}", self.name), e.to_string()).key("name")
+        })
     }
 
     /// Check the configuration and build the connector. Pure: no network or file access beyond
     /// resolving paths against `base` (the config file's directory).
-    pub fn build(&self, base: &Path) -> Result<Box<dyn Connector>, String> {
+    pub fn build(&self, base: &Path) -> Result<Box<dyn Connector>, ConfigError> {
         let name = self.source_name()?;
+        self.redact.policy(&format!("source {:?}", self.name))?;
         match &self.connector {
             #[cfg(feature = "local")]
             ConnectorConfig::Local(c) => {

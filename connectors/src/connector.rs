@@ -104,20 +104,25 @@ pub trait CursorState: Serialize + DeserializeOwned + Default {
 
     /// Read a cursor stored without a version (written before cursors were versioned). By
     /// default the layout is today's; a state whose layout changed since says how to migrate.
-    fn from_unversioned(value: serde_json::Value) -> Result<Self, String> {
-        serde_json::from_value(value).map_err(|e| e.to_string())
+    fn from_unversioned(value: serde_json::Value) -> Result<Self, UnreadableLayout> {
+        serde_json::from_value(value).map_err(|e| UnreadableLayout(e.to_string()))
     }
 
     /// Read a cursor of an older `version` (the fields, without `version`). By default no
     /// older version exists and the cursor is refused.
-    fn migrate(version: u64, value: serde_json::Value) -> Result<Self, String> {
+    fn migrate(version: u64, value: serde_json::Value) -> Result<Self, UnreadableLayout> {
         let _ = value;
-        Err(format!(
+        Err(UnreadableLayout(format!(
             "the cursor has layout version {version}, but this agent reads version {}; it was written by another version of the agent",
             Self::VERSION
-        ))
+        )))
     }
 }
+
+/// Why a stored cursor's fields cannot be read as a layout.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct UnreadableLayout(pub String);
 
 /// A versioned cursor: the state `T` with the version of its layout. A cursor that cannot be
 /// read (an unknown version, a layout that does not parse) is refused with
@@ -154,7 +159,7 @@ impl<T: CursorState> VersionedCursor<T> {
             }
             Some(serde_json::Value::Number(n)) if n.as_u64().is_some() => {
                 let version = n.as_u64().unwrap_or_default();
-                T::migrate(version, serde_json::Value::Object(fields)).map_err(unreadable)
+                T::migrate(version, serde_json::Value::Object(fields)).map_err(|e| unreadable(e.0))
             }
             Some(other) => Err(unreadable(format!(
                 "the cursor's version is {other}, not a layout version number"

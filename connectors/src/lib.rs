@@ -4,11 +4,13 @@
 //! about the archive format: the agent's sink stages items and the archive crate seals them.
 
 pub mod config;
+pub mod config_error;
 pub mod connector;
 pub mod front_matter;
 pub mod http;
 pub mod media_type;
 pub mod redact;
+pub mod redaction;
 pub mod rules;
 pub mod secret;
 pub mod sink;
@@ -29,10 +31,12 @@ pub mod mlflow;
 pub mod s3;
 
 pub use config::{ConnectorConfig, SourceConfig};
+pub use config_error::ConfigError;
 pub use connector::{
     CollectContext, Connector, ConnectorError, Cursor, CursorState, Health, Progress,
     VersionedCursor,
 };
+pub use redaction::RedactConfig;
 pub use rules::{Rule, RuleConfig, RuleSet, Tagging, TaggingConfig};
 pub use secret::Secret;
 pub use sink::{ItemDraft, ItemDraftBuilder, ItemSink, SinkError, StagedItem};

@@ -2,6 +2,7 @@
 //! stages new or changed files. Unchanged files (same size and modification time, or same
 //! content) are not sealed again; files no rule matches are reported in the population record.
 
+use crate::config_error::ConfigError;
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 use std::time::UNIX_EPOCH;
@@ -15,7 +16,7 @@ use tokio::io::AsyncReadExt;
 use crate::connector::{
     CollectContext, Connector, ConnectorError, Cursor, CursorState, Health, VersionedCursor,
 };
-use crate::rules::{RuleConfig, RuleSet, compile_glob};
+use crate::rules::{RuleConfig, RuleSet, compile_globs};
 use crate::sink::{ItemDraft, ItemSink, end_scope};
 use crate::{front_matter, media_type};
 
@@ -92,14 +93,10 @@ struct Walk {
 
 impl LocalConnector {
     /// Check the config; `base` is the directory relative paths are resolved against.
-    pub fn new(name: SourceName, config: &LocalConfig, base: &Path) -> Result<Self, String> {
+    pub fn new(name: SourceName, config: &LocalConfig, base: &Path) -> Result<Self, ConfigError> {
         let at = format!("source {:?}", name.as_str());
         let rules = RuleSet::from_configs(&config.rules, &at)?;
-        let exclude = config
-            .exclude
-            .iter()
-            .map(|g| compile_glob(g).map_err(|e| format!("{at} exclude: {e}")))
-            .collect::<Result<Vec<_>, _>>()?;
+        let exclude = compile_globs(&config.exclude, &at, "exclude")?;
         let root = if config.path.is_absolute() {
             config.path.clone()
         } else {

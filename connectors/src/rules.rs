@@ -2,6 +2,7 @@
 //! item's kind, controls, clauses and phase. Controls and clauses default to the catalogue's
 //! mapping for the kind; IDs that do not exist in ISO/IEC 42001 are configuration errors.
 
+use crate::config_error::ConfigError;
 use evidence_model::{Catalogue, ClauseId, ControlId, Kind, Phase};
 use globset::{Glob, GlobBuilder, GlobMatcher};
 use serde::Deserialize;
@@ -42,12 +43,10 @@ pub struct TaggingConfig {
 impl TaggingConfig {
     /// Check the tags. `default_kind` is used when `kind` is not given; without one, `kind`
     /// is required. `at` names the configuration entry in messages.
-    pub fn resolve(&self, default_kind: Option<&str>, at: &str) -> Result<Tagging, String> {
-        let kind = self
-            .kind
-            .as_deref()
-            .or(default_kind)
-            .ok_or_else(|| format!("{at}: missing field `kind`; name the evidence kind"))?;
+    pub fn resolve(&self, default_kind: Option<&str>, at: &str) -> Result<Tagging, ConfigError> {
+        let kind = self.kind.as_deref().or(default_kind).ok_or_else(|| {
+            ConfigError::new(at, "missing field `kind`; name the evidence kind").key("kind")
+        })?;
         Tagging::resolve(
             kind,
             self.controls.as_deref(),
@@ -58,10 +57,11 @@ impl TaggingConfig {
     }
 
     /// Check the tags of an entry whose kind is fixed: `kind` may not be given.
-    pub fn resolve_fixed(&self, kind: &str, at: &str) -> Result<Tagging, String> {
+    pub fn resolve_fixed(&self, kind: &str, at: &str) -> Result<Tagging, ConfigError> {
         if let Some(given) = &self.kind {
-            return Err(format!(
-                "{at}: unknown field `kind` ({given:?}): these items are always of kind {kind}"
+            return Err(ConfigError::new(
+                at,
+                format!("unknown field `kind` ({given:?}): these items are always of kind {kind}"),
             ));
         }
         self.resolve(Some(kind), at)
@@ -87,23 +87,42 @@ pub struct RuleSet {
 
 /// Compile a glob with the separator semantics every rule uses. Globs are relative to the
 /// source's folder or prefix: a leading `./` is dropped, a leading `/` is refused.
-pub fn compile_glob(glob: &str) -> Result<GlobMatcher, String> {
+pub fn compile_glob(glob: &str) -> Result<GlobMatcher, InvalidGlob> {
     let mut relative = glob;
     while let Some(rest) = relative.strip_prefix("./") {
         relative = rest;
     }
     if relative.starts_with('/') {
-        return Err(format!(
+        return Err(InvalidGlob(format!(
             "glob {glob:?} starts with '/', but globs are relative to the source's folder: write {:?}",
             relative.trim_start_matches('/')
-        ));
+        )));
     }
     GlobBuilder::new(relative)
         .literal_separator(true)
         .backslash_escape(true)
         .build()
         .map(|g: Glob| g.compile_matcher())
-        .map_err(|e| format!("invalid glob {glob:?}: {e}"))
+        .map_err(|e| InvalidGlob(format!("invalid glob {glob:?}: {e}")))
+}
+
+/// A glob that cannot be compiled, with the reason.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct InvalidGlob(String);
+
+/// Compile the globs of list `key` of the entry `at` (`exclude`, `include`).
+pub fn compile_globs(
+    list: &[String],
+    at: &str,
+    key: &str,
+) -> Result<Vec<GlobMatcher>, ConfigError> {
+    list.iter()
+        .map(|g| {
+            compile_glob(g)
+                .map_err(|e| ConfigError::new(format!("{at} {key}"), e.to_string()).key(key))
+        })
+        .collect()
 }
 
 /// An evidence kind with the controls, clauses and phase it evidences: the part of a rule that
@@ -125,21 +144,23 @@ impl Tagging {
         clauses: Option<&[String]>,
         phase: Option<&str>,
         at: &str,
-    ) -> Result<Self, String> {
-        let kind: Kind = kind.parse().map_err(|e| format!("{at}: {e}"))?;
+    ) -> Result<Self, ConfigError> {
+        let kind: Kind = kind
+            .parse()
+            .map_err(|e| ConfigError::new(at, format!("{e}")).key("kind"))?;
         let catalogue = Catalogue::iso42001();
         let (default_controls, default_clauses, default_phase) = catalogue.defaults_for(&kind);
         let controls = match controls {
             Some([]) => {
-                return Err(format!(
-                    "{at}: `controls = []` names no control; leave `controls` out to use the catalogue's mapping for kind {kind}, or name at least one control"
-                ));
+                return Err(ConfigError::new(at, format!(
+                    "`controls = []` names no control; leave `controls` out to use the catalogue's mapping for kind {kind}, or name at least one control"
+                )).key("controls"));
             }
             Some(list) => list
                 .iter()
                 .map(|c| c.parse::<ControlId>())
                 .collect::<Result<Vec<_>, _>>()
-                .map_err(|e| format!("{at}: {e}"))?,
+                .map_err(|e| ConfigError::new(at, e.to_string()).key("controls"))?,
             None => default_controls,
         };
         let clauses = match clauses {
@@ -147,21 +168,26 @@ impl Tagging {
                 .iter()
                 .map(|c| c.parse::<ClauseId>())
                 .collect::<Result<Vec<_>, _>>()
-                .map_err(|e| format!("{at}: {e}"))?,
+                .map_err(|e| ConfigError::new(at, e.to_string()).key("clauses"))?,
             None => default_clauses,
         };
         let phase = match (phase, default_phase) {
-            (Some(p), _) => p.parse::<Phase>().map_err(|e| format!("{at}: {e}"))?,
+            (Some(p), _) => p
+                .parse::<Phase>()
+                .map_err(|e| ConfigError::new(at, e.to_string()).key("phase"))?,
             (None, Some(p)) => p,
             (None, None) => {
-                return Err(format!(
-                    "{at}: kind {kind} has no default mapping in the catalogue; give `phase` (and `controls` or `clauses`)"
-                ));
+                return Err(ConfigError::new(at, format!(
+                    "kind {kind} has no default mapping in the catalogue; give `phase` (and `controls` or `clauses`)"
+                )).key("phase"));
             }
         };
         if controls.is_empty() && clauses.is_empty() {
-            return Err(format!(
-                "{at}: kind {kind} would evidence no control and no clause; give `controls` or `clauses`"
+            return Err(ConfigError::new(
+                at,
+                format!(
+                    "kind {kind} would evidence no control and no clause; give `controls` or `clauses`"
+                ),
             ));
         }
         Ok(Self {
@@ -175,11 +201,12 @@ impl Tagging {
 
 impl Rule {
     /// Check and compile one rule. `at` names the rule in messages (e.g. `source "docs" rule 2`).
-    pub fn from_config(config: &RuleConfig, at: &str) -> Result<Self, String> {
+    pub fn from_config(config: &RuleConfig, at: &str) -> Result<Self, ConfigError> {
         if config.glob.is_empty() {
-            return Err(format!("{at}: missing field `glob`"));
+            return Err(ConfigError::new(at, "missing field `glob`").key("glob"));
         }
-        let matcher = compile_glob(&config.glob).map_err(|e| format!("{at}: {e}"))?;
+        let matcher = compile_glob(&config.glob)
+            .map_err(|e| ConfigError::new(at, e.to_string()).key("glob"))?;
         let Tagging {
             kind,
             controls,
@@ -214,11 +241,13 @@ impl Rule {
 
 impl RuleSet {
     /// Check and compile rules in order. `at` names the source in messages.
-    pub fn from_configs(configs: &[RuleConfig], at: &str) -> Result<Self, String> {
+    pub fn from_configs(configs: &[RuleConfig], at: &str) -> Result<Self, ConfigError> {
         if configs.is_empty() {
-            return Err(format!(
-                "{at}: no `[[source.rule]]`; add at least one rule that maps files to a kind"
-            ));
+            return Err(ConfigError::new(
+                at,
+                "no `[[source.rule]]`; add at least one rule that maps files to a kind".to_string(),
+            )
+            .key("rule"));
         }
         let rules = configs
             .iter()
@@ -294,7 +323,7 @@ mod tests {
         )
         .unwrap_err();
         assert!(
-            err.contains("source \"docs\" rule 1") && err.contains("A.6.6"),
+            err.to_string().contains("source \"docs\" rule 1") && err.to_string().contains("A.6.6"),
             "{err}"
         );
     }
@@ -322,7 +351,7 @@ mod tests {
     #[test]
     fn a_custom_kind_needs_a_phase_and_a_control_or_clause() {
         let err = RuleSet::from_configs(&[rule("**", "vendor_memo", None)], "t").unwrap_err();
-        assert!(err.contains("no default mapping"), "{err}");
+        assert!(err.to_string().contains("no default mapping"), "{err}");
         let ok = RuleSet::from_configs(
             &[{
                 let mut r = rule("**", "vendor_memo", Some(&["A.10.3"]));
@@ -339,7 +368,8 @@ mod tests {
         let err = RuleSet::from_configs(&[rule("**", "ai_policy", Some(&[]))], "source \"docs\"")
             .unwrap_err();
         assert!(
-            err.contains("source \"docs\" rule 1") && err.contains("`controls = []`"),
+            err.to_string().contains("source \"docs\" rule 1")
+                && err.to_string().contains("`controls = []`"),
             "{err}"
         );
     }
@@ -352,7 +382,8 @@ mod tests {
         let err =
             RuleSet::from_configs(&[rule("/policies/*.md", "ai_policy", None)], "t").unwrap_err();
         assert!(
-            err.contains("starts with '/'") && err.contains("\"policies/*.md\""),
+            err.to_string().contains("starts with '/'")
+                && err.to_string().contains("\"policies/*.md\""),
             "{err}"
         );
     }
@@ -374,7 +405,7 @@ mod tests {
             "t",
         )
         .unwrap_err();
-        assert!(err.contains("missing field `kind`"), "{err}");
+        assert!(err.to_string().contains("missing field `kind`"), "{err}");
     }
 
     #[test]

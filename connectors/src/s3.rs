@@ -4,6 +4,7 @@
 //! Works with AWS and any S3-compatible store (endpoint override); credentials come from the
 //! standard AWS chain (environment, profile, web identity, instance role), never the config.
 
+use crate::config_error::ConfigError;
 use std::collections::{BTreeMap, BTreeSet};
 use std::io;
 use std::pin::Pin;
@@ -28,7 +29,7 @@ use crate::connector::{
     CollectContext, Connector, ConnectorError, Cursor, CursorState, Health, VersionedCursor,
 };
 use crate::media_type;
-use crate::rules::{Rule, RuleConfig, RuleSet, compile_glob};
+use crate::rules::{Rule, RuleConfig, RuleSet, compile_globs};
 use crate::sink::{ItemDraft, ItemSink, SinkError, end_scope};
 
 /// How many unmatched or removed keys a population record lists by name.
@@ -249,29 +250,39 @@ fn file_name_of(key: &str) -> &str {
 
 impl S3Connector {
     /// Check the config. Pure: the AWS client is created on first use.
-    pub fn new(name: SourceName, config: &S3Config) -> Result<Self, String> {
+    pub fn new(name: SourceName, config: &S3Config) -> Result<Self, ConfigError> {
         let at = format!("source {:?}", name.as_str());
         if config.bucket.is_empty() || config.bucket.contains('/') {
-            return Err(format!(
-                "{at}: bucket {:?} must be a bucket name (no `/`; put key prefixes in `prefixes`)",
-                config.bucket
-            ));
+            return Err(ConfigError::new(
+                &at,
+                format!(
+                    "bucket {:?} must be a bucket name (no `/`; put key prefixes in `prefixes`)",
+                    config.bucket
+                ),
+            )
+            .key("bucket"));
         }
         let rules = RuleSet::from_configs(&config.rules, &at)?;
-        let exclude = config
-            .exclude
-            .iter()
-            .map(|g| compile_glob(g).map_err(|e| format!("{at} exclude: {e}")))
-            .collect::<Result<Vec<_>, _>>()?;
+        let exclude = compile_globs(&config.exclude, &at, "exclude")?;
         let page_size = match config.page_size_keys {
             None => MAX_PAGE_KEYS,
             Some(n @ 1..=1000) => i32::try_from(n).unwrap_or(MAX_PAGE_KEYS),
-            Some(n) => return Err(format!("{at}: page_size_keys = {n} must be 1–1000")),
+            Some(n) => {
+                return Err(
+                    ConfigError::new(&at, format!("page_size_keys = {n} must be 1–1000"))
+                        .key("page_size_keys"),
+                );
+            }
         };
         let max_attempts = match config.max_attempts {
             None => 5,
             Some(n @ 1..=20) => n,
-            Some(n) => return Err(format!("{at}: max_attempts = {n} must be 1–20")),
+            Some(n) => {
+                return Err(
+                    ConfigError::new(&at, format!("max_attempts = {n} must be 1–20"))
+                        .key("max_attempts"),
+                );
+            }
         };
         let settings = ClientSettings {
             max_attempts,
@@ -286,14 +297,17 @@ impl S3Connector {
         };
         settings
             .check_endpoint()
-            .map_err(|e| format!("{at}: {e}"))?;
+            .map_err(|e| ConfigError::new(&at, e.to_string()).key("endpoint_url"))?;
         let mut prefixes = config.prefixes.clone();
         if prefixes.is_empty() {
             prefixes.push(String::new());
         }
         let unique: BTreeSet<&String> = prefixes.iter().collect();
         if unique.len() != prefixes.len() {
-            return Err(format!("{at}: a prefix is listed twice"));
+            return Err(ConfigError::new(
+                &at,
+                "a prefix is listed twice".to_string(),
+            ));
         }
         Ok(Self {
             name,
@@ -1001,15 +1015,15 @@ mod tests {
         );
         let err = S3Connector::new(name.clone(), &config(&format!("bucket = \"b/x\"\n{rule}")))
             .unwrap_err();
-        assert!(err.contains("prefixes"), "{err}");
+        assert!(err.to_string().contains("prefixes"), "{err}");
         let err = S3Connector::new(
             name.clone(),
             &config(&format!("bucket = \"b\"\npage_size_keys = 5000\n{rule}")),
         )
         .unwrap_err();
-        assert!(err.contains("1–1000"), "{err}");
+        assert!(err.to_string().contains("1–1000"), "{err}");
         let err = S3Connector::new(name, &config("bucket = \"b\"\n")).unwrap_err();
-        assert!(err.contains("no `[[source.rule]]`"), "{err}");
+        assert!(err.to_string().contains("no `[[source.rule]]`"), "{err}");
         assert!(toml::from_str::<S3Config>("bucket = \"b\"\naccess_key = \"x\"\n").is_err());
     }
 }

@@ -225,6 +225,10 @@ pub enum SinkError {
     /// The item could not be described (e.g. a float in its attributes).
     #[error("item {reference} has invalid metadata: {reason}")]
     InvalidMetadata { reference: String, reason: String },
+    /// The artefact could not be scanned for secrets, so it was not staged: sealing it unscanned
+    /// could put a secret into an archive that cannot be changed.
+    #[error("{reference} could not be scanned for secrets: {reason}")]
+    Unscannable { reference: String, reason: String },
     /// The staging area failed (disk full, permissions). The run cannot continue.
     #[error("staging area: {0}")]
     Staging(String),

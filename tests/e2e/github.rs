@@ -4,14 +4,11 @@
 
 #![allow(clippy::unwrap_used)]
 
-#[path = "../../connectors/tests/github_support/mod.rs"]
-mod github_support;
-
 use std::process::Output;
 use std::sync::atomic::Ordering;
 
-use evidence_tests::{Sandbox, cmd, json, run, text};
-use github_support::*;
+use crate::github_support::*;
+use evidence_tests::{Sandbox, cmd, json, run, text, zip_of};
 
 const TOKEN: &str = "ghp_E2ESECRET0123456789abcdefghijklmnop";
 
@@ -37,10 +34,10 @@ fn model_org() -> FakeGithub {
         artifacts: vec![ArtifactSpec {
             id: 1010,
             name: "model-metrics".into(),
-            blob: Blob::Bytes(b"PK\x03\x04 metrics".to_vec()),
+            blob: Blob::Bytes(zip_of(&[("metrics.json", b"{\"auc\": 0.91}")])),
             digest: None,
         }],
-        logs: Blob::Bytes(b"PK\x03\x04 logs".to_vec()),
+        logs: Blob::Bytes(zip_of(&[("train/1_train.txt", b"epoch 1 loss=0.4\n")])),
     }];
     repo.releases = vec![ReleaseSpec {
         id: 7,

@@ -11,9 +11,12 @@ mod deploy;
 mod engagement;
 mod engagement_race;
 mod github;
+#[path = "../../connectors/tests/github_support/mod.rs"]
+mod github_support;
 mod jira;
 mod mlflow;
 mod readiness;
+mod redaction;
 mod reliability;
 mod s3;
 mod tidy;

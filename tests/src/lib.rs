@@ -18,6 +18,19 @@ pub mod mlflow_server;
 pub mod moto_server;
 pub mod s3_server;
 
+/// A zip archive of `(name, body)` entries, as a CI artifact or a workflow's log download is.
+pub fn zip_of(entries: &[(&str, &[u8])]) -> Vec<u8> {
+    use std::io::Write;
+    let mut zip = zip::ZipWriter::new(std::io::Cursor::new(Vec::new()));
+    for (name, body) in entries {
+        zip.start_file(*name, zip::write::SimpleFileOptions::default())
+            .expect("a zip entry starts in memory");
+        zip.write_all(body)
+            .expect("a zip entry is written in memory");
+    }
+    zip.finish().expect("a zip in memory finishes").into_inner()
+}
+
 /// The repository root.
 pub fn repo_root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))

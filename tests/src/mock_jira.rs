@@ -19,6 +19,17 @@ use wiremock::{Mock, MockServer, Request, Respond, ResponseTemplate};
 pub struct Ticket {
     pub summary: String,
     pub updated: Timestamp,
+    /// Plain text, served as a one-paragraph Atlassian document; none by default.
+    pub description: Option<String>,
+    /// Comment bodies, served in the `comment` field the same way.
+    pub comments: Vec<String>,
+}
+
+/// Text as a one-paragraph Atlassian Document Format value.
+fn adf(text: &str) -> Value {
+    json!({"type": "doc", "version": 1, "content": [
+        {"type": "paragraph", "content": [{"type": "text", "text": text}]}
+    ]})
 }
 
 #[derive(Debug, Default)]
@@ -75,7 +86,16 @@ fn issue(key: &str, t: &Ticket) -> Value {
             "assignee": {"accountId": "557058:eve", "displayName": "Eve Engineer", "active": true},
             "labels": [],
             "components": [],
-            "description": null,
+            "description": t.description.as_deref().map(adf),
+            "comment": {
+                "comments": t.comments.iter().enumerate().map(|(i, c)| json!({
+                    "id": format!("{}", 20_000 + i),
+                    "author": {"accountId": "557058:eve", "displayName": "Eve Engineer", "active": true},
+                    "body": adf(c),
+                    "created": "2026-01-02T09:00:00.000+0000"
+                })).collect::<Vec<_>>(),
+                "maxResults": t.comments.len(), "total": t.comments.len(), "startAt": 0
+            },
             "issuelinks": []
         }
     })
@@ -172,8 +192,19 @@ impl MockJira {
                 Ticket {
                     summary: summary.to_owned(),
                     updated,
+                    description: None,
+                    comments: Vec::new(),
                 },
             )
+        });
+    }
+
+    /// Set a ticket's description and comments (the ticket must exist).
+    pub fn set_text(&self, key: &str, description: &str, comments: &[&str]) {
+        self.with(|s| {
+            let t = s.tickets.get_mut(key).expect("upsert the ticket first");
+            t.description = Some(description.to_owned());
+            t.comments = comments.iter().map(|c| (*c).to_owned()).collect();
         });
     }
 

@@ -40,9 +40,24 @@ pub fn report(
     Ok(now)
 }
 
+/// A readiness config that cannot be used.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ConfigError {
+    /// Not TOML, or a table or key the config does not have.
+    #[error("{0}")]
+    Toml(String),
+    /// A key of `[cadence]` or `[kind_cadence]` and what is wrong with it or its value.
+    #[error("[{table}] {key:?} {reason}")]
+    Entry {
+        table: &'static str,
+        key: String,
+        reason: String,
+    },
+}
+
 /// Parse a readiness config (TOML): `[cadence]` maps control or clause ids to cadences,
 /// `[kind_cadence]` maps evidence kinds to cadences. Unknown keys and ids are refused.
-pub fn parse_config(text: &str) -> std::result::Result<Overrides, String> {
+pub fn parse_config(text: &str) -> std::result::Result<Overrides, ConfigError> {
     #[derive(serde::Deserialize)]
     #[serde(deny_unknown_fields)]
     struct Raw {
@@ -51,25 +66,47 @@ pub fn parse_config(text: &str) -> std::result::Result<Overrides, String> {
         #[serde(default)]
         kind_cadence: std::collections::BTreeMap<String, String>,
     }
-    let raw: Raw = toml::from_str(text).map_err(|e| e.to_string())?;
+    let raw: Raw = toml::from_str(text).map_err(|e| ConfigError::Toml(e.to_string()))?;
     let cat = evidence_model::Catalogue::iso42001();
     let mut o = Overrides::default();
     for (id, c) in raw.cadence {
         if cat.control(&id).is_none() && cat.clause(&id).is_none() {
-            return Err(format!(
-                "[cadence] {id:?} is neither an Annex A control nor a clause"
-            ));
+            return Err(ConfigError::Entry {
+                table: "cadence",
+                key: id,
+                reason: "is neither an Annex A control nor a clause".into(),
+            });
         }
-        let c = c.parse().map_err(|e| format!("[cadence] {id}: {e}"))?;
+        let c = match c.parse() {
+            Ok(c) => c,
+            Err(e) => {
+                return Err(ConfigError::Entry {
+                    table: "cadence",
+                    key: id,
+                    reason: format!("{e}"),
+                });
+            }
+        };
         o.by_id.insert(id, c);
     }
     for (kind, c) in raw.kind_cadence {
         if kind.parse::<evidence_model::Kind>().is_err() {
-            return Err(format!("[kind_cadence] {kind:?} is not an evidence kind"));
+            return Err(ConfigError::Entry {
+                table: "kind_cadence",
+                key: kind,
+                reason: "is not an evidence kind".into(),
+            });
         }
-        let c = c
-            .parse()
-            .map_err(|e| format!("[kind_cadence] {kind}: {e}"))?;
+        let c = match c.parse() {
+            Ok(c) => c,
+            Err(e) => {
+                return Err(ConfigError::Entry {
+                    table: "kind_cadence",
+                    key: kind,
+                    reason: format!("{e}"),
+                });
+            }
+        };
         o.by_kind.insert(kind, c);
     }
     Ok(o)

@@ -1,6 +1,7 @@
 //! `[[source]] type = "github"`: the documented configuration and its pure check into the
 //! settings a collection runs with (compiled globs, kinds with their controls, retry policy).
 
+use crate::config_error::ConfigError;
 use std::time::Duration;
 
 use evidence_model::Timestamp;
@@ -217,7 +218,7 @@ pub(crate) struct Settings {
     pub issue_labels: Vec<IssueLabel>,
 }
 
-fn switch(switch: &KindSwitch, kind: &str, at: &str) -> Result<Option<Tags>, String> {
+fn switch(switch: &KindSwitch, kind: &str, at: &str) -> Result<Option<Tags>, ConfigError> {
     if switch.enabled == Some(false) {
         return Ok(None);
     }
@@ -238,63 +239,91 @@ pub(crate) fn is_full_name(s: &str) -> bool {
     matches!(s.split_once('/'), Some((o, n)) if is_name(o) && is_name(n))
 }
 
-fn since(s: &str, at: &str) -> Result<Timestamp, String> {
+fn since(s: &str, at: &str) -> Result<Timestamp, ConfigError> {
     crate::front_matter::parse_time(s).ok_or_else(|| {
-        format!("{at}: `since` {s:?} is neither a date (2026-01-01) nor an RFC 3339 instant")
+        ConfigError::new(
+            at,
+            format!("`since` {s:?} is neither a date (2026-01-01) nor an RFC 3339 instant"),
+        )
+        .key("since")
     })
 }
 
-fn api_url(s: Option<&str>, at: &str) -> Result<String, String> {
+fn api_url(s: Option<&str>, at: &str) -> Result<String, ConfigError> {
     let raw = s.unwrap_or(DEFAULT_API_URL).trim_end_matches('/');
     if raw.contains('@') {
-        return Err(format!(
-            "{at}: api_url must not carry credentials; name the token's variable in `token_env`"
-        ));
+        return Err(ConfigError::new(
+            at,
+            "api_url must not carry credentials; name the token's variable in `token_env`"
+                .to_string(),
+        )
+        .key("api_url"));
     }
-    let url = reqwest::Url::parse(raw).map_err(|e| format!("{at}: api_url {raw:?}: {e}"))?;
+    let url = reqwest::Url::parse(raw)
+        .map_err(|e| ConfigError::new(at, format!("api_url {raw:?}: {e}")).key("api_url"))?;
     if !matches!(url.scheme(), "https" | "http") || url.host_str().is_none() {
-        return Err(format!("{at}: api_url {raw:?} must be an http(s) URL"));
+        return Err(
+            ConfigError::new(at, format!("api_url {raw:?} must be an http(s) URL")).key("api_url"),
+        );
     }
     if url.query().is_some() || url.fragment().is_some() {
-        return Err(format!("{at}: api_url {raw:?} must not have a query"));
+        return Err(
+            ConfigError::new(at, format!("api_url {raw:?} must not have a query")).key("api_url"),
+        );
     }
     Ok(raw.to_owned())
 }
 
 impl GithubConfig {
     /// Check the configuration. Pure: reads no environment variable and opens no connection.
-    pub(crate) fn validate(&self, at: &str) -> Result<Settings, String> {
+    pub(crate) fn validate(&self, at: &str) -> Result<Settings, ConfigError> {
         let api_url = api_url(self.api_url.as_deref(), at)?;
         if let Some(org) = &self.org
             && !is_name(org)
         {
-            return Err(format!(
-                "{at}: org {org:?} is not a GitHub organisation name"
-            ));
+            return Err(ConfigError::new(
+                at,
+                format!("org {org:?} is not a GitHub organisation name"),
+            )
+            .key("org"));
         }
         for r in &self.repos {
             if !is_full_name(r) {
-                return Err(format!("{at}: repository {r:?} must be written owner/name"));
+                return Err(ConfigError::new(
+                    at,
+                    format!("repository {r:?} must be written owner/name"),
+                ));
             }
         }
         if self.org.is_none() && self.repos.is_empty() {
-            return Err(format!("{at}: give `org` or `repos` (or both)"));
+            return Err(ConfigError::new(
+                at,
+                "give `org` or `repos` (or both)".to_string(),
+            ));
         }
         let globs = |list: &[String], what: &str| {
             list.iter()
-                .map(|g| compile_glob(g).map_err(|e| format!("{at} {what}: {e}")))
+                .map(|g| {
+                    compile_glob(g).map_err(|e| {
+                        ConfigError::new(format!("{at} {what}"), e.to_string()).key(what)
+                    })
+                })
                 .collect::<Result<Vec<_>, _>>()
         };
         let include = globs(&self.include, "include")?;
         let exclude = globs(&self.exclude, "exclude")?;
         let auth = match (&self.token_env, &self.app) {
             (Some(_), Some(_)) => {
-                return Err(format!(
-                    "{at}: give either `token_env` or `[source.app]`, not both"
+                return Err(ConfigError::new(
+                    at,
+                    "give either `token_env` or `[source.app]`, not both".to_string(),
                 ));
             }
             (Some(var), None) if var.is_empty() => {
-                return Err(format!("{at}: `token_env` names no variable"));
+                return Err(
+                    ConfigError::new(at, "`token_env` names no variable".to_string())
+                        .key("token_env"),
+                );
             }
             (Some(var), None) => AuthConfig::TokenEnv(var.clone()),
             (None, Some(app)) => AuthConfig::App(app.clone()),
@@ -303,11 +332,14 @@ impl GithubConfig {
         let since = self.since.as_deref().map(|s| since(s, at)).transpose()?;
         let per_page = self.per_page.unwrap_or(100);
         if !(1..=100).contains(&per_page) {
-            return Err(format!("{at}: per_page must be 1-100"));
+            return Err(ConfigError::new(at, "per_page must be 1-100".to_string()).key("per_page"));
         }
         let concurrency = self.max_concurrent_requests.unwrap_or(4);
         if !(1..=16).contains(&concurrency) {
-            return Err(format!("{at}: max_concurrent_requests must be 1-16"));
+            return Err(
+                ConfigError::new(at, "max_concurrent_requests must be 1-16".to_string())
+                    .key("max_concurrent_requests"),
+            );
         }
         let defaults = RetryPolicy::default();
         let r = &self.retry;
@@ -327,7 +359,10 @@ impl GithubConfig {
                 .unwrap_or(defaults.timeout),
         };
         if policy.timeout.is_zero() {
-            return Err(format!("{at}: retry.timeout_secs must be at least 1"));
+            return Err(
+                ConfigError::new(at, "retry.timeout_secs must be at least 1".to_string())
+                    .key("retry.timeout_secs"),
+            );
         }
         let workflows = self
             .workflows
@@ -339,9 +374,7 @@ impl GithubConfig {
                 let path = if file.starts_with(".github/workflows/") {
                     file.to_owned()
                 } else if file.contains('/') || file.is_empty() {
-                    return Err(format!(
-                        "{at}: give the workflow's file name (train.yml) or its path under .github/workflows/"
-                    ));
+                    return Err(ConfigError::new(&at, "give the workflow's file name (train.yml) or its path under .github/workflows/".to_string()));
                 } else {
                     format!(".github/workflows/{file}")
                 };
@@ -352,7 +385,7 @@ impl GithubConfig {
                     logs: w.logs.unwrap_or(true),
                 })
             })
-            .collect::<Result<Vec<_>, String>>()?;
+            .collect::<Result<Vec<_>, ConfigError>>()?;
         let cards = self
             .cards
             .iter()
@@ -361,14 +394,17 @@ impl GithubConfig {
                 let at = format!("{at} card {} ({:?})", i + 1, c.path);
                 let path = c.path.trim_matches('/');
                 if path.is_empty() || path.split('/').any(|p| p.is_empty() || p == "..") {
-                    return Err(format!("{at}: not a file path inside the repository"));
+                    return Err(ConfigError::new(
+                        &at,
+                        "not a file path inside the repository".to_string(),
+                    ));
                 }
                 Ok(Card {
                     path: path.to_owned(),
                     tags: c.tagging.resolve(Some("model_card"), &at)?,
                 })
             })
-            .collect::<Result<Vec<_>, String>>()?;
+            .collect::<Result<Vec<_>, ConfigError>>()?;
         let issue_labels = self
             .issue_labels
             .iter()
@@ -376,8 +412,9 @@ impl GithubConfig {
             .map(|(i, l)| {
                 let at = format!("{at} issue_label {} ({:?})", i + 1, l.label);
                 if l.label.is_empty() || l.label.contains(',') {
-                    return Err(format!(
-                        "{at}: a label is one non-empty name without commas"
+                    return Err(ConfigError::new(
+                        &at,
+                        "a label is one non-empty name without commas".to_string(),
                     ));
                 }
                 Ok(IssueLabel {
@@ -385,7 +422,7 @@ impl GithubConfig {
                     tags: l.tagging.resolve(Some("incident_ticket"), &at)?,
                 })
             })
-            .collect::<Result<Vec<_>, String>>()?;
+            .collect::<Result<Vec<_>, ConfigError>>()?;
         Ok(Settings {
             api_url,
             org: self.org.clone(),
@@ -494,7 +531,7 @@ mod tests {
             .validate("source \"gh\"")
             .unwrap_err();
         assert!(
-            err.contains("A.6.6") && err.contains("source \"gh\""),
+            err.to_string().contains("A.6.6") && err.to_string().contains("source \"gh\""),
             "{err}"
         );
     }
@@ -504,7 +541,7 @@ mod tests {
         let err = config("org = \"acme\"\napi_url = \"https://x:ghp_secret@ghe.example.com\"")
             .validate("t")
             .unwrap_err();
-        assert!(!err.contains("ghp_secret"), "{err}");
+        assert!(!err.to_string().contains("ghp_secret"), "{err}");
     }
 
     #[test]

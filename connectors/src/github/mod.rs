@@ -20,6 +20,7 @@ mod releases;
 mod repos;
 mod workflows;
 
+use crate::config_error::ConfigError;
 use std::collections::BTreeMap;
 
 use async_trait::async_trait;
@@ -50,7 +51,7 @@ pub struct GithubConnector {
 
 impl GithubConnector {
     /// Check the configuration (pure: no environment variable is read, nothing is contacted).
-    pub fn new(name: SourceName, config: &GithubConfig) -> Result<Self, String> {
+    pub fn new(name: SourceName, config: &GithubConfig) -> Result<Self, ConfigError> {
         let at = format!("source {:?}", name.as_str());
         Ok(Self {
             settings: config.validate(&at)?,

@@ -1,6 +1,7 @@
 //! The Jira source's configuration as written in the agent's TOML, and its pure check into the
 //! settings the connector runs with (site, credentials' variable names, queries, time zone).
 
+use crate::config_error::ConfigError;
 use jiff::tz::TimeZone;
 use serde::Deserialize;
 
@@ -174,8 +175,8 @@ const MAX_OVERLAP_SECS: u64 = 7 * 24 * 3600;
 
 impl JiraConfig {
     /// Check the configuration. `at` names the source in messages. Pure: reads no variable.
-    pub fn check(&self, at: &str) -> Result<Settings, String> {
-        let site = check_site(&self.site).map_err(|e| format!("{at} site: {e}"))?;
+    pub fn check(&self, at: &str) -> Result<Settings, ConfigError> {
+        let site = check_site(&self.site, at)?;
         let auth = match (&self.email_env, &self.api_token_env, &self.bearer_token_env) {
             (Some(e), Some(t), None) => AuthConfig::Basic {
                 email_env: e.clone(),
@@ -185,8 +186,9 @@ impl JiraConfig {
                 token_env: t.clone(),
             },
             _ => {
-                return Err(format!(
-                    "{at}: give either `email_env` and `api_token_env` (basic authentication with an API token) or `bearer_token_env`"
+                return Err(ConfigError::new(
+                    at,
+                    "give either `email_env` and `api_token_env` (basic authentication with an API token) or `bearer_token_env`".to_string(),
                 ));
             }
         };
@@ -195,69 +197,93 @@ impl JiraConfig {
             .flatten()
         {
             if var.is_empty() || var.contains('=') || var.contains('\0') {
-                return Err(format!("{at}: {var:?} is not an environment variable name"));
+                return Err(ConfigError::new(
+                    at,
+                    format!("{var:?} is not an environment variable name"),
+                ));
             }
         }
         let time_zone = TimeZone::get(&self.jql_timezone).map_err(|e| {
-            format!(
-                "{at} jql_timezone: {:?} is not an IANA time zone (e.g. \"Europe/Berlin\"): {e}",
-                self.jql_timezone
+            ConfigError::new(
+                format!("{at} jql_timezone"),
+                format!(
+                    "{:?} is not an IANA time zone (e.g. \"Europe/Berlin\"): {e}",
+                    self.jql_timezone
+                ),
             )
+            .key("jql_timezone")
         })?;
         if self.overlap_secs > MAX_OVERLAP_SECS {
-            return Err(format!(
-                "{at} overlap_secs: {} is more than a week",
-                self.overlap_secs
-            ));
+            return Err(ConfigError::new(
+                format!("{at} overlap_secs"),
+                format!("{} is more than a week", self.overlap_secs),
+            )
+            .key("overlap_secs"));
         }
         for (key, value) in [
             ("page_size", self.page_size),
             ("changelog_page_size", self.changelog_page_size),
         ] {
             if !(1..=100).contains(&value) {
-                return Err(format!("{at} {key}: {value} is not between 1 and 100"));
+                return Err(ConfigError::new(
+                    format!("{at} {key}"),
+                    format!("{value} is not between 1 and 100"),
+                )
+                .key(key));
             }
         }
         let mut fields: Vec<String> = REQUIRED_FIELDS.iter().map(|f| (*f).to_owned()).collect();
         for f in &self.extra_fields {
             if f.is_empty() || f.contains(',') {
-                return Err(format!("{at} extra_fields: {f:?} is not a field id"));
+                return Err(ConfigError::new(
+                    format!("{at} extra_fields"),
+                    format!("{f:?} is not a field id"),
+                )
+                .key("extra_fields"));
             }
             if !fields.contains(f) {
                 fields.push(f.clone());
             }
         }
         if self.queries.is_empty() {
-            return Err(format!(
-                "{at}: no `[[source.query]]`; add at least one JQL with its kind"
+            return Err(ConfigError::new(
+                at,
+                "no `[[source.query]]`; add at least one JQL with its kind".to_string(),
             ));
         }
         let mut queries: Vec<Query> = Vec::with_capacity(self.queries.len());
         for (i, q) in self.queries.iter().enumerate() {
             let Some(kind) = q.tagging.kind.as_deref() else {
-                return Err(format!(
-                    "{at} query {}: missing field `kind`; name the evidence kind of its tickets",
-                    i + 1
-                ));
+                return Err(ConfigError::new(
+                    format!("{at} query {}", i + 1),
+                    "missing field `kind`; name the evidence kind of its tickets",
+                )
+                .key("kind"));
             };
             let name = q.name.clone().unwrap_or_else(|| kind.to_owned());
             let qat = format!("{at} query {} ({name:?})", i + 1);
             if name.is_empty() || name.chars().any(char::is_control) {
-                return Err(format!("{qat}: the name must be printable and not empty"));
+                return Err(
+                    ConfigError::new(&qat, "the name must be printable and not empty").key("name"),
+                );
             }
             if queries.iter().any(|other| other.name == name) {
-                return Err(format!(
-                    "{qat}: another query has this name; give each query of the same kind a `name`"
-                ));
+                return Err(ConfigError::new(
+                    &qat,
+                    "another query has this name; give each query of the same kind a `name`",
+                )
+                .key("name"));
             }
             let jql = q.jql.trim();
             if jql.is_empty() {
-                return Err(format!("{qat}: the JQL is empty"));
+                return Err(ConfigError::new(&qat, "the JQL is empty").key("jql"));
             }
             if super::jql::has_order_by(jql) {
-                return Err(format!(
-                    "{qat}: leave out ORDER BY; the connector orders by `updated` itself"
-                ));
+                return Err(ConfigError::new(
+                    &qat,
+                    "leave out ORDER BY; the connector orders by `updated` itself",
+                )
+                .key("jql"));
             }
             let tagging = q.tagging.resolve(None, &qat)?;
             queries.push(Query {
@@ -286,18 +312,21 @@ impl JiraConfig {
 
 /// Check a site URL: `https://` (or `http://` to a loopback host), no credentials, query or
 /// fragment. Returns it without a trailing `/`.
-fn check_site(site: &str) -> Result<String, String> {
+fn check_site(site: &str, at: &str) -> Result<String, ConfigError> {
+    let bad = |reason: String| ConfigError::new(format!("{at} site"), reason).key("site");
     let url =
-        reqwest::Url::parse(site.trim()).map_err(|e| format!("{site:?} is not a URL: {e}"))?;
+        reqwest::Url::parse(site.trim()).map_err(|e| bad(format!("{site:?} is not a URL: {e}")))?;
     if !url.username().is_empty() || url.password().is_some() {
-        return Err("the URL must not contain credentials; use the `*_env` settings".into());
+        return Err(bad(
+            "the URL must not contain credentials; use the `*_env` settings".into(),
+        ));
     }
     if url.query().is_some() || url.fragment().is_some() {
-        return Err(format!("{site:?} must not have a query or fragment"));
+        return Err(bad(format!("{site:?} must not have a query or fragment")));
     }
     let host = url
         .host_str()
-        .ok_or_else(|| format!("{site:?} has no host"))?;
+        .ok_or_else(|| bad(format!("{site:?} has no host")))?;
     let loopback = host == "localhost"
         || host
             .trim_start_matches('[')
@@ -308,9 +337,9 @@ fn check_site(site: &str) -> Result<String, String> {
         "https" => {}
         "http" if loopback => {}
         other => {
-            return Err(format!(
+            return Err(bad(format!(
                 "{site:?}: scheme {other:?} is not allowed; use https://"
-            ));
+            )));
         }
     }
     Ok(url.as_str().trim_end_matches('/').to_owned())
@@ -356,7 +385,7 @@ kind = "incident_ticket"
     fn credentials_must_be_one_complete_mode() {
         let both = MINIMAL.replace("[[query]]", "bearer_token_env = \"JIRA_BEARER\"\n[[query]]");
         let err = config(&both).check("s").unwrap_err();
-        assert!(err.contains("either"), "{err}");
+        assert!(err.to_string().contains("either"), "{err}");
         let half = MINIMAL.replace("api_token_env = \"JIRA_API_TOKEN\"\n", "");
         assert!(config(&half).check("s").is_err());
         let bearer = MINIMAL.replace(
@@ -373,35 +402,48 @@ kind = "incident_ticket"
 
     #[test]
     fn plain_http_is_refused_except_on_loopback_and_credentials_in_the_url_always() {
-        assert!(check_site("http://example.atlassian.net").is_err());
-        assert!(check_site("http://127.0.0.1:8080").is_ok());
-        assert!(check_site("http://localhost:8080/").is_ok());
-        let err = check_site("https://me:secret@example.atlassian.net").unwrap_err();
-        assert!(!err.contains("secret"), "{err}");
-        assert!(check_site("ftp://example.org").is_err());
+        assert!(check_site("http://example.atlassian.net", "s").is_err());
+        assert!(check_site("http://127.0.0.1:8080", "s").is_ok());
+        assert!(check_site("http://localhost:8080/", "s").is_ok());
+        let err = check_site("https://me:secret@example.atlassian.net", "s").unwrap_err();
+        assert!(!err.to_string().contains("secret"), "{err}");
+        assert!(check_site("ftp://example.org", "s").is_err());
     }
 
     #[test]
     fn an_unknown_time_zone_is_a_configuration_error_naming_it() {
         let text = MINIMAL.replace("[[query]]", "jql_timezone = \"Mars/Olympus\"\n[[query]]");
         let err = config(&text).check("s").unwrap_err();
-        assert!(err.contains("Mars/Olympus"), "{err}");
+        assert!(err.to_string().contains("Mars/Olympus"), "{err}");
     }
 
     #[test]
     fn queries_need_unique_names_a_known_control_and_no_order_by() {
         let twice =
             format!("{MINIMAL}\n[[query]]\njql = \"project = X\"\nkind = \"incident_ticket\"\n");
-        assert!(config(&twice).check("s").unwrap_err().contains("name"));
+        assert!(
+            config(&twice)
+                .check("s")
+                .unwrap_err()
+                .to_string()
+                .contains("name")
+        );
         let ordered = MINIMAL.replace("type = Incident", "type = Incident ORDER BY created");
         assert!(
             config(&ordered)
                 .check("s")
                 .unwrap_err()
+                .to_string()
                 .contains("ORDER BY")
         );
         let invented = format!("{MINIMAL}controls = [\"A.6.6\"]\n");
-        assert!(config(&invented).check("s").unwrap_err().contains("A.6.6"));
+        assert!(
+            config(&invented)
+                .check("s")
+                .unwrap_err()
+                .to_string()
+                .contains("A.6.6")
+        );
     }
 
     #[test]

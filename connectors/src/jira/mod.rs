@@ -10,6 +10,7 @@ mod cursor;
 mod jql;
 mod ticket;
 
+use crate::config_error::ConfigError;
 use std::collections::BTreeMap;
 use std::time::Duration;
 
@@ -132,13 +133,13 @@ fn stops_the_run(e: &ConnectorError) -> bool {
 impl JiraConnector {
     /// Check the config and prepare the HTTP client. Reads no credential yet: a missing one is
     /// recorded as a gap when the source runs.
-    pub fn new(name: SourceName, config: &JiraConfig) -> Result<Self, String> {
+    pub fn new(name: SourceName, config: &JiraConfig) -> Result<Self, ConfigError> {
         let at = format!("source {:?}", name.as_str());
         let settings = config.check(&at)?;
         let http = reqwest::Client::builder()
             .user_agent(concat!("evidence-connectors/", env!("CARGO_PKG_VERSION")))
             .build()
-            .map_err(|e| format!("{at}: cannot set up HTTP: {e}"))?;
+            .map_err(|e| ConfigError::new(&at, format!("cannot set up HTTP: {e}")))?;
         Ok(Self {
             name,
             settings,
@@ -524,7 +525,7 @@ impl JiraConnector {
                         ),
                     };
                     let why = match &parsed {
-                        Err(e) => e.clone(),
+                        Err(e) => e.to_string(),
                         Ok(_) => "it has no valid issue key".to_owned(),
                     };
                     let g = self.gap(

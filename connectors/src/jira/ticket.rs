@@ -97,13 +97,19 @@ pub(super) struct LenientIssue {
     pub unparsed: Vec<String>,
 }
 
+/// A search result that is not an issue at all (not JSON, or not an object).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub(super) struct NotAnIssue(String);
+
 /// Read one search result field by field: a field of an unexpected type (Atlassian's own
 /// example has `"updated": 1`) is left out and named, and the rest is kept. `Err` only when
 /// the result is not a JSON object at all. A numeric `id` is read as text.
-pub(super) fn parse_issue(raw: &str) -> Result<LenientIssue, String> {
-    let value: Value = serde_json::from_str(raw).map_err(|e| format!("not JSON: {e}"))?;
+pub(super) fn parse_issue(raw: &str) -> Result<LenientIssue, NotAnIssue> {
+    let value: Value =
+        serde_json::from_str(raw).map_err(|e| NotAnIssue(format!("not JSON: {e}")))?;
     let Value::Object(top) = value else {
-        return Err("not a JSON object".into());
+        return Err(NotAnIssue("not a JSON object".into()));
     };
     let mut unparsed = Vec::new();
     let id = match top.get("id") {

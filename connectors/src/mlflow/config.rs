@@ -1,6 +1,7 @@
 //! The MLflow source's configuration (`[[source]] type = "mlflow"`), its credentials and the
 //! checked connector built from them.
 
+use crate::config_error::ConfigError;
 use std::time::Duration;
 
 use evidence_model::SourceName;
@@ -77,26 +78,28 @@ pub(super) enum Auth {
 
 impl MlflowConnector {
     /// Check the config and read credentials from the environment. No network access.
-    pub fn new(name: SourceName, config: &MlflowConfig) -> Result<Self, String> {
+    pub fn new(name: SourceName, config: &MlflowConfig) -> Result<Self, ConfigError> {
         let at = format!("source {:?}", name.as_str());
         let base = config.tracking_uri.trim_end_matches('/').to_owned();
         let after_scheme = base
             .strip_prefix("http://")
             .or_else(|| base.strip_prefix("https://"))
             .ok_or_else(|| {
-                format!(
-                    "{at}: tracking_uri {:?} must start with http:// or https://",
-                    config.tracking_uri
+                ConfigError::new(
+                    &at,
+                    format!(
+                        "tracking_uri {:?} must start with http:// or https://",
+                        config.tracking_uri
+                    ),
                 )
+                .key("tracking_uri")
             })?;
         if after_scheme
             .split('/')
             .next()
             .is_some_and(|host| host.contains('@'))
         {
-            return Err(format!(
-                "{at}: tracking_uri must not contain credentials; set MLFLOW_TRACKING_USERNAME and MLFLOW_TRACKING_PASSWORD, or MLFLOW_TRACKING_TOKEN"
-            ));
+            return Err(ConfigError::new(&at, "tracking_uri must not contain credentials; set MLFLOW_TRACKING_USERNAME and MLFLOW_TRACKING_PASSWORD, or MLFLOW_TRACKING_TOKEN".to_string()).key("tracking_uri"));
         }
         let artifacts = if config.artifacts.is_empty() {
             None
@@ -123,7 +126,12 @@ impl MlflowConnector {
         let page_size = match config.page_size_runs {
             None => 500,
             Some(n @ 1..=1000) => n,
-            Some(n) => return Err(format!("{at}: page_size_runs = {n} must be 1–1000")),
+            Some(n) => {
+                return Err(
+                    ConfigError::new(&at, format!("page_size_runs = {n} must be 1–1000"))
+                        .key("page_size_runs"),
+                );
+            }
         };
         let token_env = config
             .token_env
@@ -145,7 +153,10 @@ impl MlflowConnector {
             (Some(token), _, _) => Auth::Bearer(token),
             (None, Some(user), Some(password)) => Auth::Basic { user, password },
             (None, Some(_), None) => {
-                return Err(format!("{at}: {user_env} is set but {password_env} is not"));
+                return Err(ConfigError::new(
+                    &at,
+                    format!("{user_env} is set but {password_env} is not"),
+                ));
             }
             _ => Auth::None,
         };
@@ -160,7 +171,7 @@ impl MlflowConnector {
             .read_timeout(timeout)
             .user_agent(concat!("evidence-agent-mlflow/", env!("CARGO_PKG_VERSION")))
             .build()
-            .map_err(|e| format!("{at}: cannot build the HTTP client: {e}"))?;
+            .map_err(|e| ConfigError::new(&at, format!("cannot build the HTTP client: {e}")))?;
         Ok(Self {
             name,
             base,
@@ -203,18 +214,19 @@ mod tests {
             MlflowConnector::new(name.clone(), &config("tracking_uri = \"https://u:p@host\""))
                 .unwrap_err();
         assert!(
-            err.contains("must not contain credentials") && !err.contains("u:p"),
+            err.to_string().contains("must not contain credentials")
+                && !err.to_string().contains("u:p"),
             "{err}"
         );
         let err = MlflowConnector::new(name.clone(), &config("tracking_uri = \"ftp://host\""))
             .unwrap_err();
-        assert!(err.contains("http://"), "{err}");
+        assert!(err.to_string().contains("http://"), "{err}");
         let err = MlflowConnector::new(
             name,
             &config("tracking_uri = \"http://h\"\nrun_controls = [\"A.6.6\"]"),
         )
         .unwrap_err();
-        assert!(err.contains("A.6.6"), "{err}");
+        assert!(err.to_string().contains("A.6.6"), "{err}");
         assert!(
             toml::from_str::<MlflowConfig>("tracking_uri = \"http://h\"\ntoken = \"x\"").is_err()
         );

@@ -32,6 +32,33 @@ pub struct SourceSummary {
     pub bytes: u64,
     /// Gap records written for this source.
     pub gaps: u64,
+    /// The redaction policy applied to this source's items (absent in runs sealed before
+    /// redaction existed).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub redaction: Option<RedactionPolicy>,
+}
+
+/// What a run recorded about the redaction applied to one source: an auditor can see that it
+/// was on, which rules at which versions, and what it did, not only that it was configured.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RedactionPolicy {
+    /// Version of this description's meaning.
+    pub format: u32,
+    /// Whether the secret rules were on (they are unless the source turned them off).
+    pub secrets: bool,
+    /// Whether the personal-data rules were on.
+    pub personal: bool,
+    /// The rules applied, as `id@version`.
+    pub rules: Vec<String>,
+    /// How many allow-listed values there were (the values are not recorded).
+    pub allowed_values: u64,
+    /// Whether actor identities were replaced by keyed pseudonyms.
+    pub pseudonymise_actors: bool,
+    /// Values replaced in this run's items.
+    pub replaced: u64,
+    /// Items whose artefact was left unscanned because its media type is binary.
+    pub binary_items: u64,
 }
 
 /// The run record.

@@ -30,16 +30,9 @@ use crate::zip_write::{EntryToWrite, write_zip, zip_time};
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ChainHead {
     pub seq: u64,
-    /// The checkpoint text (`origin\nsize\nroot\n`).
-    pub checkpoint: String,
+    /// The checkpoint (stored as its text, `origin\nsize\nroot\n`).
+    pub checkpoint: Checkpoint,
     pub frontier: Frontier,
-}
-
-impl ChainHead {
-    /// The parsed checkpoint.
-    pub fn checkpoint(&self) -> Result<Checkpoint, crate::log::CheckpointParseError> {
-        Checkpoint::parse(&self.checkpoint)
-    }
 }
 
 /// What the run is sealed as.
@@ -177,9 +170,7 @@ fn prepare_inner(
     }
     let previous_checkpoint = match input.previous {
         Some(p) => {
-            let cp = p
-                .checkpoint()
-                .map_err(|e| SealError::BadPreviousHead(e.to_string()))?;
+            let cp = p.checkpoint.clone();
             if cp.origin != input.origin {
                 return Err(SealError::OriginMismatch {
                     expected: input.origin.to_owned(),
@@ -191,7 +182,7 @@ fn prepare_inner(
                     "the frontier does not reproduce the checkpoint".into(),
                 ));
             }
-            Some(p.checkpoint.clone())
+            Some(cp.to_text())
         }
         None => None,
     };
@@ -276,7 +267,7 @@ fn prepare_inner(
         seq: input.seq,
         head: ChainHead {
             seq: input.seq,
-            checkpoint: checkpoint.to_text(),
+            checkpoint,
             frontier,
         },
         payload_files: payload.len() as u64,
@@ -291,8 +282,8 @@ fn prepare_inner(
 
 impl PreparedBundle {
     /// The exact bytes of `log/checkpoint`: what the checkpoint signature signs.
-    pub fn checkpoint_text(&self) -> &str {
-        &self.head.checkpoint
+    pub fn checkpoint_text(&self) -> String {
+        self.head.checkpoint.to_text()
     }
 
     /// True for a signed bundle (format 1.1).
@@ -331,7 +322,7 @@ impl PreparedBundle {
             ));
         }
         let sig = SshSignature::parse(armored).map_err(|e| SealError::Signature(e.to_string()))?;
-        sig.verify(namespace, self.head.checkpoint.as_bytes())
+        sig.verify(namespace, self.head.checkpoint.to_text().as_bytes())
             .map_err(|e| SealError::Signature(e.to_string()))?;
         self.tags.retain(|(n, _)| *n != layout::CHECKPOINT_TSR);
         self.set_tag(layout::CHECKPOINT_SIG, armored.to_vec());
@@ -603,10 +594,7 @@ mod tests {
         }
         let report = verify_archive(&archive, &mut NoVisitor);
         assert!(report.valid, "{report:#?}");
-        assert_eq!(
-            report.latest_checkpoint,
-            head.map(|h| h.checkpoint().unwrap())
-        );
+        assert_eq!(report.latest_checkpoint, head.map(|h| h.checkpoint.clone()));
     }
 
     /// A source that is not a directory: each bundle is copied into a scratch folder when

@@ -75,13 +75,47 @@ pub struct Artefact {
     pub media_type: String,
 }
 
-/// A redaction applied before the artefact left the organisation.
+/// A value replaced by a placeholder before the item left the organisation.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Redaction {
-    /// What was redacted (a JSON pointer, a header name, a pattern name).
+    /// `artefact`, or the metadata field the value was in (`title`, `attributes.summary`,
+    /// `actors`).
     pub target: String,
-    pub reason: String,
+    /// The id of the rule that found it (`github-token`, `email`).
+    pub rule: String,
+    /// That rule's version.
+    pub rule_version: u32,
+    /// Byte range `[start, end)` of the placeholder in the sealed artefact (artefact only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub range: Option<[u64; 2]>,
+    /// The placeholder written: `[REDACTED:<rule>:<8 hex>]`, the same for the same value in
+    /// every item and run.
+    pub placeholder: String,
+}
+
+/// Whether an item's artefact was scanned for secrets and personal data, and what was replaced.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RedactionNote {
+    pub artefact: ScanState,
+    /// Values replaced in all (artefact and metadata); [`ItemMeta::redactions`] lists the first
+    /// ten thousand.
+    pub total: u64,
+    /// Whether the actors' names and ids are pseudonyms.
+    pub actors_pseudonymised: bool,
+}
+
+/// What happened to an artefact's bytes on their way into the archive.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ScanState {
+    /// Scanned with the source's policy; replaced values are listed.
+    Scanned,
+    /// A binary media type: sealed byte for byte, not scanned.
+    NotScannedBinary,
+    /// The source's configuration turned redaction off: sealed byte for byte.
+    Off,
 }
 
 /// How the item was obtained.
@@ -118,6 +152,10 @@ pub struct ItemMeta {
     pub times: Times,
     pub artefact: Artefact,
     pub redactions: Vec<Redaction>,
+    /// Whether the artefact was scanned and how many values were replaced (absent in items
+    /// sealed before redaction existed).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub redaction: Option<RedactionNote>,
     pub provenance: Provenance,
     /// Connector-specific facts an auditor tests (approvers, stale approval, front matter).
     /// Integers, strings, booleans, arrays and objects only: canonical JSON has no floats.

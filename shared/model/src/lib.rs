@@ -12,7 +12,10 @@ pub mod records;
 pub use catalogue::Catalogue;
 pub use digest::Sha256Digest;
 pub use ids::{ClauseId, ControlId, IdError, ItemId, Kind, Phase, SourceName};
-pub use item::{Actor, Artefact, ItemMeta, Period, Provenance, Redaction, SourceRef, Times};
+pub use item::{
+    Actor, Artefact, ItemMeta, Period, Provenance, Redaction, RedactionNote, ScanState, SourceRef,
+    Times,
+};
 pub use jiff::Timestamp;
 pub use records::{GapCategory, GapRecord, PopulationRecord};
 

@@ -22,7 +22,9 @@ use std::io::Write;
 pub use key::{KeyError, MIN_KEY_BYTES, RedactionKey};
 pub use policy::{POLICY_FORMAT_VERSION, Policy, PolicyDescription, PolicyError, is_scannable};
 pub use rules::{RULES, Rule, RuleClass, rule};
-pub use stream::{MAX_LISTED, MAX_PENDING, RedactingWriter, Redaction, Report};
+pub use stream::{
+    MAX_LISTED, MAX_PENDING, MIN_IDENTITY_LEN, PSEUDONYM_RULE, RedactingWriter, Redaction, Report,
+};
 
 use rules::{COMPILED, Candidate, Compiled, PLACEHOLDER};
 

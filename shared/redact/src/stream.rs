@@ -66,7 +66,16 @@ pub struct RedactingWriter<'r, W: Write> {
     out: Out<W>,
     pending: Vec<u8>,
     block: Option<SecretDigest>,
+    /// Actor identities replaced by their pseudonyms, longest first.
+    identities: Vec<Vec<u8>>,
 }
+
+/// The rule id recorded for an actor identity replaced by its pseudonym.
+pub const PSEUDONYM_RULE: &str = "actor-pseudonym";
+/// Shorter identities are left alone: they would match inside ordinary words.
+pub const MIN_IDENTITY_LEN: usize = 3;
+/// Marks a candidate as an identity rather than a rule's find.
+const IDENTITY: usize = usize::MAX;
 
 /// The wrapped writer, with the count of bytes written and the report.
 struct Out<W> {
@@ -110,6 +119,13 @@ impl<W: Write> Out<W> {
         let mut at = 0;
         for c in found {
             self.write(&text[at..c.start])?;
+            if c.priority == IDENTITY {
+                let identity = String::from_utf8_lossy(&text[c.start..c.end]);
+                let pseudonym = redactor.key().pseudonym(&identity);
+                self.placeholder(PSEUDONYM_RULE, 1, pseudonym)?;
+                at = c.end;
+                continue;
+            }
             let rule = redactor.rule_at(c.priority);
             let placeholder = redactor.key().placeholder(rule.id, &text[c.start..c.end]);
             self.placeholder(rule.id, rule.version, placeholder)?;
@@ -130,7 +146,24 @@ impl<'r, W: Write> RedactingWriter<'r, W> {
             },
             pending: Vec::new(),
             block: None,
+            identities: Vec::new(),
         }
+    }
+
+    /// Also replace these actor identities (logins, names, account ids) wherever they stand as
+    /// a whole token, by their pseudonyms (`pseudonym-<16 hex>`, as in the item's metadata).
+    /// Identities shorter than [`MIN_IDENTITY_LEN`] bytes are ignored.
+    #[must_use]
+    pub fn with_identities(mut self, identities: impl IntoIterator<Item = String>) -> Self {
+        let mut ids: Vec<Vec<u8>> = identities
+            .into_iter()
+            .filter(|i| i.len() >= MIN_IDENTITY_LEN && !i.contains('\n'))
+            .map(String::into_bytes)
+            .collect();
+        ids.sort_by(|a, b| b.len().cmp(&a.len()).then(a.cmp(b)));
+        ids.dedup();
+        self.identities = ids;
+        self
     }
 
     /// Redacts and writes what is still held back, flushes, and returns the wrapped writer with
@@ -139,6 +172,12 @@ impl<'r, W: Write> RedactingWriter<'r, W> {
         self.drain(true)?;
         self.out.inner.flush()?;
         Ok((self.out.inner, self.out.report))
+    }
+
+    /// The wrapped writer. A caller writing into a buffer takes the redacted output out of it
+    /// between writes (to hand it on to an asynchronous file, say).
+    pub fn get_mut(&mut self) -> &mut W {
+        &mut self.out.inner
     }
 
     /// Bytes held back, waiting for the end of their line.
@@ -204,6 +243,12 @@ impl<'r, W: Write> RedactingWriter<'r, W> {
     fn scan(&mut self, len: usize, complete: bool) -> io::Result<usize> {
         let segment = &self.pending[..len];
         let mut found = self.redactor.find(segment);
+        if !self.identities.is_empty() {
+            let ids = identity_candidates(segment, &self.identities);
+            found.retain(|c| !ids.iter().any(|i| c.whole_start < i.end && i.start < c.end));
+            found.extend(ids);
+            found.sort_by_key(|c| c.start);
+        }
         let begin = BLOCK_BEGIN
             .find_iter(segment)
             .map(|m| m.start())
@@ -242,6 +287,35 @@ impl<W: Write> Write for RedactingWriter<'_, W> {
     fn flush(&mut self) -> io::Result<()> {
         self.out.inner.flush()
     }
+}
+
+/// Whole-token occurrences of the identities in `text`, longest identity first, not
+/// overlapping one another.
+fn identity_candidates(text: &[u8], identities: &[Vec<u8>]) -> Vec<Candidate> {
+    let is_word = |b: u8| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-' | b'.' | b'@');
+    let mut found: Vec<Candidate> = Vec::new();
+    for id in identities {
+        let mut from = 0;
+        while let Some(i) = find_bytes(&text[from..], id) {
+            let (start, end) = (from + i, from + i + id.len());
+            let bounded = (start == 0 || !is_word(text[start - 1]))
+                && (end == text.len() || !is_word(text[end]));
+            if bounded && !found.iter().any(|c| start < c.end && c.start < end) {
+                found.push(Candidate {
+                    whole_start: start,
+                    start,
+                    end,
+                    priority: IDENTITY,
+                });
+            }
+            from = start + 1;
+        }
+    }
+    found
+}
+
+fn find_bytes(haystack: &[u8], needle: &[u8]) -> Option<usize> {
+    haystack.windows(needle.len()).position(|w| w == needle)
 }
 
 fn memrchr_newline(bytes: &[u8]) -> Option<usize> {

@@ -382,3 +382,44 @@ fn every_rule_has_an_id_a_version_and_a_description() {
         );
     }
 }
+
+#[test]
+fn identities_become_their_pseudonyms_as_whole_tokens_only() {
+    let r = all_rules();
+    let text = "{\"login\": \"ana\", \"approver\": \"ben-ops\"}\nbanana ana.smith ana\n";
+    let mut w = r.writer(Vec::new()).with_identities([
+        "ana".to_owned(),
+        "ben-ops".to_owned(),
+        "x".to_owned(),
+    ]);
+    for chunk in text.as_bytes().chunks(3) {
+        w.write_all(chunk).unwrap();
+    }
+    let (out, report) = w.finish().unwrap();
+    let out = String::from_utf8(out).unwrap();
+    let ana = key().pseudonym("ana");
+    let ben = key().pseudonym("ben-ops");
+    assert_eq!(
+        out,
+        format!("{{\"login\": \"{ana}\", \"approver\": \"{ben}\"}}\nbanana ana.smith {ana}\n")
+    );
+    assert_eq!(report.total, 3);
+    assert!(report.redactions.iter().all(|x| x.rule == PSEUDONYM_RULE));
+    serde_json::from_str::<serde_json::Value>(out.lines().next().unwrap()).expect("still JSON");
+}
+
+#[test]
+fn an_identity_that_is_also_an_email_gets_its_pseudonym() {
+    let r = all_rules();
+    let (out, _) = {
+        let mut w = r
+            .writer(Vec::new())
+            .with_identities(["jane@example.org".to_owned()]);
+        w.write_all(b"owner jane@example.org\n").unwrap();
+        w.finish().unwrap()
+    };
+    assert_eq!(
+        String::from_utf8(out).unwrap(),
+        format!("owner {}\n", key().pseudonym("jane@example.org"))
+    );
+}

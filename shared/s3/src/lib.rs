@@ -14,6 +14,22 @@ use aws_sdk_s3::error::{ProvideErrorMetadata, SdkError};
 /// The region used when neither the settings nor the AWS chain name one.
 pub const DEFAULT_REGION: &str = "us-east-1";
 
+/// An `endpoint_url` that is not an `http://` or `https://` URL.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct InvalidEndpoint(pub String);
+
+impl std::fmt::Display for InvalidEndpoint {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "endpoint_url {:?} must start with http:// or https://",
+            self.0
+        )
+    }
+}
+
+impl std::error::Error for InvalidEndpoint {}
+
 /// How to reach an S3 (or S3-compatible) endpoint.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ClientSettings {
@@ -59,11 +75,11 @@ impl ClientSettings {
     }
 
     /// Refuse an endpoint that is not an `http://` or `https://` URL.
-    pub fn check_endpoint(&self) -> Result<(), String> {
+    pub fn check_endpoint(&self) -> Result<(), InvalidEndpoint> {
         match &self.endpoint_url {
-            Some(url) if !(url.starts_with("http://") || url.starts_with("https://")) => Err(
-                format!("endpoint_url {url:?} must start with http:// or https://"),
-            ),
+            Some(url) if !(url.starts_with("http://") || url.starts_with("https://")) => {
+                Err(InvalidEndpoint(url.clone()))
+            }
             _ => Ok(()),
         }
     }
@@ -244,6 +260,6 @@ mod tests {
         let err = ClientSettings::new(Some("ftp://h".into()), None, None, None)
             .check_endpoint()
             .unwrap_err();
-        assert!(err.contains("http://"), "{err}");
+        assert!(err.to_string().contains("http://"), "{err}");
     }
 }
