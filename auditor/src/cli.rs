@@ -15,7 +15,8 @@ Exit codes:
 
 Engagement workflow (docs/auditing.md): ingest, audit add, population define, seed commit,
 population freeze, population plan, seed reveal, sample draw, workpaper export/import,
-conclude, record export. EVIDENCE_ENGAGEMENT may replace --engagement.";
+conclude (records a finding), record export; then action add/close for each nonconformity,
+finding list (blockers), register export/import, review pack/held/decide. EVIDENCE_ENGAGEMENT may replace --engagement.";
 
 /// Verifies ISO/IEC 42001 evidence archives and runs the audit sampling cycle over them.
 #[derive(Debug, Parser)]
@@ -106,6 +107,20 @@ pub enum Command {
     /// Export the sampling records as one JSON document.
     #[command(subcommand)]
     Record(crate::commands::record::RecordCommand),
+    /// Audit findings (conformity, nonconformities, observations, opportunities) and the
+    /// evidence they rest on; the major nonconformities still open.
+    #[command(subcommand)]
+    Finding(crate::commands::finding::FindingCommand),
+    /// Corrective actions for nonconformities (ISO/IEC 42001 10.2) and their closure.
+    #[command(subcommand)]
+    Action(crate::commands::action::ActionCommand),
+    /// The finding and action registers as XLSX/CSV, and the import of a filled action register.
+    #[command(subcommand)]
+    Register(crate::commands::register::RegisterCommand),
+    /// The management review (9.3): the pack of inputs a)–e) as a page and a workbook, the
+    /// review's decisions and their closure.
+    #[command(subcommand)]
+    Review(crate::commands::review::ReviewCommand),
     /// Readiness per Annex A control and clause 4–10 requirement (current, stale, gap, missing,
     /// excluded per the latest sealed SoA), the Stage 1 documents checklist and findings, over
     /// an archive (verified first) or an engagement; as a table, JSON, CSV, XLSX or HTML page.
@@ -167,6 +182,10 @@ pub fn run(cli: Cli, json_errors: bool) -> ExitCode {
         Command::Conclude(a) => crate::commands::conclude::run_conclude(&a),
         Command::Record(c) => crate::commands::record::run_record(&c),
         Command::Readiness(a) => crate::commands::readiness::run(&a),
+        Command::Finding(c) => crate::commands::finding::run_finding(&c),
+        Command::Action(c) => crate::commands::action::run_action(&c),
+        Command::Register(c) => crate::commands::register::run_register(&c),
+        Command::Review(c) => crate::commands::review::run_review(&c),
     };
     match result {
         Ok(code) => ExitCode::from(code),

@@ -9,5 +9,6 @@ pub mod output;
 pub mod page;
 pub mod proof_cmd;
 pub mod readiness;
+pub mod review;
 pub mod stats_cmd;
 pub mod trust_cmd;

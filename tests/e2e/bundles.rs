@@ -116,6 +116,9 @@ fn every_bundle_passes_bagit_python_and_sha256sum() {
 /// Collect two runs from scratch with a pinned clock and pinned file times; return the bundles.
 fn two_pinned_runs(s: &Sandbox) -> Vec<Vec<u8>> {
     let _ = fs::remove_dir_all(s.archive());
+    // The state includes the redaction key (the example's training log holds a planted token,
+    // whose placeholder is keyed): the same state means the same key.
+    s.write("evidence/.agent/redaction.key", "5e".repeat(32));
     let policy = s.path().join("workspace/policies/ai-policy.md");
     let fixed = std::time::UNIX_EPOCH + std::time::Duration::from_secs(EPOCH - 86_400);
     let set_mtime = |p: &Path| {

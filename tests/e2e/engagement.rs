@@ -13,12 +13,12 @@ use evidence_tests::tamper;
 use evidence_tests::{Sandbox, cmd, json, run, text};
 use sha2::{Digest, Sha256};
 
-const EPOCH: u64 = 1_767_225_600; // 2026-01-01T00:00:00Z
+pub(super) const EPOCH: u64 = 1_767_225_600; // 2026-01-01T00:00:00Z
 const INCIDENTS: usize = 60;
 
 /// The example workspace plus `INCIDENTS` post-mortems, each with a pinned modification time
 /// (its source time): the first half in 2026, the second half in 2027.
-fn workspace() -> Sandbox {
+pub(super) fn workspace() -> Sandbox {
     let s = Sandbox::with_example();
     // The shipped post-mortem falls before both audit periods, whatever today's date.
     fs::File::options()
@@ -53,36 +53,36 @@ fn workspace() -> Sandbox {
     s
 }
 
-fn collect(s: &Sandbox, epoch: u64) {
+pub(super) fn collect(s: &Sandbox, epoch: u64) {
     let o = s.collect(Some(epoch));
     assert!(o.status.success(), "{}", text(&o));
 }
 
-fn engagement(s: &Sandbox) -> PathBuf {
+pub(super) fn engagement(s: &Sandbox) -> PathBuf {
     s.path().join("engagement.sqlite")
 }
 
 /// `evidence-auditor ARGS` on the sandbox's engagement file.
-fn aud(s: &Sandbox, args: &[&str]) -> Output {
+pub(super) fn aud(s: &Sandbox, args: &[&str]) -> Output {
     run(cmd("evidence-auditor")
         .args(args)
         .env("EVIDENCE_ENGAGEMENT", engagement(s))
         .current_dir(s.path()))
 }
 
-fn ok(s: &Sandbox, args: &[&str]) -> Output {
+pub(super) fn ok(s: &Sandbox, args: &[&str]) -> Output {
     let o = aud(s, args);
     assert_eq!(o.status.code(), Some(0), "{args:?}\n{}", text(&o));
     o
 }
 
-fn ok_json(s: &Sandbox, args: &[&str]) -> serde_json::Value {
+pub(super) fn ok_json(s: &Sandbox, args: &[&str]) -> serde_json::Value {
     let mut a = args.to_vec();
     a.push("--json");
     json(&ok(s, &a))
 }
 
-fn fails(s: &Sandbox, args: &[&str], code: i32, expect: &str) -> String {
+pub(super) fn fails(s: &Sandbox, args: &[&str], code: i32, expect: &str) -> String {
     let o = aud(s, args);
     let all = text(&o);
     assert_eq!(o.status.code(), Some(code), "{args:?}\n{all}");
@@ -98,7 +98,7 @@ fn sha256_hex(bytes: &[u8]) -> String {
 }
 
 /// Ingest, add an initial audit, define the incidents population: ready for the seed protocol.
-fn defined(s: &Sandbox) {
+pub(super) fn defined(s: &Sandbox) {
     ok(s, &["ingest", "evidence"]);
     ok(s, &["audit", "add", "stage2", "--type", "initial"]);
     ok(
@@ -115,7 +115,7 @@ fn defined(s: &Sandbox) {
 
 /// Commit (to a secret in `<population>.secret`), freeze, plan, reveal and draw; returns the
 /// sample JSON.
-fn drawn(s: &Sandbox, population: &str) -> serde_json::Value {
+pub(super) fn drawn(s: &Sandbox, population: &str) -> serde_json::Value {
     let secret = format!("{population}.secret");
     ok(
         s,
@@ -135,7 +135,7 @@ fn drawn(s: &Sandbox, population: &str) -> serde_json::Value {
 }
 
 /// Read a CSV workpaper as rows of cells.
-fn read_csv(path: &Path) -> Vec<Vec<String>> {
+pub(super) fn read_csv(path: &Path) -> Vec<Vec<String>> {
     let mut r = csv::ReaderBuilder::new()
         .has_headers(false)
         .from_path(path)
@@ -145,7 +145,7 @@ fn read_csv(path: &Path) -> Vec<Vec<String>> {
         .collect()
 }
 
-fn write_csv(path: &Path, rows: &[Vec<String>]) {
+pub(super) fn write_csv(path: &Path, rows: &[Vec<String>]) {
     let mut w = csv::Writer::from_path(path).unwrap();
     for r in rows {
         w.write_record(r).unwrap();
@@ -158,7 +158,7 @@ fn col(header: &[String], name: &str) -> usize {
 }
 
 /// Fill every row: `pass`, except the given picks (1-based data rows) with their result.
-fn fill(rows: &mut [Vec<String>], special: &[(usize, &str, &str)]) {
+pub(super) fn fill(rows: &mut [Vec<String>], special: &[(usize, &str, &str)]) {
     let header = rows[0].clone();
     let (r, n, t) = (
         col(&header, "Result"),
@@ -954,14 +954,14 @@ fn an_engagement_file_from_a_newer_version_is_refused_clearly() {
     collect(&s, EPOCH);
     ok(&s, &["ingest", "evidence"]);
     let c = rusqlite::Connection::open(engagement(&s)).unwrap();
-    c.execute("UPDATE schema_version SET version = 2", [])
+    c.execute("UPDATE schema_version SET version = 3", [])
         .unwrap();
     drop(c);
     fails(
         &s,
         &["audit", "list"],
         2,
-        "written by a newer evidence-auditor (schema version 2",
+        "written by a newer evidence-auditor (schema version 3",
     );
     fails(&s, &["ingest", "evidence"], 2, "upgrade evidence-auditor");
 }

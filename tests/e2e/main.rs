@@ -13,6 +13,7 @@ mod engagement_race;
 mod github;
 #[path = "../../connectors/tests/github_support/mod.rs"]
 mod github_support;
+mod internal_audit;
 mod jira;
 mod mlflow;
 mod readiness;

@@ -11,6 +11,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::time::{Duration, UNIX_EPOCH};
 
+use evidence_tests::browser::{check_self_contained, chromium, console_errors, headless};
 use evidence_tests::{Sandbox, cmd, copy_dir, json, repo_root, run, text};
 
 const DAY: u64 = 86_400;
@@ -333,68 +334,6 @@ fn a_failing_archive_gives_no_readiness_and_bad_options_are_refused() {
     let o = readiness(&s, &["evidence", "--cadence", "A.99=yearly"]);
     assert_eq!(o.status.code(), Some(2));
     assert!(text(&o).contains("A.99"));
-}
-
-/// No script, no external reference: every link is a fragment, nothing is loaded.
-fn check_self_contained(html: &str) {
-    let lower = html.to_ascii_lowercase();
-    for banned in [
-        "<script", "src=", "url(", "@import", "http:", "https:", "<link", "<iframe",
-    ] {
-        assert!(!lower.contains(banned), "the page contains {banned:?}");
-    }
-    for (i, _) in lower.match_indices("href=\"") {
-        let rest = &lower[i + 6..];
-        assert!(
-            rest.starts_with('#'),
-            "a link that is not a fragment: {}",
-            &rest[..40.min(rest.len())]
-        );
-    }
-}
-
-fn chromium() -> Option<PathBuf> {
-    for name in ["chromium", "chromium-browser"] {
-        for dir in std::env::split_paths(&std::env::var_os("PATH").unwrap_or_default()) {
-            let p = dir.join(name);
-            if p.is_file() {
-                return Some(p);
-            }
-        }
-    }
-    None
-}
-
-fn headless(browser: &Path, profile: &Path) -> Command {
-    let mut c = Command::new(browser);
-    c.args([
-        "--headless",
-        "--no-sandbox",
-        "--disable-gpu",
-        "--disable-quic",
-        "--no-first-run",
-        "--disable-background-networking",
-        "--disable-component-update",
-        "--disable-sync",
-        "--enable-logging=stderr",
-        "--v=0",
-        // Any attempt to resolve a host name fails: the page must need none.
-        "--host-resolver-rules=MAP * ~NOTFOUND",
-    ])
-    .arg(format!("--user-data-dir={}", profile.display()));
-    c
-}
-
-fn console_errors(stderr: &str) -> Vec<&str> {
-    stderr
-        .lines()
-        .filter(|l| {
-            l.contains("CONSOLE")
-                || l.contains("Uncaught")
-                || l.contains("ERR_NAME_NOT_RESOLVED")
-                || l.contains("net::ERR_")
-        })
-        .collect()
 }
 
 #[test]

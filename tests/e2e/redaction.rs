@@ -453,7 +453,7 @@ fn planted_secrets_and_personal_data_never_reach_the_archive() {
     let mut placeholders_of_gh = std::collections::BTreeSet::new();
     for (path, meta) in &metas {
         let note = &meta["redaction"];
-        let bag = path.ancestors().nth(5).unwrap();
+        let bag = path.ancestors().nth(4).unwrap();
         let artefact = std::fs::read(bag.join(meta["artefact"]["path"].as_str().unwrap())).unwrap();
         if meta["artefact"]["media_type"] == "application/octet-stream" {
             assert_eq!(note["artefact"], "not_scanned_binary", "{meta:#}");

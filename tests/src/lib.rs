@@ -3,6 +3,7 @@
 //! way a user types them. `tsa` runs a local RFC 3161 time-stamp authority.
 
 pub mod background;
+pub mod browser;
 pub mod fault_proxy;
 pub mod inventory;
 pub mod mock_jira;

@@ -58,7 +58,7 @@ pub fn run_conclude(a: &ConcludeArgs) -> anyhow::Result<u8> {
             "population": name, "tally": ev.tally, "evaluation": ev.evaluation,
             "supports_reliance": ev.supports_reliance, "finding": c.finding.label(),
             "finding_source": c.source.label(), "warnings": c.warnings,
-            "concluded_at": c.concluded_at,
+            "concluded_at": c.concluded_at, "finding_id": c.finding_id,
         }))?;
     } else {
         print_evaluation(name, ev);
@@ -70,6 +70,12 @@ pub fn run_conclude(a: &ConcludeArgs) -> anyhow::Result<u8> {
             },
             c.finding
         );
+        match &c.finding_id {
+            Some(id) => outln!("Recorded as finding {id} (`evidence-auditor finding show {id}`)."),
+            None => outln!(
+                "No finding recorded: the population names no control or clause; record one with `evidence-auditor finding add`."
+            ),
+        }
         for w in &c.warnings {
             outln!("Warning: {w}");
         }

@@ -12,13 +12,21 @@
 //! - `workpaper`: `workpaper export|import`.
 //! - `conclude`: `conclude`.
 //! - `record`: `record export`.
+//! - `finding`: `finding add|list|show`.
+//! - `action`: `action add|close|list`.
+//! - `register`: `register export|import` (finding and action registers).
+//! - `review`: `review pack|held|decide|close-decision` (the management review).
 
+pub mod action;
 pub mod audit;
 pub mod conclude;
+pub mod finding;
 pub mod ingest;
 pub mod population;
 pub mod readiness;
 pub mod record;
+pub mod register;
+pub mod review;
 pub mod sample;
 pub mod seed;
 pub mod verify;

@@ -37,14 +37,16 @@ use super::records::{
 use super::{EngagementError, Result};
 
 /// The schema version this build writes and reads.
-pub const SCHEMA_VERSION: i64 = 1;
+pub const SCHEMA_VERSION: i64 = 2;
 /// How long a process waits for another one's write to finish before giving up.
 const BUSY_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(60);
 /// `PRAGMA application_id` of engagement files ("EVEN").
 const APPLICATION_ID: i64 = 0x4556_454e;
 
-/// The statements that create each schema version from the one before (index 0 creates v1).
-const MIGRATIONS: &[&str] = &[r#"
+/// The statements that create each schema version from the one before (index 0 creates v1;
+/// v2 adds the findings and corrective actions of clause 10.2 and the management reviews of 9.3).
+const MIGRATIONS: &[&str] = &[
+    r#"
 CREATE TABLE schema_version (version INTEGER NOT NULL);
 CREATE TABLE engagement (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 CREATE TABLE origins (
@@ -206,7 +208,35 @@ CREATE TABLE conclusions (
     note TEXT,
     concluded_at TEXT NOT NULL
 );
-"#];
+"#,
+    r#"
+CREATE TABLE findings (
+    id TEXT PRIMARY KEY,
+    ordinal INTEGER NOT NULL UNIQUE,
+    audit TEXT NOT NULL REFERENCES audits(id),
+    category TEXT NOT NULL,
+    population TEXT UNIQUE REFERENCES populations(name),
+    record TEXT NOT NULL
+);
+CREATE TABLE actions (
+    id TEXT PRIMARY KEY,
+    ordinal INTEGER NOT NULL UNIQUE,
+    finding TEXT NOT NULL UNIQUE REFERENCES findings(id),
+    record TEXT NOT NULL
+);
+CREATE TABLE reviews (
+    id TEXT PRIMARY KEY,
+    ordinal INTEGER NOT NULL UNIQUE,
+    record TEXT NOT NULL
+);
+CREATE TABLE decisions (
+    id TEXT PRIMARY KEY,
+    ordinal INTEGER NOT NULL UNIQUE,
+    review TEXT NOT NULL REFERENCES reviews(id),
+    record TEXT NOT NULL
+);
+"#,
+];
 
 /// An open engagement file.
 #[derive(Debug)]
@@ -1338,6 +1368,30 @@ mod tests {
             .query_row("SELECT version FROM schema_version", [], |r| r.get(0))
             .unwrap();
         assert_eq!(v, SCHEMA_VERSION);
+    }
+
+    #[test]
+    fn a_version_1_file_is_migrated_on_open_and_keeps_its_audits() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("e.sqlite");
+        let e = Engagement::create(&path).unwrap();
+        e.conn
+            .execute_batch(
+                "DROP TABLE decisions; DROP TABLE reviews; DROP TABLE actions; DROP TABLE findings; UPDATE schema_version SET version = 1;
+                 INSERT INTO audits (id, ordinal, type, confidence, tolerable, expected, created_at)
+                 VALUES ('stage2', 1, 'initial', '0.95', '0.05', '0', '2026-01-01T00:00:00Z');",
+            )
+            .unwrap();
+        drop(e);
+        let e = Engagement::open(&path).unwrap();
+        let v: i64 = e
+            .conn
+            .query_row("SELECT version FROM schema_version", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(v, 2);
+        assert_eq!(e.audits().unwrap().len(), 1);
+        assert!(e.findings().unwrap().is_empty());
+        assert!(e.actions().unwrap().is_empty());
     }
 
     #[test]

@@ -19,6 +19,8 @@
 //! - `evaluate`: from results to an evaluation and the auditor's finding (pure).
 //! - `report`: the coverage matrix and the sampling record document (pure).
 //! - `export`: writing documents durably.
+//! - `review_records`: management reviews held and their decisions (clause 9.3).
+//! - `improvement`: findings, corrective actions and their closure (clause 10.2), registers.
 //!
 //! Architecture invariant: the pure modules (`protocol`, `population`, `seed`, `sample`,
 //! `evaluate`, `report`) do no IO and read no clock; the caller passes the time in.
@@ -28,12 +30,14 @@
 pub mod db;
 pub mod evaluate;
 pub mod export;
+pub mod improvement;
 pub mod ingest;
 pub mod population;
 pub mod protocol;
 pub mod readiness_queries;
 pub mod records;
 pub mod report;
+pub mod review_records;
 pub mod sample;
 pub mod seed;
 pub mod steps;
@@ -169,6 +173,15 @@ pub enum EngagementError {
     /// The statistics refused their input.
     #[error(transparent)]
     Sampling(#[from] evidence_sampling::SamplingError),
+    /// A filled register has problems; nothing was imported.
+    #[error("register {path}: {} problem(s); nothing was imported:\n  {}", problems.len(), problems.join("\n  "))]
+    Register {
+        path: PathBuf,
+        problems: Vec<String>,
+    },
+    /// A finding or corrective action was refused by the rules of clause 10.2.
+    #[error(transparent)]
+    Improvement(#[from] improvement::Refusal),
     /// A document could not be written.
     #[error("cannot write {path}: {message}")]
     Write { path: PathBuf, message: String },

@@ -195,6 +195,9 @@ pub struct Concluded {
     pub replaced: Option<Finding>,
     pub warnings: Vec<String>,
     pub concluded_at: Timestamp,
+    /// The finding the conclusion was recorded as (`F-0001`); none when the population names
+    /// no requirement to raise it against.
+    pub finding_id: Option<String>,
 }
 
 impl Engagement {
@@ -756,6 +759,7 @@ impl Engagement {
                 concluded_at: now,
             };
             e.store_conclusion(population, &row)?;
+            let finding_id = e.record_conclusion_finding(population, &row, &evaluated, finding)?;
             Ok(Concluded {
                 evaluated,
                 finding,
@@ -763,8 +767,52 @@ impl Engagement {
                 replaced,
                 warnings,
                 concluded_at: now,
+                finding_id,
             })
         })
+    }
+
+    /// Record a conclusion as an audit finding (inside the conclusion's transaction): against
+    /// the population's controls and clauses (or those its kinds evidence), resting on the
+    /// population's conclusion.
+    fn record_conclusion_finding(
+        &self,
+        population: &str,
+        row: &ConclusionRow,
+        evaluated: &Evaluated,
+        finding: Finding,
+    ) -> Result<Option<String>> {
+        let p = self.population(population)?;
+        let requirements = conclusion_requirements(&p.definition);
+        if requirements.is_empty() {
+            return Ok(None);
+        }
+        let statement = row.note.clone().unwrap_or_else(|| {
+            let t = &evaluated.tally;
+            format!(
+                "Sampling of population {population} ({}; N = {}): {} deviation(s) and {} not testable in {} tested; upper deviation limit {} at {} confidence; the sample {} reliance on the control.",
+                p.definition.describe(),
+                evaluated.population_size,
+                t.deviations,
+                t.not_testable,
+                t.tested,
+                evaluated.evaluation.upper_bound_display,
+                evaluated.evaluation.confidence,
+                if evaluated.supports_reliance { "supports" } else { "does not support" }
+            )
+        });
+        let evidence = vec![super::improvement::store::population_ref(population, row)];
+        let f = self.insert_finding(
+            &p.audit,
+            finding,
+            requirements,
+            statement,
+            evidence,
+            None,
+            row.concluded_at,
+        )?;
+        self.link_population(&f.id, population)?;
+        Ok(Some(f.id))
     }
 
     // ----- reading ---------------------------------------------------------------------------
@@ -879,6 +927,27 @@ fn write_secret(path: &Path, secret: &SeedSecret) -> Result<()> {
                 e,
             )
         })
+}
+
+/// The requirements a population's conclusion is a finding against: its controls and clauses,
+/// else the primary controls of the kinds it samples.
+fn conclusion_requirements(d: &Definition) -> Vec<String> {
+    let mut out: Vec<String> = d.controls.iter().chain(&d.clauses).cloned().collect();
+    if out.is_empty() {
+        let catalogue = evidence_model::Catalogue::iso42001();
+        for kind in &d.kinds {
+            for c in catalogue
+                .kind(kind)
+                .map(|k| k.controls.clone())
+                .unwrap_or_default()
+            {
+                if !out.contains(&c) {
+                    out.push(c);
+                }
+            }
+        }
+    }
+    out
 }
 
 #[cfg(test)]

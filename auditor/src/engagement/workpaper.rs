@@ -392,9 +392,19 @@ pub fn read_xlsx(path: &Path) -> Result<Table> {
     };
     let mut wb: Xlsx<_> =
         open_workbook(path).map_err(|e| bad(format!("not a readable XLSX file: {e}")))?;
+    let mut table = read_sheet(&mut wb, SHEET).map_err(bad)?;
+    read_finding_cells(&mut wb, &mut table);
+    Ok(table)
+}
+
+/// Read one sheet of an open workbook: header (row 1), non-empty data rows and formula cells.
+pub fn read_sheet<R: std::io::Read + std::io::Seek>(
+    wb: &mut Xlsx<R>,
+    sheet: &str,
+) -> std::result::Result<Table, String> {
     let range = wb
-        .worksheet_range(SHEET)
-        .map_err(|e| bad(format!("no sheet {SHEET:?}: {e}")))?;
+        .worksheet_range(sheet)
+        .map_err(|e| format!("no sheet {sheet:?}: {e}"))?;
     let (top, left) = range.start().unwrap_or((0, 0));
     let mut table = Table::default();
     for (i, row) in range.rows().enumerate() {
@@ -410,7 +420,7 @@ pub fn read_xlsx(path: &Path) -> Result<Table> {
     if top != 0 {
         table.header.clear();
     }
-    if let Ok(formulas) = wb.worksheet_formula(SHEET) {
+    if let Ok(formulas) = wb.worksheet_formula(sheet) {
         let (ftop, fleft) = formulas.start().unwrap_or((0, 0));
         for (r, c, f) in formulas.cells() {
             if !f.trim().is_empty() {
@@ -419,6 +429,11 @@ pub fn read_xlsx(path: &Path) -> Result<Table> {
             }
         }
     }
+    Ok(table)
+}
+
+/// The record sheet's finding cells (and formulas among them) of a workpaper.
+fn read_finding_cells<R: std::io::Read + std::io::Seek>(wb: &mut Xlsx<R>, table: &mut Table) {
     let mut record_formulas = BTreeMap::new();
     if let Ok(formulas) = wb.worksheet_formula(RECORD_SHEET) {
         let (ftop, fleft) = formulas.start().unwrap_or((0, 0));
@@ -452,7 +467,6 @@ pub fn read_xlsx(path: &Path) -> Result<Table> {
             }
         }
     }
-    Ok(table)
 }
 
 /// A sampled item the workpaper must hold.

@@ -1,7 +1,7 @@
 //! Self-contained HTML report pages: one layout (`templates/base.html`: inline CSS with print
 //! rules, the checkpoint the figures were computed from, no script, no external reference) and
 //! one body template per report, rendered with minijinja, plus server-rendered SVG charts
-//! ([`svg`]). The readiness page uses it; the management-review pack is meant to reuse it.
+//! ([`svg`]). The readiness page and the management-review pack use it.
 //!
 //! Templates are compiled into the binary and escaped automatically (`.html`); charts are passed
 //! in as already-escaped markup ([`Markup`]). The same data gives the same bytes: nothing reads
@@ -24,6 +24,7 @@ const TEMPLATES: &[(&str, &str)] = &[
         "readiness.html",
         include_str!("../../templates/readiness.html"),
     ),
+    ("review.html", include_str!("../../templates/review.html")),
 ];
 
 /// A page could not be rendered (a template bug: the unit tests render every template).
