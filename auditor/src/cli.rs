@@ -107,6 +107,10 @@ pub enum Command {
     /// Export the sampling records as one JSON document.
     #[command(subcommand)]
     Record(crate::commands::record::RecordCommand),
+    /// The internal audit programme of the cycle (9.2): planned audits, coverage of every
+    /// applicable requirement, high-risk and post-nonconformity frequencies, impartiality.
+    #[command(subcommand)]
+    Programme(crate::commands::programme::ProgrammeCommand),
     /// Audit findings (conformity, nonconformities, observations, opportunities) and the
     /// evidence they rest on; the major nonconformities still open.
     #[command(subcommand)]
@@ -186,6 +190,7 @@ pub fn run(cli: Cli, json_errors: bool) -> ExitCode {
         Command::Action(c) => crate::commands::action::run_action(&c),
         Command::Register(c) => crate::commands::register::run_register(&c),
         Command::Review(c) => crate::commands::review::run_review(&c),
+        Command::Programme(c) => crate::commands::programme::run_programme(&c),
     };
     match result {
         Ok(code) => ExitCode::from(code),

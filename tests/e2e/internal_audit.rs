@@ -517,3 +517,125 @@ fn the_next_review_pack_shows_the_action_closed_and_follows_the_last_reviews_dec
     let pages = evidence_tests::browser::print_to_pdf(&browser, &s.path().join("review.html"));
     assert!(pages >= 2, "the PDF has {pages} page(s)");
 }
+
+#[test]
+fn the_programme_covers_every_applicable_requirement_and_refuses_an_auditor_of_their_own_area() {
+    let s = workspace();
+    collect(&s, EPOCH);
+    ok(&s, &["ingest", "evidence"]);
+    let plan = |id: &str, on: &str, covers: &[&str], auditor: &str| -> Vec<String> {
+        let mut v: Vec<String> = ["programme", "plan", id, "--on", on]
+            .iter()
+            .map(|a| (*a).to_owned())
+            .collect();
+        for c in covers {
+            v.extend(["--covers".to_owned(), (*c).to_owned()]);
+        }
+        v.extend(
+            [
+                "--objectives",
+                "conformity of the AIMS",
+                "--criteria",
+                "ISO/IEC 42001:2023",
+                "--scope",
+                "claims triage",
+                "--auditor",
+                auditor,
+            ]
+            .iter()
+            .map(|a| (*a).to_owned()),
+        );
+        v
+    };
+    let all = ["A", "4", "5", "6", "7", "8", "9", "10"];
+    fails(
+        &s,
+        &strs(&plan("IA-1", "2026-06-01", &all, "Jo Auditor")),
+        2,
+        "no programme yet",
+    );
+    ok(
+        &s,
+        &[
+            "programme",
+            "set",
+            "--cycle-start",
+            "2026-01-01",
+            "--high-risk",
+            "A.6.2.4",
+        ],
+    );
+
+    // The ML lead owns A.6.2.4 in the sealed SoA (row 5): refused, nothing stored.
+    let err = fails(
+        &s,
+        &strs(&plan("IA-1", "2026-06-01", &["A.6"], "ML lead")),
+        2,
+        "must not audit their own area",
+    );
+    assert!(err.contains("ML lead owns A.6.2.4 (SoA row 5)"), "{err}");
+    fails(
+        &s,
+        &strs(&plan("IA-1", "2026-06-01", &["A.99"], "Jo Auditor")),
+        2,
+        "neither an Annex A control",
+    );
+    fails(
+        &s,
+        &strs(&plan("IA-1", "2031-06-01", &all, "Jo Auditor")),
+        2,
+        "outside the programme's cycle",
+    );
+    assert_eq!(
+        ok_json_code(&s, &["programme", "show", "--as-of", "2026-02-01"], 1)["audits"],
+        serde_json::json!([])
+    );
+
+    // One audit of everything in year 1: the high-risk control still lacks years 2 and 3.
+    ok(&s, &strs(&plan("IA-1", "2026-06-01", &all, "Jo Auditor")));
+    let err = fails(
+        &s,
+        &["programme", "approve", "--on", "2026-02-01"],
+        2,
+        "uncovered in the cycle: A.6.2.4",
+    );
+    assert!(err.contains("nothing was approved"), "{err}");
+    let o = aud(&s, &["programme", "show", "--as-of", "2026-02-01"]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(
+        text(&o).contains("UNCOVERED A.6.2.4 (yearly (high-risk)): no audit in year(s) [2, 3]"),
+        "{}",
+        text(&o)
+    );
+
+    ok(
+        &s,
+        &strs(&plan(
+            "IA-2",
+            "2027-06-01",
+            &["A.6.2.4", "9.2"],
+            "Jo Auditor",
+        )),
+    );
+    ok(
+        &s,
+        &strs(&plan("IA-3", "2028-06-01", &["A.6.2.4"], "Jo Auditor")),
+    );
+    ok(&s, &["programme", "approve", "--on", "2026-02-01"]);
+
+    // Past its day and not performed: overdue (exit 1) until recorded as performed.
+    let v = ok_json_code(&s, &["programme", "show", "--as-of", "2026-07-01"], 1);
+    assert_eq!(v["programme"]["overdue"], serde_json::json!(["IA-1"]));
+    ok(&s, &["programme", "done", "IA-1", "--on", "2026-06-03"]);
+    let v = ok_json(&s, &["programme", "show", "--as-of", "2026-07-01"]);
+    assert_eq!(v["programme"]["overdue"], serde_json::json!([]));
+    assert_eq!(v["programme"]["uncovered"], serde_json::json!([]));
+}
+
+fn ok_json_code(s: &Sandbox, args: &[&str], code: i32) -> serde_json::Value {
+    let mut a = args.to_vec();
+    a.push("--json");
+    let o = aud(s, &a);
+    assert_eq!(o.status.code(), Some(code), "{}", text(&o));
+    evidence_tests::json(&o)
+}

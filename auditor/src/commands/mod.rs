@@ -16,6 +16,7 @@
 //! - `action`: `action add|close|list`.
 //! - `register`: `register export|import` (finding and action registers).
 //! - `review`: `review pack|held|decide|close-decision` (the management review).
+//! - `programme`: `programme set|plan|done|show|approve` (the internal audit programme).
 
 pub mod action;
 pub mod audit;
@@ -23,6 +24,7 @@ pub mod conclude;
 pub mod finding;
 pub mod ingest;
 pub mod population;
+pub mod programme;
 pub mod readiness;
 pub mod record;
 pub mod register;

@@ -44,7 +44,8 @@ const BUSY_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(60);
 const APPLICATION_ID: i64 = 0x4556_454e;
 
 /// The statements that create each schema version from the one before (index 0 creates v1;
-/// v2 adds the findings and corrective actions of clause 10.2 and the management reviews of 9.3).
+/// v2 adds the audit programme of 9.2, the findings and corrective actions of 10.2 and the
+/// management reviews of 9.3).
 const MIGRATIONS: &[&str] = &[
     r#"
 CREATE TABLE schema_version (version INTEGER NOT NULL);
@@ -222,6 +223,15 @@ CREATE TABLE actions (
     id TEXT PRIMARY KEY,
     ordinal INTEGER NOT NULL UNIQUE,
     finding TEXT NOT NULL UNIQUE REFERENCES findings(id),
+    record TEXT NOT NULL
+);
+CREATE TABLE programme (
+    id INTEGER PRIMARY KEY CHECK (id = 1),
+    record TEXT NOT NULL
+);
+CREATE TABLE planned_audits (
+    id TEXT PRIMARY KEY,
+    ordinal INTEGER NOT NULL UNIQUE,
     record TEXT NOT NULL
 );
 CREATE TABLE reviews (
@@ -1377,7 +1387,7 @@ mod tests {
         let e = Engagement::create(&path).unwrap();
         e.conn
             .execute_batch(
-                "DROP TABLE decisions; DROP TABLE reviews; DROP TABLE actions; DROP TABLE findings; UPDATE schema_version SET version = 1;
+                "DROP TABLE decisions; DROP TABLE reviews; DROP TABLE planned_audits; DROP TABLE programme; DROP TABLE actions; DROP TABLE findings; UPDATE schema_version SET version = 1;
                  INSERT INTO audits (id, ordinal, type, confidence, tolerable, expected, created_at)
                  VALUES ('stage2', 1, 'initial', '0.95', '0.05', '0', '2026-01-01T00:00:00Z');",
             )

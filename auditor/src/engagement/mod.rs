@@ -19,6 +19,7 @@
 //! - `evaluate`: from results to an evaluation and the auditor's finding (pure).
 //! - `report`: the coverage matrix and the sampling record document (pure).
 //! - `export`: writing documents durably.
+//! - `programme`: the internal audit programme over the cycle, coverage, impartiality (9.2).
 //! - `review_records`: management reviews held and their decisions (clause 9.3).
 //! - `improvement`: findings, corrective actions and their closure (clause 10.2), registers.
 //!
@@ -33,6 +34,7 @@ pub mod export;
 pub mod improvement;
 pub mod ingest;
 pub mod population;
+pub mod programme;
 pub mod protocol;
 pub mod readiness_queries;
 pub mod records;

@@ -36,16 +36,7 @@ pub fn inputs(
     overrides: &Overrides,
     soa_source: &SoaSource,
 ) -> Result<Inputs> {
-    let soa = match e.readiness_latest_soa(as_of)? {
-        None => SoaInput::Absent,
-        Some(loc) => {
-            let dir = match soa_source {
-                SoaSource::ArchiveAt(d) => d.clone(),
-                SoaSource::Archive => PathBuf::from(&loc.archive),
-            };
-            read_soa(&dir, &loc)
-        }
-    };
+    let soa = latest_soa(e, as_of, soa_source)?;
     Ok(Inputs {
         groups: e.readiness_groups(as_of)?,
         source_kinds: e.readiness_source_kinds()?,
@@ -54,6 +45,20 @@ pub fn inputs(
         checkpoints: e.readiness_checkpoints()?,
         soa,
         overrides: overrides.clone(),
+    })
+}
+
+/// The latest SoA sealed by `as_of`, read from its bundle and parsed strictly.
+pub fn latest_soa(e: &Engagement, as_of: Timestamp, soa_source: &SoaSource) -> Result<SoaInput> {
+    Ok(match e.readiness_latest_soa(as_of)? {
+        None => SoaInput::Absent,
+        Some(loc) => {
+            let dir = match soa_source {
+                SoaSource::ArchiveAt(d) => d.clone(),
+                SoaSource::Archive => PathBuf::from(&loc.archive),
+            };
+            read_soa(&dir, &loc)
+        }
     })
 }
 
