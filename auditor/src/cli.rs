@@ -125,6 +125,12 @@ pub enum Command {
     /// review's decisions and their closure.
     #[command(subcommand)]
     Review(crate::commands::review::ReviewCommand),
+    /// Export the engagement as NIST OSCAL: assessment-results (each audit a result, findings
+    /// with their ISO/IEC 42001 category and evidence) and a plan of action and milestones.
+    #[command(
+        after_help = "Example:\n  evidence-auditor oscal --assessment-results ar.json --poam poam.json"
+    )]
+    Oscal(crate::commands::oscal::OscalArgs),
     /// Readiness per Annex A control and clause 4–10 requirement (current, stale, gap, missing,
     /// excluded per the latest sealed SoA), the Stage 1 documents checklist and findings, over
     /// an archive (verified first) or an engagement; as a table, JSON, CSV, XLSX or HTML page.
@@ -191,6 +197,7 @@ pub fn run(cli: Cli, json_errors: bool) -> ExitCode {
         Command::Register(c) => crate::commands::register::run_register(&c),
         Command::Review(c) => crate::commands::review::run_review(&c),
         Command::Programme(c) => crate::commands::programme::run_programme(&c),
+        Command::Oscal(a) => crate::commands::oscal::run_oscal(&a),
     };
     match result {
         Ok(code) => ExitCode::from(code),

@@ -5,6 +5,7 @@ pub mod cli;
 pub mod commands;
 pub mod engagement;
 pub mod exit;
+pub mod oscal;
 pub mod output;
 pub mod page;
 pub mod proof_cmd;

@@ -639,3 +639,184 @@ fn ok_json_code(s: &Sandbox, args: &[&str], code: i32) -> serde_json::Value {
     assert_eq!(o.status.code(), Some(code), "{}", text(&o));
     evidence_tests::json(&o)
 }
+
+/// Every error NIST's assessment-results schema finds in `doc` (format checks on).
+fn nist_schema_errors(doc: &serde_json::Value) -> Vec<String> {
+    let path = evidence_tests::repo_root()
+        .join("tests/fixtures/oscal/oscal_assessment-results_schema.json");
+    let schema: serde_json::Value = serde_json::from_slice(&std::fs::read(path).unwrap()).unwrap();
+    let v = jsonschema::options()
+        .with_draft(jsonschema::Draft::Draft7)
+        .should_validate_formats(true)
+        .build(&schema)
+        .unwrap();
+    v.iter_errors(doc)
+        .take(10)
+        .map(|e| format!("{e} at {}", e.instance_path()))
+        .collect()
+}
+
+/// `trestle import` (which validates) and `trestle validate` in a fresh trestle workspace.
+fn trestle_accepts(file: &Path, model_dir: &str, name: &str) {
+    let trestle = evidence_tests::venv_tool("trestle");
+    let ws = tempfile::tempdir().unwrap();
+    let run_in = |args: &[&str]| {
+        let o = evidence_tests::run(
+            std::process::Command::new(&trestle)
+                .args(args)
+                .current_dir(ws.path()),
+        );
+        assert!(o.status.success(), "trestle {args:?}:\n{}", text(&o));
+    };
+    run_in(&["init"]);
+    run_in(&["import", "-f", file.to_str().unwrap(), "-o", name]);
+    let imported = format!("{model_dir}/{name}/{model_dir}.json");
+    run_in(&["validate", "-f", &imported]);
+}
+
+#[test]
+fn the_engagement_exports_as_oscal_that_nist_s_schema_and_trestle_accept() {
+    let s = workspace();
+    concluded_with_a_deviation(&s);
+    let item = first_item(&engagement(&s), "ai_policy");
+    ok(
+        &s,
+        &[
+            "finding",
+            "add",
+            "--audit",
+            "stage2",
+            "--category",
+            "major-nonconformity",
+            "--against",
+            "A.2.2",
+            "--against",
+            "5.2",
+            "--statement",
+            "the AI policy is not approved",
+            "--item",
+            &item,
+        ],
+    );
+    ok(
+        &s,
+        &[
+            "finding",
+            "add",
+            "--audit",
+            "stage2",
+            "--category",
+            "opportunity-for-improvement",
+            "--against",
+            "7.5",
+            "--statement",
+            "policies could link their evidence",
+            "--item",
+            &item,
+        ],
+    );
+    let mut add = vec!["action", "add", "F-0001"];
+    add.extend(PLAN);
+    ok(&s, &add);
+    fails(&s, &["oscal"], 2, "nothing to write");
+    ok(
+        &s,
+        &[
+            "oscal",
+            "--assessment-results",
+            "ar.json",
+            "--poam",
+            "poam.json",
+        ],
+    );
+    let ar: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(s.path().join("ar.json")).unwrap()).unwrap();
+
+    // What the results say.
+    let result = &ar["assessment-results"]["results"][0];
+    let findings = result["findings"].as_array().unwrap();
+    assert_eq!(findings.len(), 3);
+    let state = |i: usize| {
+        findings[i]["target"]["status"]["state"]
+            .as_str()
+            .unwrap()
+            .to_owned()
+    };
+    assert_eq!(
+        (state(0), state(1), state(2)),
+        (
+            "not-satisfied".into(),
+            "not-satisfied".into(),
+            "satisfied".into()
+        )
+    );
+    let observations = result["observations"].as_array().unwrap();
+    let sampled = observations
+        .iter()
+        .find(|o| o["methods"][0] == "TEST")
+        .unwrap();
+    let props: Vec<(String, String)> = sampled["props"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| {
+            (
+                p["name"].as_str().unwrap().to_owned(),
+                p["value"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect();
+    assert!(
+        props.contains(&("deviations".into(), "1".into())),
+        "{props:?}"
+    );
+    assert!(props.iter().any(|(n, _)| n == "upper-deviation-limit"));
+    let examined = observations
+        .iter()
+        .find(|o| o["methods"][0] == "EXAMINE")
+        .unwrap();
+    let evidence = &examined["relevant-evidence"][0];
+    assert!(
+        evidence["href"]
+            .as_str()
+            .unwrap()
+            .starts_with("run-000001.zip#data/items/"),
+        "{evidence}"
+    );
+    assert_eq!(evidence["props"][0]["value"].as_str().unwrap().len(), 64);
+
+    // NIST's published schema (v1.1.3 assessment results) accepts it; a broken copy is caught.
+    let errors = nist_schema_errors(&ar);
+    assert!(errors.is_empty(), "{errors:#?}");
+    let mut broken = ar.clone();
+    broken["assessment-results"]["results"][0]["findings"][0]["target"]["status"]["state"] =
+        "fine".into();
+    assert!(
+        !nist_schema_errors(&broken).is_empty(),
+        "the schema check must catch a bad status"
+    );
+
+    // compliance-trestle accepts both documents.
+    trestle_accepts(&s.path().join("ar.json"), "assessment-results", "ar");
+    let poam: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(s.path().join("poam.json")).unwrap()).unwrap();
+    assert_eq!(
+        poam["plan-of-action-and-milestones"]["poam-items"]
+            .as_array()
+            .unwrap()
+            .len(),
+        1
+    );
+    trestle_accepts(
+        &s.path().join("poam.json"),
+        "plan-of-action-and-milestones",
+        "poam",
+    );
+
+    // The same engagement gives the same documents.
+    ok(&s, &["oscal", "--assessment-results", "ar2.json"]);
+    assert_eq!(
+        std::fs::read(s.path().join("ar.json")).unwrap(),
+        std::fs::read(s.path().join("ar2.json")).unwrap()
+    );
+}

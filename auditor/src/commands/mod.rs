@@ -17,12 +17,14 @@
 //! - `register`: `register export|import` (finding and action registers).
 //! - `review`: `review pack|held|decide|close-decision` (the management review).
 //! - `programme`: `programme set|plan|done|show|approve` (the internal audit programme).
+//! - `oscal`: `oscal` (assessment-results and POA&M export).
 
 pub mod action;
 pub mod audit;
 pub mod conclude;
 pub mod finding;
 pub mod ingest;
+pub mod oscal;
 pub mod population;
 pub mod programme;
 pub mod readiness;
