@@ -1,8 +1,13 @@
 //! Deterministic ZIP writing: entries in the order given (callers sort them), one fixed
-//! modification time, mode 0644, stored (no compression), ZIP64 only for entries that need it.
-//! The strict reader accepts exactly this layout and nothing looser.
+//! modification time, mode 0644, ZIP64 only for entries that need it. An entry whose content
+//! compresses (logs, JSON, CSV, text; decided from a sample, then measured) is deflated at one
+//! fixed level, the rest stored; a deflated entry is kept only if it saves at least a tenth and
+//! its ratio stays far below the strict reader's inflation bound, so every bundle this writes
+//! is one the reader accepts. The strict reader accepts exactly this layout and nothing looser.
 
-use std::io::{self, Read, Seek, Write};
+use std::cell::Cell;
+use std::io::{self, Read, Seek, SeekFrom, Write};
+use std::rc::Rc;
 
 use evidence_model::Sha256Digest;
 use sha2::{Digest, Sha256};
@@ -11,6 +16,56 @@ use zip::{CompressionMethod, DateTime, ZipWriter};
 
 /// Entries at or above this size are written with ZIP64 fields.
 pub const ZIP64_THRESHOLD: u64 = 0xFFFF_FFFF;
+/// Entries up to this size are considered for compression (read into memory once, so memory
+/// stays bounded by it); larger ones are streamed stored.
+pub const MAX_DEFLATE_ENTRY: u64 = 16 * 1024 * 1024;
+/// Entries smaller than this are stored: deflate would not pay for its own framing.
+const MIN_DEFLATE_ENTRY: usize = 256;
+/// The first bytes tried at the fastest level to decide whether an entry is worth deflating.
+const SAMPLE: usize = 64 * 1024;
+/// A deflated entry is kept only if its content is at most this many times its compressed
+/// size: half the strict reader's bound (1000), so no bundle of ours is ever taken for a bomb.
+const MAX_WRITE_RATIO: u64 = 500;
+/// The deflate level: zlib's default, fixed so that the same content gives the same bytes.
+const LEVEL: i64 = 6;
+
+/// Counts the bytes written through it, so the writer can measure a deflated entry.
+struct Counting<W> {
+    inner: W,
+    written: Rc<Cell<u64>>,
+}
+
+impl<W: Write> Write for Counting<W> {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        let n = self.inner.write(buf)?;
+        self.written.set(self.written.get() + n as u64);
+        Ok(n)
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        self.inner.flush()
+    }
+}
+
+impl<W: Seek> Seek for Counting<W> {
+    fn seek(&mut self, pos: SeekFrom) -> io::Result<u64> {
+        self.inner.seek(pos)
+    }
+}
+
+/// Whether `sample` compresses by at least a tenth at the fastest level.
+fn worth_deflating(sample: &[u8]) -> bool {
+    let mut e = flate2::write::DeflateEncoder::new(Vec::new(), flate2::Compression::fast());
+    if e.write_all(sample).is_err() {
+        return false;
+    }
+    e.finish().is_ok_and(|c| c.len() * 10 <= sample.len() * 9)
+}
+
+/// Whether a deflated entry of `size` bytes that took `compressed` bytes is kept.
+fn keep_deflated(size: u64, compressed: u64) -> bool {
+    compressed * 10 <= size * 9 && size <= compressed.saturating_mul(MAX_WRITE_RATIO)
+}
 
 /// One entry to write: its full name inside the ZIP, its size and digest as staged, and a reader.
 pub struct EntryToWrite<'a> {
@@ -71,7 +126,11 @@ pub fn write_zip<W: Write + Seek>(
     entries: Vec<EntryToWrite<'_>>,
     mtime: DateTime,
 ) -> Result<W, ZipWriteError> {
-    let mut zip = ZipWriter::new(out);
+    let written = Rc::new(Cell::new(0u64));
+    let mut zip = ZipWriter::new(Counting {
+        inner: out,
+        written: written.clone(),
+    });
     let mut previous: Option<String> = None;
     let mut buf = vec![0u8; 1024 * 1024];
     for mut entry in entries {
@@ -81,36 +140,93 @@ pub fn write_zip<W: Write + Seek>(
         {
             return Err(ZipWriteError::Unsorted(entry.name));
         }
-        let options = SimpleFileOptions::default()
+        let stored = SimpleFileOptions::default()
             .compression_method(CompressionMethod::Stored)
             .last_modified_time(mtime)
             .unix_permissions(0o644)
             .large_file(entry.size >= ZIP64_THRESHOLD);
-        zip.start_file(entry.name.as_str(), options)?;
-        let mut hasher = Sha256::new();
-        let mut written = 0u64;
-        loop {
-            let n = match entry.content.read(&mut buf) {
-                Ok(0) => break,
-                Ok(n) => n,
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-                Err(e) => return Err(e.into()),
-            };
-            hasher.update(&buf[..n]);
-            zip.write_all(&buf[..n])?;
-            written += n as u64;
-        }
-        let actual = Sha256Digest(hasher.finalize().into());
-        if actual != entry.sha256 || written != entry.size {
-            return Err(ZipWriteError::ContentChanged {
-                name: entry.name,
-                expected: format!("{} ({} bytes)", entry.sha256, entry.size),
-                actual: format!("{actual} ({written} bytes)"),
-            });
+        if entry.size <= MAX_DEFLATE_ENTRY && entry.size >= MIN_DEFLATE_ENTRY as u64 {
+            let content = read_checked(&mut entry)?;
+            let sample = &content[..content.len().min(SAMPLE)];
+            let deflated = worth_deflating(sample)
+                && try_deflated(&mut zip, &entry.name, stored, &content, &written)?;
+            if !deflated {
+                zip.start_file(entry.name.as_str(), stored)?;
+                zip.write_all(&content)?;
+            }
+        } else {
+            zip.start_file(entry.name.as_str(), stored)?;
+            stream_checked(&mut zip, &mut entry, &mut buf)?;
         }
         previous = Some(entry.name);
     }
-    Ok(zip.finish()?)
+    Ok(zip.finish()?.inner)
+}
+
+/// Write `content` deflated; measure it; keep it if it pays and stays far from the reader's
+/// inflation bound, else take it back out (the caller then stores it). True when kept.
+fn try_deflated<W: Write + Seek>(
+    zip: &mut ZipWriter<W>,
+    name: &str,
+    stored: SimpleFileOptions,
+    content: &[u8],
+    written: &Rc<Cell<u64>>,
+) -> Result<bool, ZipWriteError> {
+    let options = stored
+        .compression_method(CompressionMethod::Deflated)
+        .compression_level(Some(LEVEL));
+    zip.start_file(name, options)?;
+    let start = written.get();
+    zip.write_all(content)?;
+    // A sync flush pushes every compressed byte out (deterministically) so it can be counted.
+    zip.flush()?;
+    let compressed = written.get() - start;
+    if keep_deflated(content.len() as u64, compressed) {
+        return Ok(true);
+    }
+    zip.abort_file()?;
+    Ok(false)
+}
+
+/// Read an entry whole (it is at most [`MAX_DEFLATE_ENTRY`]), checked against its digest.
+fn read_checked(entry: &mut EntryToWrite<'_>) -> Result<Vec<u8>, ZipWriteError> {
+    let mut content = Vec::with_capacity(entry.size as usize);
+    entry.content.read_to_end(&mut content)?;
+    check(entry, Sha256Digest::of(&content), content.len() as u64)?;
+    Ok(content)
+}
+
+/// Copy an entry's content into the open (stored) file, hashing as it goes, then check it.
+fn stream_checked<W: Write + Seek>(
+    zip: &mut ZipWriter<W>,
+    entry: &mut EntryToWrite<'_>,
+    buf: &mut [u8],
+) -> Result<(), ZipWriteError> {
+    let mut hasher = Sha256::new();
+    let mut written = 0u64;
+    loop {
+        let n = match entry.content.read(buf) {
+            Ok(0) => break,
+            Ok(n) => n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(e.into()),
+        };
+        hasher.update(&buf[..n]);
+        zip.write_all(&buf[..n])?;
+        written += n as u64;
+    }
+    check(entry, Sha256Digest(hasher.finalize().into()), written)
+}
+
+fn check(entry: &EntryToWrite<'_>, actual: Sha256Digest, size: u64) -> Result<(), ZipWriteError> {
+    if actual != entry.sha256 || size != entry.size {
+        return Err(ZipWriteError::ContentChanged {
+            name: entry.name.clone(),
+            expected: format!("{} ({} bytes)", entry.sha256, entry.size),
+            actual: format!("{actual} ({size} bytes)"),
+        });
+    }
+    Ok(())
 }
 
 #[cfg(test)]
@@ -147,6 +263,91 @@ mod tests {
     #[test]
     fn content_that_differs_from_its_staged_digest_is_refused() {
         let mut e = entry("r/a", b"one");
+        e.sha256 = Sha256Digest::of(b"other");
+        assert!(matches!(
+            write(vec![e]).unwrap_err(),
+            ZipWriteError::ContentChanged { .. }
+        ));
+    }
+
+    fn read_back(bytes: &[u8]) -> Vec<(String, crate::strict_zip::Method, Vec<u8>)> {
+        use crate::strict_zip::{Limits, StrictZip};
+        let mut z = StrictZip::open(io::Cursor::new(bytes.to_vec()), Limits::default()).unwrap();
+        let entries = z.entries().to_vec();
+        entries
+            .iter()
+            .enumerate()
+            .map(|(i, e)| (e.name.clone(), e.method, z.read_small(i, 1 << 26).unwrap()))
+            .collect()
+    }
+
+    fn owned(name: &str, bytes: Vec<u8>) -> EntryToWrite<'static> {
+        EntryToWrite {
+            name: name.to_owned(),
+            size: bytes.len() as u64,
+            sha256: Sha256Digest::of(&bytes),
+            content: Box::new(io::Cursor::new(bytes)),
+        }
+    }
+
+    #[test]
+    fn text_is_deflated_noise_and_zeros_are_stored_and_the_strict_reader_reads_all_back() {
+        use crate::strict_zip::Method;
+        let log: Vec<u8> = (0..20_000)
+            .flat_map(|i| {
+                format!(
+                    "epoch {i} loss={:.4} val_auc={:.4}\n",
+                    1.0 / (i as f64 + 1.0),
+                    0.5 + i as f64 / 50_000.0
+                )
+                .into_bytes()
+            })
+            .collect();
+        let mut state = 0x2545_f491_4f6c_dd1du64;
+        let noise: Vec<u8> = (0..300_000)
+            .map(|_| {
+                state ^= state << 13;
+                state ^= state >> 7;
+                state ^= state << 17;
+                state as u8
+            })
+            .collect();
+        let zeros = vec![0u8; 8 * 1024 * 1024];
+        let bytes = write(vec![
+            owned("r/a.log", log.clone()),
+            owned("r/b.bin", noise.clone()),
+            owned("r/c.zero", zeros.clone()),
+            entry("r/d.txt", b"tiny"),
+        ])
+        .unwrap();
+        let back = read_back(&bytes);
+        assert_eq!(back[0], ("r/a.log".into(), Method::Deflate, log.clone()));
+        assert_eq!(back[1], ("r/b.bin".into(), Method::Stored, noise.clone()));
+        assert_eq!(
+            back[2].1,
+            Method::Stored,
+            "a ratio near the reader's bound is stored"
+        );
+        assert_eq!(back[2].2, zeros);
+        assert_eq!(back[3].1, Method::Stored);
+        assert!(
+            bytes.len() < log.len() / 4 + noise.len() + zeros.len() + 4096,
+            "{}",
+            bytes.len()
+        );
+        let again = write(vec![
+            owned("r/a.log", log),
+            owned("r/b.bin", noise),
+            owned("r/c.zero", zeros),
+            entry("r/d.txt", b"tiny"),
+        ])
+        .unwrap();
+        assert_eq!(bytes, again, "deflated bundles stay byte-identical");
+    }
+
+    #[test]
+    fn a_deflated_entry_that_changed_since_staging_is_refused() {
+        let mut e = owned("r/a.log", b"line of a log\n".repeat(100));
         e.sha256 = Sha256Digest::of(b"other");
         assert!(matches!(
             write(vec![e]).unwrap_err(),
