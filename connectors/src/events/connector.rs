@@ -454,7 +454,10 @@ impl Connector for EventsConnector {
             resource: "a temporary folder for the event windows".into(),
             source,
         })?;
-        let outcome = match self.read(&state, dir.path(), sink.pseudonymiser(), ctx).await {
+        let outcome = match self
+            .read(&state, dir.path(), sink.pseudonymiser(), ctx)
+            .await
+        {
             Ok(o) => o,
             Err(ConnectorError::Io { source, .. })
                 if source.kind() == std::io::ErrorKind::NotFound =>
