@@ -80,7 +80,8 @@ fn the_example_collects_into_a_bundle_that_verifies() {
     assert_eq!(code, 0, "{report:#}");
     assert_eq!(report["valid"], true);
     assert_eq!(report["origin"], "example.org/ai");
-    assert_eq!(report["bundles"][0]["summary"]["items"], 10);
+    // 10 governance documents and 3 days of the AI event log.
+    assert_eq!(report["bundles"][0]["summary"]["items"], 13);
     let human = run(cmd("evidence-auditor").arg("verify").arg(s.archive()));
     assert!(
         String::from_utf8_lossy(&human.stdout).contains("VALID"),
@@ -115,7 +116,12 @@ fn every_bundle_passes_bagit_python_and_sha256sum() {
 
 /// Collect two runs from scratch with a pinned clock and pinned file times; return the bundles.
 fn two_pinned_runs(s: &Sandbox) -> Vec<Vec<u8>> {
+    // The redaction key (placeholders, pseudonyms) is part of the state the runs share.
+    let key = fs::read(s.archive().join(".agent/redaction.key")).ok();
     let _ = fs::remove_dir_all(s.archive());
+    if let Some(key) = key {
+        s.write("evidence/.agent/redaction.key", key);
+    }
     let policy = s.path().join("workspace/policies/ai-policy.md");
     let fixed = std::time::UNIX_EPOCH + std::time::Duration::from_secs(EPOCH - 86_400);
     let set_mtime = |p: &Path| {
@@ -367,7 +373,7 @@ fn a_source_that_fails_becomes_a_gap_record_and_the_others_still_seal() {
         text(&o)
     );
     let summary = json(&o);
-    assert_eq!(summary["items"], 10);
+    assert_eq!(summary["items"], 13);
     let failed = summary["sources"]
         .as_array()
         .unwrap()

@@ -170,3 +170,27 @@ fn a_rotated_gzip_log_is_sealed_per_day_verified_and_collected_incrementally() {
     assert_eq!(o.status.code(), Some(0), "{}", text(&o));
     assert!(items(&s, 3).is_empty());
 }
+
+#[test]
+fn readiness_counts_a_6_2_8_as_evidenced_by_the_example_event_log() {
+    let s = Sandbox::with_example();
+    let o = s.collect(Some(RUN1));
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    let o = evidence_tests::run(
+        evidence_tests::cmd("evidence-auditor")
+            .args(["readiness", "--json", "--as-of", "2026-10-01"])
+            .arg(s.archive()),
+    );
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    let v = evidence_tests::json(&o);
+    for control in ["A.6.2.8", "A.6.2.6"] {
+        let row = v["rows"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|r| r["id"] == control)
+            .unwrap();
+        assert_eq!(row["status"], "current", "{control}: {row:#}");
+        assert!(row.to_string().contains("event_log"), "{control}: {row:#}");
+    }
+}
