@@ -2,6 +2,9 @@
 //! reads, rotation by rename, gzip segments, truncation, a writer or a run crashing mid-segment
 //! (nothing lost, nothing twice), time going backwards, silent windows, typed config errors.
 
+// Helpers outside `#[test]` functions are test code too.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use std::io::Write;
 use std::path::Path;
 

@@ -429,7 +429,7 @@ impl Connector for EventsConnector {
         let store = Arc::clone(&self.store);
         let listed = tokio::task::spawn_blocking(move || store.list())
             .await
-            .map_err(|e| std::io::Error::other(e))
+            .map_err(std::io::Error::other)
             .and_then(|r| r);
         match listed {
             Ok(files) => Ok(Health {
