@@ -525,6 +525,9 @@ fn config_errors_are_typed_and_name_the_key() {
         ("systems_in_use = [\"\"]", "systems_in_use"),
         ("kind = \"ai_policy\"", "kind"),
         ("reorder_tolerance_secs = 100000", "reorder_tolerance_secs"),
+        ("bucket = \"ai-logs\"", "bucket"),
+        ("prefix = \"proxy/\"", "prefix"),
+        ("endpoint_url = \"http://127.0.0.1:9\"", "endpoint_url"),
     ] {
         let text = format!("name = \"ai-events\"\ntype = \"events\"\npath = \"logs\"\n{extra}");
         let config: SourceConfig = toml::from_str(&text).unwrap();

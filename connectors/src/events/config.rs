@@ -20,8 +20,27 @@ const DEFAULT_TOLERANCE_SECS: u64 = 60;
 #[serde(deny_unknown_fields)]
 pub struct EventsConfig {
     /// The folder holding the log's segments (the live file, renamed `.1`, compressed `.gz`),
-    /// relative to the config file's directory unless absolute.
-    pub path: PathBuf,
+    /// relative to the config file's directory unless absolute. Or `bucket`.
+    #[serde(default)]
+    pub path: Option<PathBuf>,
+    /// An S3 bucket holding the segments under `prefix` (instead of `path`).
+    #[serde(default)]
+    pub bucket: Option<String>,
+    /// The key prefix of the segments in `bucket` (a `/` is added; default: the bucket's root).
+    #[serde(default)]
+    pub prefix: Option<String>,
+    /// Endpoint of an S3-compatible store; default: AWS.
+    #[serde(default)]
+    pub endpoint_url: Option<String>,
+    /// Region; default: the AWS chain's, else `us-east-1`.
+    #[serde(default)]
+    pub region: Option<String>,
+    /// Named profile of the shared AWS config files.
+    #[serde(default)]
+    pub profile: Option<String>,
+    /// Path-style requests; default: on with `endpoint_url`, off for AWS.
+    #[serde(default)]
+    pub force_path_style: Option<bool>,
     /// Glob of the segment file names in the folder (default `*`: every file but dot-files).
     #[serde(default)]
     pub files: Option<String>,
@@ -90,6 +109,66 @@ impl EventsConfig {
             default_system: self.system.clone().unwrap_or_else(|| source.to_owned()),
             tolerance: SignedDuration::from_secs(tolerance as i64),
         })
+    }
+}
+
+/// Where the segments are, checked.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) enum Location {
+    Folder(PathBuf),
+    Bucket { bucket: String, prefix: String },
+}
+
+impl EventsConfig {
+    /// `path` or `bucket` (with its `prefix`), exactly one; the S3 keys only with `bucket`.
+    pub(crate) fn location(&self, at: &str) -> Result<Location, ConfigError> {
+        match (&self.path, &self.bucket) {
+            (Some(path), None) => {
+                let s3_keys = [
+                    ("prefix", self.prefix.is_some()),
+                    ("endpoint_url", self.endpoint_url.is_some()),
+                    ("region", self.region.is_some()),
+                    ("profile", self.profile.is_some()),
+                    ("force_path_style", self.force_path_style.is_some()),
+                ];
+                if let Some((key, _)) = s3_keys.iter().find(|(_, given)| *given) {
+                    return Err(ConfigError::new(
+                        at,
+                        format!("`{key}` applies to a `bucket`, not to a `path`"),
+                    )
+                    .key(key));
+                }
+                Ok(Location::Folder(path.clone()))
+            }
+            (None, Some(bucket)) if !bucket.trim().is_empty() => {
+                let mut prefix = self.prefix.clone().unwrap_or_default();
+                if prefix.starts_with('/') {
+                    return Err(ConfigError::new(
+                        at,
+                        format!("prefix {prefix:?} starts with `/`; S3 keys do not"),
+                    )
+                    .key("prefix"));
+                }
+                if !prefix.is_empty() && !prefix.ends_with('/') {
+                    prefix.push('/');
+                }
+                Ok(Location::Bucket {
+                    bucket: bucket.clone(),
+                    prefix,
+                })
+            }
+            (None, Some(_)) => Err(ConfigError::new(at, "`bucket` is empty").key("bucket")),
+            (Some(_), Some(_)) => Err(ConfigError::new(
+                at,
+                "give `path` (a folder) or `bucket` (an S3 prefix), not both",
+            )
+            .key("bucket")),
+            (None, None) => Err(ConfigError::new(
+                at,
+                "missing `path` (a folder holding the log) or `bucket` (an S3 prefix holding it)",
+            )
+            .key("path")),
+        }
     }
 }
 

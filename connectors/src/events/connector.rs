@@ -13,7 +13,7 @@ use evidence_model::{GapCategory, GapRecord, ItemId, Period, PopulationRecord, S
 use jiff::Timestamp;
 use serde::{Deserialize, Serialize};
 
-use super::config::EventsConfig;
+use super::config::{EventsConfig, Location};
 use super::folder::{Folder, SegmentStore};
 use super::pass::{self, Outcome, Settings, WindowOut};
 use super::segments::SegmentState;
@@ -25,6 +25,52 @@ use crate::connector::{
 use crate::rules::{Tagging, compile_globs};
 use crate::sink::{ItemDraft, ItemSink, Pseudonymiser, end_scope};
 
+#[cfg(feature = "s3")]
+type BucketStore = super::bucket::Bucket;
+/// Without the `s3` feature there is no S3 store.
+#[cfg(not(feature = "s3"))]
+type BucketStore = ();
+
+type Store = (Arc<dyn SegmentStore>, String, Option<Arc<BucketStore>>);
+
+/// The store of segments under an S3 prefix.
+#[cfg(feature = "s3")]
+fn bucket_store(
+    config: &EventsConfig,
+    at: &str,
+    bucket: String,
+    prefix: String,
+    files: globset::GlobMatcher,
+) -> Result<Store, ConfigError> {
+    let settings = evidence_s3::ClientSettings::new(
+        config.endpoint_url.clone(),
+        config.region.clone(),
+        config.profile.clone(),
+        config.force_path_style,
+    );
+    settings
+        .check_endpoint()
+        .map_err(|e| ConfigError::new(at, e.to_string()).key("endpoint_url"))?;
+    let display = format!("s3://{bucket}/{prefix}");
+    let store = Arc::new(super::bucket::Bucket::new(settings, bucket, prefix, files));
+    let dyn_store: Arc<dyn SegmentStore> = store.clone();
+    Ok((dyn_store, display, Some(store)))
+}
+
+#[cfg(not(feature = "s3"))]
+fn bucket_store(
+    _: &EventsConfig,
+    at: &str,
+    _: String,
+    _: String,
+    _: globset::GlobMatcher,
+) -> Result<Store, ConfigError> {
+    Err(
+        ConfigError::new(at, "this agent was built without S3 support (feature `s3`)")
+            .key("bucket"),
+    )
+}
+
 /// How many pseudonymous users an item's metadata lists (the rest are counted).
 const MAX_LISTED_USERS: usize = 1000;
 
@@ -32,6 +78,8 @@ const MAX_LISTED_USERS: usize = 1000;
 pub struct EventsConnector {
     name: SourceName,
     store: Arc<dyn SegmentStore>,
+    /// The same store when it is an S3 prefix (its client can be replaced).
+    bucket: Option<Arc<BucketStore>>,
     /// Where the log is, as configured (never this machine's absolute path).
     display: String,
     files: String,
@@ -86,23 +134,43 @@ impl EventsConnector {
         let matcher = compile_globs(std::slice::from_ref(&files), &at, "files")?
             .pop()
             .ok_or_else(|| ConfigError::new(&at, "no glob in `files`").key("files"))?;
-        let root = if config.path.is_absolute() {
-            config.path.clone()
-        } else {
-            base.join(&config.path)
+        let (store, display, bucket) = match config.location(&at)? {
+            Location::Folder(path) => {
+                let root = if path.is_absolute() {
+                    path.clone()
+                } else {
+                    base.join(&path)
+                };
+                let store: Arc<dyn SegmentStore> = Arc::new(Folder {
+                    root,
+                    files: matcher,
+                });
+                (store, path.display().to_string(), None)
+            }
+            Location::Bucket { bucket, prefix } => {
+                bucket_store(config, &at, bucket, prefix, matcher)?
+            }
         };
         Ok(Self {
-            display: config.path.display().to_string(),
-            store: Arc::new(Folder {
-                root,
-                files: matcher,
-            }),
+            display,
+            store,
+            bucket,
             files,
             settings,
             tagging,
             systems_in_use: config.systems_in_use.clone(),
             name,
         })
+    }
+
+    /// Use an AWS configuration loaded by the caller (credentials, region, HTTP client) for an
+    /// S3 source instead of the standard chain; endpoint settings still apply.
+    #[cfg(feature = "s3")]
+    pub fn with_sdk_config(self, sdk: &aws_config::SdkConfig) -> Self {
+        if let Some(b) = &self.bucket {
+            let _ = b.client.set(b.settings.client(sdk));
+        }
+        self
     }
 
     fn resource(&self) -> String {

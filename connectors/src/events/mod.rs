@@ -10,9 +10,12 @@
 //!
 //! - `config`: `[[source]] type = "events"`, checked into the reading settings.
 //! - `folder`: the segments in a local folder (listing, opening decompressed at an offset).
+//! - `bucket`: the same under an S3 prefix (feature `s3`).
 //! - `pass`: one blocking reading pass from the cursor into per-window files.
 //! - `connector`: the [`EventsConnector`]: stages the windows, gaps, population, cursor.
 
+#[cfg(feature = "s3")]
+mod bucket;
 mod config;
 mod connector;
 mod folder;
