@@ -542,3 +542,26 @@ fn config_errors_are_typed_and_name_the_key() {
     let bad_shape = "name = \"e\"\ntype = \"events\"\npath = \"l\"\nshape = \"otel\"";
     assert!(toml::from_str::<SourceConfig>(bad_shape).is_err());
 }
+
+#[tokio::test]
+async fn a_live_segment_rotated_away_and_deleted_before_it_was_read_is_a_gap_naming_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let live = dir.path().join("app.jsonl");
+    write(&live, &lines(&["2026-11-30T09:00:00Z"]));
+    let c = connector(dir.path(), "");
+    let mut cursor = Cursor::default();
+    collect(&*c, &mut cursor).await;
+    // It grew, was rotated to .1, and .1 was deleted before the next run; a new live file.
+    std::fs::remove_file(&live).unwrap();
+    write(&live, &lines(&["2026-11-30T12:00:00Z"]));
+    let sink = collect(&*c, &mut cursor).await;
+    assert_eq!(sink.gaps.len(), 1, "{}", gaps_text(&sink));
+    assert!(
+        sink.gaps[0]
+            .message
+            .contains("app.jsonl was rotated away and deleted"),
+        "{}",
+        gaps_text(&sink)
+    );
+    assert_eq!(events(&sink).len(), 1, "the new live file is read");
+}
