@@ -194,3 +194,52 @@ fn readiness_counts_a_6_2_8_as_evidenced_by_the_example_event_log() {
         assert!(row.to_string().contains("event_log"), "{control}: {row:#}");
     }
 }
+
+/// Every event line sealed in the archive, by bundle order.
+fn sealed_events(s: &Sandbox) -> usize {
+    let mut n = 0;
+    for seq in 1.. {
+        if !s.archive().join(format!("run-{seq:06}.zip")).exists() {
+            return n;
+        }
+        n += events(&items(s, seq));
+    }
+    n
+}
+
+#[test]
+fn an_agent_crashing_mid_run_loses_no_event_and_seals_none_twice() {
+    for point in [
+        "staged",
+        "pending-written",
+        "bundle-published",
+        "state-committed",
+    ] {
+        let s = sandbox();
+        let o = evidence_tests::run(
+            evidence_tests::cmd("evidence-agent")
+                .args(["collect", "--json", "--config"])
+                .arg(s.config())
+                .env("SOURCE_DATE_EPOCH", RUN1.to_string())
+                .env("EVIDENCE_AGENT_CRASH_AT", point),
+        );
+        assert!(
+            !o.status.success(),
+            "{point}: the agent did not crash\n{}",
+            text(&o)
+        );
+        // The writer goes on while the agent is down.
+        let live = s.path().join("logs/app.jsonl");
+        let mut f = std::fs::OpenOptions::new()
+            .append(true)
+            .open(&live)
+            .unwrap();
+        f.write_all(line("2026-11-30T16:00:00Z", "erin", None).as_bytes())
+            .unwrap();
+        let o = s.collect(Some(RUN1 + 3600));
+        assert_eq!(o.status.code(), Some(0), "{point}: {}", text(&o));
+        assert_eq!(sealed_events(&s), 5, "{point}: every event once");
+        let v = s.verify();
+        assert_eq!(v.status.code(), Some(0), "{point}: {}", text(&v));
+    }
+}
