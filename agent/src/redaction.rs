@@ -132,6 +132,12 @@ impl SourceRedaction {
             .collect()
     }
 
+    /// Pseudonyms under the run's key, for connectors that pseudonymise inside what they
+    /// read (event-log users): the same pseudonym an actor gets.
+    pub fn pseudonymiser(&self) -> evidence_connectors::Pseudonymiser {
+        evidence_connectors::Pseudonymiser::new(self.key.clone())
+    }
+
     /// Whether actors are replaced by pseudonyms.
     pub fn pseudonymises_actors(&self) -> bool {
         self.config.pseudonymise_actors

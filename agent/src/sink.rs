@@ -269,6 +269,10 @@ impl ItemSink for StagingSink {
     fn collected_at(&self) -> Timestamp {
         self.collected_at
     }
+
+    fn pseudonymiser(&self) -> evidence_connectors::Pseudonymiser {
+        self.redaction.pseudonymiser()
+    }
 }
 
 /// An artefact's bytes in the staging area, redacted, with what the source sent.

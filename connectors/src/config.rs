@@ -39,6 +39,8 @@ pub enum ConnectorConfig {
     S3(crate::s3::S3Config),
     #[cfg(feature = "mlflow")]
     Mlflow(crate::mlflow::MlflowConfig),
+    #[cfg(feature = "events")]
+    Events(crate::events::EventsConfig),
 }
 
 impl ConnectorConfig {
@@ -55,6 +57,8 @@ impl ConnectorConfig {
             ConnectorConfig::S3(_) => "s3",
             #[cfg(feature = "mlflow")]
             ConnectorConfig::Mlflow(_) => "mlflow",
+            #[cfg(feature = "events")]
+            ConnectorConfig::Events(_) => "events",
         }
     }
 }
@@ -89,6 +93,10 @@ impl SourceConfig {
             ConnectorConfig::Mlflow(c) => {
                 Ok(Box::new(crate::mlflow::MlflowConnector::new(name, c)?))
             }
+            #[cfg(feature = "events")]
+            ConnectorConfig::Events(c) => Ok(Box::new(crate::events::EventsConnector::new(
+                name, c, base,
+            )?)),
         }
     }
 }

@@ -39,7 +39,7 @@ pub use connector::{
 pub use redaction::RedactConfig;
 pub use rules::{Rule, RuleConfig, RuleSet, Tagging, TaggingConfig};
 pub use secret::Secret;
-pub use sink::{ItemDraft, ItemDraftBuilder, ItemSink, SinkError, StagedItem};
+pub use sink::{ItemDraft, ItemDraftBuilder, ItemSink, Pseudonymiser, SinkError, StagedItem};
 
 /// Version of the connectors, recorded in item provenance.
 pub const CONNECTORS_VERSION: &str = env!("CARGO_PKG_VERSION");

@@ -264,4 +264,28 @@ pub trait ItemSink: Send {
 
     /// The run's collection time (pinned by `SOURCE_DATE_EPOCH` when set).
     fn collected_at(&self) -> Timestamp;
+
+    /// The run's keyed pseudonyms (the agent's redaction key), for connectors that must
+    /// pseudonymise identities inside what they read (users in event logs).
+    fn pseudonymiser(&self) -> Pseudonymiser;
+}
+
+/// Turns an identity into its keyed pseudonym (`pseudonym-<16 hex>`) with the agent's
+/// redaction key, the same pseudonym `[source.redact] pseudonymise_actors` gives. Cheap to
+/// clone and `Send`, so a blocking reader can carry it; never shows the key.
+#[derive(Clone, Debug)]
+pub struct Pseudonymiser {
+    key: evidence_redact::RedactionKey,
+}
+
+impl Pseudonymiser {
+    /// Pseudonyms under `key`.
+    pub fn new(key: evidence_redact::RedactionKey) -> Self {
+        Self { key }
+    }
+
+    /// The pseudonym of `identity`.
+    pub fn pseudonym(&self, identity: &str) -> String {
+        self.key.pseudonym(identity)
+    }
 }

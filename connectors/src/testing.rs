@@ -5,7 +5,7 @@ use async_trait::async_trait;
 use evidence_model::{GapRecord, ItemId, PopulationRecord, Sha256Digest, SourceName, Timestamp};
 use tokio::io::{AsyncRead, AsyncReadExt};
 
-use crate::sink::{ItemDraft, ItemSink, SinkError, StagedItem};
+use crate::sink::{ItemDraft, ItemSink, Pseudonymiser, SinkError, StagedItem};
 
 /// What a connector delivered.
 #[derive(Debug, Default)]
@@ -96,4 +96,19 @@ impl ItemSink for MemorySink {
     fn collected_at(&self) -> Timestamp {
         self.collected_at.unwrap_or_else(Timestamp::now)
     }
+
+    fn pseudonymiser(&self) -> Pseudonymiser {
+        test_pseudonymiser()
+    }
+}
+
+/// The key test sinks pseudonymise with.
+pub const TEST_KEY: &[u8] = b"connector-tests-redaction-key";
+
+/// Pseudonyms under [`TEST_KEY`], as the test sinks give them.
+pub fn test_pseudonymiser() -> Pseudonymiser {
+    Pseudonymiser::new(
+        evidence_redact::RedactionKey::new(TEST_KEY.to_vec(), "test")
+            .unwrap_or_else(|_| unreachable!("the test key is longer than the minimum")),
+    )
 }

@@ -72,6 +72,9 @@ impl ItemSink for HashingSink {
     fn collected_at(&self) -> Timestamp {
         Timestamp::UNIX_EPOCH
     }
+    fn pseudonymiser(&self) -> evidence_connectors::Pseudonymiser {
+        evidence_connectors::testing::test_pseudonymiser()
+    }
 }
 
 /// Peak resident memory of this process so far, in bytes (Linux `VmHWM`).

@@ -80,7 +80,8 @@ fn the_example_collects_into_a_bundle_that_verifies() {
     assert_eq!(code, 0, "{report:#}");
     assert_eq!(report["valid"], true);
     assert_eq!(report["origin"], "example.org/ai");
-    assert_eq!(report["bundles"][0]["summary"]["items"], 10);
+    // 10 governance documents and 3 days of the AI event log.
+    assert_eq!(report["bundles"][0]["summary"]["items"], 13);
     let human = run(cmd("evidence-auditor").arg("verify").arg(s.archive()));
     assert!(
         String::from_utf8_lossy(&human.stdout).contains("VALID"),
@@ -370,7 +371,7 @@ fn a_source_that_fails_becomes_a_gap_record_and_the_others_still_seal() {
         text(&o)
     );
     let summary = json(&o);
-    assert_eq!(summary["items"], 10);
+    assert_eq!(summary["items"], 13);
     let failed = summary["sources"]
         .as_array()
         .unwrap()

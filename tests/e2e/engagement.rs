@@ -494,7 +494,8 @@ fn later_bundles_append_and_several_origins_share_one_engagement() {
     let s = workspace();
     collect(&s, EPOCH);
     let first = ok_json(&s, &["ingest", "evidence"]);
-    assert_eq!(first["items_added"], INCIDENTS as u64 + 10);
+    // The example: 10 governance documents and 3 days of the AI event log.
+    assert_eq!(first["items_added"], INCIDENTS as u64 + 13);
     s.write(
         "workspace/policies/ai-policy.md",
         "# AI policy, revision 2\n",
@@ -530,7 +531,7 @@ fn later_bundles_append_and_several_origins_share_one_engagement() {
     assert!(o.status.success(), "{}", text(&o));
     let site_b = ok_json(&s, &["ingest", "site-b"]);
     assert_eq!(site_b["origin"], "example.org/site-b");
-    assert_eq!(site_b["items_total"], 2 * (INCIDENTS as u64 + 10) + 1);
+    assert_eq!(site_b["items_total"], 2 * (INCIDENTS as u64 + 13) + 1);
     ok(&s, &["audit", "add", "stage2", "--type", "initial"]);
     let d = ok_json(
         &s,

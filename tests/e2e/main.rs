@@ -10,6 +10,7 @@ mod daemon;
 mod deploy;
 mod engagement;
 mod engagement_race;
+mod events;
 mod github;
 #[path = "../../connectors/tests/github_support/mod.rs"]
 mod github_support;

@@ -112,6 +112,7 @@ fn seeded() -> BTreeMap<&'static str, &'static str> {
         m.insert(c, "stale"); // impact assessment of 2025-03-01, yearly
     }
     m.insert("A.6.2.8", "gap"); // event log of 2025-12-15, continuous; `ops` failed in run 2
+    m.insert("A.6.2.6", "gap"); // the same event log: operation and monitoring
     m.insert("A.10.3", "excluded"); // with a justification
     m.insert("A.10.4", "excluded"); // without one: a finding
     m.insert("5.1", "current");

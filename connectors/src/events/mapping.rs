@@ -14,10 +14,22 @@ pub enum Shape {
     /// Decide per line from the fields present.
     #[default]
     Auto,
-    /// OpenTelemetry GenAI semantic conventions.
+    /// OpenTelemetry GenAI semantic conventions (`shape = "otel-genai"`).
+    #[serde(rename = "otel-genai", alias = "opentelemetry")]
     Opentelemetry,
     /// LiteLLM's standard logging payload.
     Litellm,
+}
+
+impl Shape {
+    /// The name a config gives it.
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            Shape::Auto => "auto",
+            Shape::Opentelemetry => "otel-genai",
+            Shape::Litellm => "litellm",
+        }
+    }
 }
 
 /// What one log line says happened.

@@ -6,8 +6,23 @@
 //! - `segments`: which rotated segments still have to be read, and where the sequence broke.
 //!
 //! Architecture invariant: these three are pure; the connector around them lists and reads
-//! files and hands items to the sink.
+//! files and hands items to the sink:
+//!
+//! - `config`: `[[source]] type = "events"`, checked into the reading settings.
+//! - `folder`: the segments in a local folder (listing, opening decompressed at an offset).
+//! - `bucket`: the same under an S3 prefix (feature `s3`).
+//! - `pass`: one blocking reading pass from the cursor into per-window files.
+//! - `connector`: the [`EventsConnector`]: stages the windows, gaps, population, cursor.
 
+#[cfg(feature = "s3")]
+mod bucket;
+mod config;
+mod connector;
+mod folder;
 pub mod mapping;
+mod pass;
 pub mod segments;
 pub mod window;
+
+pub use config::EventsConfig;
+pub use connector::EventsConnector;

@@ -106,8 +106,12 @@ pub fn fingerprint(prefix: &[u8], len: usize) -> String {
 /// Matches the files to what the cursor remembers and says what to read.
 pub fn plan(cursor: &[SegmentState], files: &[SegmentFile]) -> Plan {
     let mut order: Vec<usize> = (0..files.len()).collect();
+    // Equal times (a copy, S3's whole seconds): the higher rotation number is the older.
     order.sort_by(|&a, &b| {
-        (files[a].modified, &files[a].name).cmp(&(files[b].modified, &files[b].name))
+        let key = |f: &SegmentFile| (f.modified, std::cmp::Reverse(rotation_number(&f.name)));
+        key(&files[a])
+            .cmp(&key(&files[b]))
+            .then_with(|| files[a].name.cmp(&files[b].name))
     });
     let newest = order.last().copied();
     let mut used = vec![false; cursor.len()];
@@ -158,6 +162,14 @@ pub fn plan(cursor: &[SegmentState], files: &[SegmentFile]) -> Plan {
         }
     }
     out
+}
+
+/// The `N` of a rotated name (`app.jsonl.3`, `app.jsonl.3.gz`); 0 for the live file's name.
+fn rotation_number(name: &str) -> u64 {
+    let name = name.strip_suffix(".gz").unwrap_or(name);
+    name.rsplit_once('.')
+        .and_then(|(_, n)| n.parse().ok())
+        .unwrap_or(0)
 }
 
 #[cfg(test)]
@@ -239,6 +251,33 @@ mod tests {
             }
         );
         assert!(p.breaks.is_empty());
+    }
+
+    #[test]
+    fn equal_times_are_ordered_by_rotation_number_oldest_first() {
+        let same = "2026-11-30T10:00:00Z";
+        let files = [
+            file("app.jsonl", same, B),
+            file("app.jsonl.1", same, A_GROWN),
+            file("app.jsonl.2.gz", same, A),
+            file("app.jsonl.10.gz", same, b"{\"t\":0}\n"),
+        ];
+        let p = plan(&[], &files);
+        let order: Vec<&str> = p
+            .reads
+            .iter()
+            .map(|r| files[r.file].name.as_str())
+            .collect();
+        assert_eq!(
+            order,
+            [
+                "app.jsonl.10.gz",
+                "app.jsonl.2.gz",
+                "app.jsonl.1",
+                "app.jsonl"
+            ]
+        );
+        assert!(!p.reads[3].closed, "the live file is the newest");
     }
 
     #[test]

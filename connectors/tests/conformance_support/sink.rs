@@ -129,4 +129,8 @@ impl ItemSink for CheckSink {
     fn collected_at(&self) -> Timestamp {
         self.inner.collected_at()
     }
+
+    fn pseudonymiser(&self) -> evidence_connectors::Pseudonymiser {
+        self.inner.pseudonymiser()
+    }
 }
