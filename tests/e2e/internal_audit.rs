@@ -713,7 +713,37 @@ fn the_engagement_exports_as_oscal_that_nist_s_schema_and_trestle_accept() {
             "policies could link their evidence",
             "--item",
             &item,
+            "--readiness",
+            "A.2.2",
         ],
+    );
+    let listed = ok_json(&s, &["finding", "show", "F-0003"]);
+    let readiness = &listed["evidence"][1];
+    assert_eq!(readiness["type"], "readiness", "{listed}");
+    assert_eq!(readiness["requirement"], "A.2.2");
+    assert!(
+        ["current", "stale", "gap", "missing", "excluded"]
+            .contains(&readiness["status"].as_str().unwrap()),
+        "{readiness}"
+    );
+    fails(
+        &s,
+        &[
+            "finding",
+            "add",
+            "--audit",
+            "stage2",
+            "--category",
+            "observation",
+            "--against",
+            "7.5",
+            "--statement",
+            "s",
+            "--readiness",
+            "Z.9",
+        ],
+        2,
+        "is not a readiness row",
     );
     let mut add = vec!["action", "add", "F-0001"];
     add.extend(PLAN);

@@ -408,11 +408,13 @@ fn a_large_bundle_is_uploaded_in_parts_and_verifies_from_the_bucket() {
     let server = S3Server::start(&[ARCHIVE]);
     server.enable_object_lock(ARCHIVE);
     let s = Sandbox::empty();
-    // A training log of 7 MiB makes a bundle above the 5 MiB threshold: two parts.
-    let log: Vec<u8> = (0..7 * 1024 * 1024u32)
-        .map(|i| b"epoch loss 0.123456789\n"[(i % 23) as usize])
+    // A model checkpoint of 7 MiB (incompressible, so stored) makes a bundle above the 5 MiB
+    // threshold: two parts.
+    let mut rng = evidence_tests::rng::SplitMix64::new(7);
+    let log: Vec<u8> = (0..7 * 1024 * 1024 / 8)
+        .flat_map(|_| rng.next_u64().to_le_bytes())
         .collect();
-    s.write("runs/train.log", &log);
+    s.write("runs/train.bin", &log);
     s.write(
         "agent.toml",
         format!(
@@ -433,7 +435,7 @@ name = "training-logs"
 path = "runs"
 
 [[source.rule]]
-glob = "**/*.log"
+glob = "**/*.bin"
 kind = "training_run"
 "#,
             server.endpoint

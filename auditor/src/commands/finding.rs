@@ -12,8 +12,8 @@ use crate::outln;
 
 #[derive(Debug, Subcommand)]
 pub enum FindingCommand {
-    /// Record a finding against a requirement, resting on archive items or a concluded
-    /// population. Nothing is stored if an item, population or requirement is unknown.
+    /// Record a finding against a requirement, resting on archive items, a concluded
+    /// population or a readiness row. Nothing is stored if an item, population or requirement is unknown.
     #[command(
         after_help = "Example:\n  evidence-auditor finding add --audit stage2-2026 --category minor-nonconformity --against A.6.2.6 \\\n    --statement \"Two model releases shipped without a recorded approval\" --item pr-approvals-12-ab12cd"
     )]
@@ -63,6 +63,10 @@ pub struct FindingAddArgs {
     /// A concluded population the finding rests on. Repeatable.
     #[arg(long = "population", value_name = "NAME")]
     pub populations: Vec<String>,
+    /// A readiness row the finding rests on (A.6.2.8, 9.2.1): its status and newest item are
+    /// computed now and recorded with the finding. Repeatable.
+    #[arg(long = "readiness", value_name = "REQUIREMENT")]
+    pub readiness: Vec<String>,
     /// Who records it.
     #[arg(long)]
     pub by: Option<String>,
@@ -85,6 +89,7 @@ pub fn run_finding(c: &FindingCommand) -> anyhow::Result<u8> {
                     statement: a.statement.clone(),
                     items: a.items.clone(),
                     populations: a.populations.clone(),
+                    readiness: a.readiness.clone(),
                     recorded_by: a.by.clone(),
                 },
                 now(),

@@ -177,6 +177,31 @@ fn observation(f: &OscalFacts, finding: &FindingRecord, i: usize, e: &EvidenceRe
                 "collected": concluded_at.to_string(),
             })
         }
+        EvidenceRef::Readiness {
+            requirement,
+            status,
+            as_of,
+            newest_item,
+            newest_sha256,
+        } => {
+            let mut props = vec![
+                prop("requirement", requirement),
+                prop("readiness-status", status),
+            ];
+            if let (Some(i), Some(h)) = (newest_item, newest_sha256) {
+                props.push(prop("newest-item", i));
+                props.push(prop("newest-item-sha256", h));
+            }
+            json!({
+                "uuid": uuid,
+                "title": format!("Readiness of {requirement}"),
+                "description": format!("{}.", e.describe()),
+                "props": props,
+                "methods": ["EXAMINE"],
+                "types": ["control-objective"],
+                "collected": as_of.to_string(),
+            })
+        }
     }
 }
 

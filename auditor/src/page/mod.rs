@@ -66,6 +66,11 @@ pub struct PageFrame {
     pub generator: String,
 }
 
+/// The tool and version every page names as its writer.
+pub fn generator() -> String {
+    format!("evidence-auditor {}", env!("CARGO_PKG_VERSION"))
+}
+
 fn environment() -> Result<Environment<'static>, PageError> {
     let mut env = Environment::new();
     env.set_undefined_behavior(minijinja::UndefinedBehavior::Strict);

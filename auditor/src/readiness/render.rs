@@ -704,17 +704,19 @@ pub fn html(
             r.as_of.strftime("%Y-%m-%d %H:%M:%S UTC"),
             counts_line(&r.counts)
         ),
-        checkpoints: r
-            .checkpoints
-            .iter()
-            .map(|c| PageCheckpoint {
-                origin: c.origin.clone(),
-                run: c.run,
-                tree_size: c.tree_size,
-                root: c.root.clone(),
-            })
-            .collect(),
-        generator: format!("evidence-auditor {}", env!("CARGO_PKG_VERSION")),
+        checkpoints: r.checkpoints.iter().map(PageCheckpoint::from).collect(),
+        generator: crate::page::generator(),
     };
     crate::page::render("readiness.html", &frame, &data)
+}
+
+impl From<&super::compute::CheckpointFact> for PageCheckpoint {
+    fn from(c: &super::compute::CheckpointFact) -> Self {
+        PageCheckpoint {
+            origin: c.origin.clone(),
+            run: c.run,
+            tree_size: c.tree_size,
+            root: c.root.clone(),
+        }
+    }
 }

@@ -40,17 +40,8 @@ fn frame(p: &Pack) -> PageFrame {
                 .map(|s| format!(" · period since {s} (the day after the previous review)"))
                 .unwrap_or_default()
         ),
-        checkpoints: p
-            .checkpoints
-            .iter()
-            .map(|c| PageCheckpoint {
-                origin: c.origin.clone(),
-                run: c.run,
-                tree_size: c.tree_size,
-                root: c.root.clone(),
-            })
-            .collect(),
-        generator: format!("evidence-auditor {}", env!("CARGO_PKG_VERSION")),
+        checkpoints: p.checkpoints.iter().map(PageCheckpoint::from).collect(),
+        generator: crate::page::generator(),
     }
 }
 

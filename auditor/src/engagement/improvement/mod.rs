@@ -65,6 +65,15 @@ pub enum EvidenceRef {
         supports_reliance: bool,
         concluded_at: Timestamp,
     },
+    /// A readiness row as computed when the finding was recorded: the requirement, its status
+    /// (current, stale, gap, missing, excluded) and the newest item behind it, if any.
+    Readiness {
+        requirement: String,
+        status: String,
+        as_of: Timestamp,
+        newest_item: Option<String>,
+        newest_sha256: Option<String>,
+    },
 }
 
 impl EvidenceRef {
@@ -89,6 +98,18 @@ impl EvidenceRef {
                 } else {
                     ", sample does not support reliance"
                 }
+            ),
+            Self::Readiness {
+                requirement,
+                status,
+                as_of,
+                newest_item,
+                ..
+            } => format!(
+                "readiness of {requirement} at {as_of}: {status}{}",
+                newest_item
+                    .as_ref()
+                    .map_or(String::new(), |i| format!(", newest item {i}"))
             ),
         }
     }

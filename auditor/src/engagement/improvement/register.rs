@@ -316,7 +316,9 @@ fn already_recorded(a: &ActionRecord, r: &ReviewRequest) -> bool {
                 super::EvidenceRef::Item {
                     item_id, origin, ..
                 } => r.evidence == *item_id || r.evidence == format!("{item_id}@{origin}"),
-                super::EvidenceRef::Population { .. } => false,
+                super::EvidenceRef::Population { .. } | super::EvidenceRef::Readiness { .. } => {
+                    false
+                }
             }
     })
 }

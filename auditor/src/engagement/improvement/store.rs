@@ -37,6 +37,8 @@ pub struct FindingRequest {
     pub items: Vec<String>,
     /// Concluded populations.
     pub populations: Vec<String>,
+    /// Readiness rows (requirement ids), computed as the finding is recorded.
+    pub readiness: Vec<String>,
     pub recorded_by: Option<String>,
 }
 
@@ -114,9 +116,12 @@ impl Engagement {
         for population in &r.populations {
             evidence.push(self.population_evidence(population)?);
         }
+        if !r.readiness.is_empty() {
+            evidence.extend(self.readiness_evidence(&r.readiness, now)?);
+        }
         if evidence.is_empty() {
             return Err(EngagementError::Invalid(
-                "a finding rests on evidence: give --item ITEM-ID or --population NAME (or both)"
+                "a finding rests on evidence: give --item ITEM-ID, --population NAME or --readiness REQUIREMENT"
                     .into(),
             ));
         }
@@ -384,6 +389,44 @@ impl Engagement {
             ))
         })?;
         Ok(population_ref(name, &c))
+    }
+
+    /// Readiness rows of `requirements` at `now`, over this engagement's evidence and its latest
+    /// sealed SoA.
+    fn readiness_evidence(
+        &self,
+        requirements: &[String],
+        now: Timestamp,
+    ) -> Result<Vec<EvidenceRef>> {
+        use crate::readiness::{compute, load};
+        let inputs = load::inputs(
+            self,
+            now,
+            &compute::Overrides::default(),
+            &load::SoaSource::Archive,
+        )?;
+        let readiness = compute::compute(&inputs, now);
+        requirements
+            .iter()
+            .map(|id| {
+                let row = readiness.rows.iter().find(|r| r.id == *id).ok_or_else(|| {
+                    EngagementError::Invalid(format!(
+                        "--readiness {id:?} is not a readiness row (an Annex A control or a requirement of clauses 4–10)"
+                    ))
+                })?;
+                let status = serde_json::to_value(row.status)
+                    .ok()
+                    .and_then(|v| v.as_str().map(str::to_owned))
+                    .unwrap_or_default();
+                Ok(EvidenceRef::Readiness {
+                    requirement: id.clone(),
+                    status,
+                    as_of: now,
+                    newest_item: row.newest_item.as_ref().map(|i| i.item_id.clone()),
+                    newest_sha256: row.newest_item.as_ref().map(|i| i.sha256.clone()),
+                })
+            })
+            .collect()
     }
 
     /// Every `SELECT record` row of a versioned document table.
