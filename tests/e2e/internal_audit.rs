@@ -359,6 +359,49 @@ fn the_action_register_round_trips_and_a_bad_row_stores_nothing() {
     assert_eq!(listed["actions"][0]["owner"], "Quality manager");
     assert_eq!(listed["actions"][0]["due"], "2027-03-31");
 
+    // The finding register: unchanged rows import as nothing; a new row (no id) is a new
+    // finding checked like `finding add`; an edited recorded finding is refused, nothing stored.
+    ok(
+        &s,
+        &["register", "export", "findings", "--output", "findings.csv"],
+    );
+    let out = ok(&s, &["register", "import", "findings.csv"]);
+    assert!(text(&out).contains("0 finding(s) added"), "{}", text(&out));
+    let out = ok(&s, &["register", "import", "findings.xlsx"]);
+    assert!(text(&out).contains("0 finding(s) added"), "{}", text(&out));
+    let mut rows = read_csv(&s.path().join("findings.csv"));
+    let width = rows[0].len();
+    let mut new_row = vec![String::new(); width];
+    new_row[1] = "stage2".into();
+    new_row[2] = "observation".into();
+    new_row[3] = "A.8.4 10.2".into();
+    new_row[4] = "post-mortems are filed a week late on average".into();
+    new_row[5] = "population incidents".into();
+    rows.push(new_row);
+    let mut edited = rows.clone();
+    edited[1][4] = "a softer statement".into();
+    write_csv(&s.path().join("edited.csv"), &edited);
+    let err = fails(
+        &s,
+        &["register", "import", "edited.csv"],
+        2,
+        "a recorded finding is not edited",
+    );
+    assert!(err.contains("row 2, column E (Statement)"), "{err}");
+    assert_eq!(
+        ok_json(&s, &["finding", "list"])["findings"]
+            .as_array()
+            .unwrap()
+            .len(),
+        1
+    );
+    write_csv(&s.path().join("new.csv"), &rows);
+    let out = ok(&s, &["register", "import", "new.csv"]);
+    assert!(text(&out).contains("1 finding(s) added"), "{}", text(&out));
+    let f = ok_json(&s, &["finding", "show", "F-0002"]);
+    assert_eq!(f["category"], "observation");
+    assert_eq!(f["evidence"][0]["type"], "population");
+
     // The header is checked: a register from elsewhere is refused.
     write_csv(
         &s.path().join("other.csv"),

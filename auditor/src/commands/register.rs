@@ -1,5 +1,5 @@
 //! `evidence-auditor register export|import`: the finding and corrective-action registers as
-//! spreadsheets, for auditors who work in them; the action register imports back strictly.
+//! spreadsheets, for auditors who work in them; both import back strictly.
 
 use std::path::PathBuf;
 
@@ -41,12 +41,14 @@ pub enum RegisterCommand {
         #[command(flatten)]
         file: EngagementFile,
     },
-    /// Import a filled action register: plan changes are updated and a new effectiveness review
-    /// goes through the same rules as `action close`. Every problem is listed with its row and
-    /// column; nothing is stored unless there is none.
+    /// Import a filled register (which one is read from its sheet or header). Action register:
+    /// plan changes are updated and a new effectiveness review goes through the same rules as
+    /// `action close`. Finding register: rows without an id are new findings, checked as
+    /// `finding add` checks them; recorded findings must be unchanged. Every problem is listed
+    /// with its row and column; nothing is stored unless there is none.
     #[command(after_help = "Example:\n  evidence-auditor register import actions.xlsx")]
     Import {
-        /// The filled action register (.xlsx or .csv).
+        /// The filled register (.xlsx or .csv).
         path: PathBuf,
         #[command(flatten)]
         file: EngagementFile,
@@ -64,10 +66,10 @@ pub fn run_register(c: &RegisterCommand) -> anyhow::Result<u8> {
             let rows = open(file)?.export_register((*register).into(), output, utc_date(now()))?;
             outln!("Wrote {} ({rows} row(s)).", output.display());
         }
-        RegisterCommand::Import { path, file } => {
-            let changed = open(file)?.import_action_register(path, now())?;
-            outln!("Imported {}: {changed} action(s) changed.", path.display());
-        }
+        RegisterCommand::Import { path, file } => match open(file)?.import_register(path, now())? {
+            (Register::Actions, n) => outln!("Imported {}: {n} action(s) changed.", path.display()),
+            (Register::Findings, n) => outln!("Imported {}: {n} finding(s) added.", path.display()),
+        },
     }
     Ok(EXIT_OK)
 }

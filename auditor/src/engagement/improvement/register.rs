@@ -4,12 +4,12 @@
 
 use std::path::Path;
 
-use calamine::{Xlsx, open_workbook};
+use calamine::{Reader, Xlsx, open_workbook};
 use evidence_model::Timestamp;
 use jiff::civil::Date;
 use rust_xlsxwriter::{Format, Workbook};
 
-use super::store::ReviewRequest;
+use super::store::{FindingRequest, ReviewRequest};
 use super::{ActionRecord, FindingRecord, utc_date};
 use crate::engagement::db::Engagement;
 use crate::engagement::export::{csv_cell, write_document};
@@ -162,13 +162,22 @@ impl Engagement {
         Ok(rows.len())
     }
 
-    /// Import a filled action register: changed plans (correction, root cause, action, owner,
+    /// Import a filled register (which one is told by its sheet or header). The action
+    /// register: changed plans (correction, root cause, action, owner,
     /// due date) are updated and a new effectiveness review is recorded through the same rules
     /// as `action close`. Returns how many actions changed; nothing is stored on any problem.
-    pub fn import_action_register(&self, path: &Path, now: Timestamp) -> Result<usize> {
-        let table = read_register(path)?;
+    pub fn import_register(&self, path: &Path, now: Timestamp) -> Result<(Register, usize)> {
+        let (register, table) = read_register(path)?;
+        let changed = match register {
+            Register::Actions => self.import_action_register(path, &table, now)?,
+            Register::Findings => self.import_finding_register(path, &table, now)?,
+        };
+        Ok((register, changed))
+    }
+
+    fn import_action_register(&self, path: &Path, table: &Table, now: Timestamp) -> Result<usize> {
         let tx = self.immediate()?;
-        let mut problems = header_problems(&table.header);
+        let mut problems = header_problems(Register::Actions, &table.header);
         for (row, col, formula) in &table.formulas {
             if ACTION_COLUMNS
                 .get(*col)
@@ -197,6 +206,64 @@ impl Engagement {
         }
         tx.commit().map_err(self.db())?;
         Ok(changed)
+    }
+
+    /// Import a filled finding register: rows without a finding id are new findings, recorded
+    /// through the same checks as `finding add`; a row with an id must match the record (a
+    /// recorded finding is never edited). Returns how many findings were added.
+    fn import_finding_register(&self, path: &Path, table: &Table, now: Timestamp) -> Result<usize> {
+        let tx = self.immediate()?;
+        let mut problems = header_problems(Register::Findings, &table.header);
+        for (row, col, formula) in &table.formulas {
+            if *col < 8 {
+                problems.push(format!(
+                    "row {row}, column {} ({}): a formula ({formula}) where a value is expected",
+                    column_letter(*col),
+                    FINDING_COLUMNS[*col]
+                ));
+            }
+        }
+        if !problems.is_empty() {
+            return Err(register_problems(path, problems));
+        }
+        let today = utc_date(now);
+        let stored = finding_rows(&self.findings()?, &self.actions()?, today);
+        let mut added = 0;
+        for (number, cells) in &table.rows {
+            let cell = |i: usize| cells.get(i).map_or("", |c| c.trim());
+            if cell(0).is_empty() {
+                match finding_request(cells)
+                    .and_then(|r| self.add_finding_in_tx(&r, now).map_err(|e| e.to_string()))
+                {
+                    Ok(_) => added += 1,
+                    Err(p) => problems.push(format!("row {number}: {p}")),
+                }
+                continue;
+            }
+            match stored.iter().find(|s| s[0] == cell(0)) {
+                None => problems.push(format!(
+                    "row {number}: finding {:?} does not exist",
+                    cell(0)
+                )),
+                Some(s) => {
+                    if let Some(c) = (1..8).find(|&c| s[c].trim() != cell(c)) {
+                        problems.push(format!(
+                            "row {number}, column {} ({}): finding {} says {:?} here but {:?} in the engagement; a recorded finding is not edited (record a new one)",
+                            column_letter(c),
+                            FINDING_COLUMNS[c],
+                            cell(0),
+                            cell(c),
+                            s[c].trim()
+                        ));
+                    }
+                }
+            }
+        }
+        if !problems.is_empty() {
+            return Err(register_problems(path, problems));
+        }
+        tx.commit().map_err(self.db())?;
+        Ok(added)
     }
 
     /// Apply one row (inside the import's transaction); true when the action changed.
@@ -258,6 +325,41 @@ impl Engagement {
         }
         Ok(changed)
     }
+}
+
+/// A new finding from a register row: audit, category, requirements (space-separated),
+/// statement, evidence (one per line: `item ID[@ORIGIN]`, `population NAME`, `readiness ID`, or
+/// the lines `register export` writes) and who records it.
+fn finding_request(cells: &[String]) -> std::result::Result<FindingRequest, String> {
+    let cell = |i: usize| cells.get(i).map_or("", |c| c.trim());
+    let mut r = FindingRequest {
+        audit: cell(1).to_owned(),
+        category: cell(2).to_owned(),
+        requirements: cell(3).split_whitespace().map(str::to_owned).collect(),
+        statement: cell(4).to_owned(),
+        recorded_by: Some(cell(6).to_owned()).filter(|b| !b.is_empty()),
+        ..FindingRequest::default()
+    };
+    for line in cell(5).lines().map(str::trim).filter(|l| !l.is_empty()) {
+        let mut words = line.split_whitespace();
+        let kind = words.next().unwrap_or_default();
+        let mut target = words.next().unwrap_or_default();
+        if kind == "readiness" && target == "of" {
+            target = words.next().unwrap_or_default();
+        }
+        let target = target.trim_end_matches([':', ',']).to_owned();
+        match kind {
+            "item" if !target.is_empty() => r.items.push(target),
+            "population" if !target.is_empty() => r.populations.push(target),
+            "readiness" if !target.is_empty() => r.readiness.push(target),
+            _ => {
+                return Err(format!(
+                    "column F (Evidence): {line:?} is not `item ID`, `population NAME` or `readiness ID`"
+                ));
+            }
+        }
+    }
+    Ok(r)
 }
 
 /// The review a row's four closure cells describe: none when all are empty, an error when only
@@ -323,27 +425,52 @@ fn already_recorded(a: &ActionRecord, r: &ReviewRequest) -> bool {
     })
 }
 
-fn read_register(path: &Path) -> Result<Table> {
-    match WorkpaperFormat::of(path)? {
-        WorkpaperFormat::Csv => read_csv(path),
+/// Read a filled register and tell which one it is: by its sheet (XLSX) or its header (CSV).
+fn read_register(path: &Path) -> Result<(Register, Table)> {
+    let table = match WorkpaperFormat::of(path)? {
+        WorkpaperFormat::Csv => read_csv(path)?,
         WorkpaperFormat::Xlsx => {
             let mut wb: Xlsx<_> = open_workbook(path).map_err(|e| {
                 register_problems(path, vec![format!("not a readable XLSX file: {e}")])
             })?;
-            read_sheet(&mut wb, Register::Actions.sheet())
-                .map_err(|m| register_problems(path, vec![m]))
+            let sheet = [Register::Findings, Register::Actions]
+                .into_iter()
+                .find(|r| wb.sheet_names().iter().any(|n| n == r.sheet()))
+                .ok_or_else(|| {
+                    register_problems(
+                        path,
+                        vec![format!(
+                            "no sheet {:?} or {:?}: not a register `register export` wrote",
+                            Register::Findings.sheet(),
+                            Register::Actions.sheet()
+                        )],
+                    )
+                })?;
+            return read_sheet(&mut wb, sheet.sheet())
+                .map(|t| (sheet, t))
+                .map_err(|m| register_problems(path, vec![m]));
         }
-    }
+    };
+    let have: Vec<&str> = table.header.iter().map(|h| h.trim()).collect();
+    let register = if have == FINDING_COLUMNS {
+        Register::Findings
+    } else {
+        Register::Actions
+    };
+    Ok((register, table))
 }
 
-fn header_problems(header: &[String]) -> Vec<String> {
-    let want: Vec<&str> = ACTION_COLUMNS.iter().map(|(c, _)| *c).collect();
+fn header_problems(register: Register, header: &[String]) -> Vec<String> {
+    let want: Vec<&str> = match register {
+        Register::Findings => FINDING_COLUMNS.to_vec(),
+        Register::Actions => ACTION_COLUMNS.iter().map(|(c, _)| *c).collect(),
+    };
     let have: Vec<&str> = header.iter().map(|h| h.trim()).collect();
     if have == want {
         Vec::new()
     } else {
         vec![format!(
-            "row 1: the header must be the action register's columns ({}) as `register export actions` writes them",
+            "row 1: the header must be a register's columns as `register export` writes them, e.g. the action register's: {}",
             want.join(", ")
         )]
     }

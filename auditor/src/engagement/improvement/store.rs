@@ -101,6 +101,17 @@ impl Engagement {
     /// populations.
     pub fn add_finding(&self, r: &FindingRequest, now: Timestamp) -> Result<FindingRecord> {
         let tx = self.immediate()?;
+        let f = self.add_finding_in_tx(r, now)?;
+        tx.commit().map_err(self.db())?;
+        Ok(f)
+    }
+
+    /// [`Self::add_finding`] inside the caller's transaction (the register import).
+    pub(crate) fn add_finding_in_tx(
+        &self,
+        r: &FindingRequest,
+        now: Timestamp,
+    ) -> Result<FindingRecord> {
         let category = Finding::parse(&r.category).ok_or_else(|| {
             EngagementError::Invalid(format!(
                 "--category {:?} is not one of {}",
@@ -125,7 +136,7 @@ impl Engagement {
                     .into(),
             ));
         }
-        let f = self.insert_finding(
+        self.insert_finding(
             &r.audit,
             category,
             r.requirements.clone(),
@@ -133,9 +144,7 @@ impl Engagement {
             evidence,
             r.recorded_by.clone(),
             now,
-        )?;
-        tx.commit().map_err(self.db())?;
-        Ok(f)
+        )
     }
 
     /// Insert a finding (inside the caller's transaction), numbered after the last one.
