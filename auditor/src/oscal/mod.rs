@@ -108,75 +108,13 @@ fn observation(f: &OscalFacts, finding: &FindingRecord, i: usize, e: &EvidenceRe
             origin,
             sha256,
             sealed_at,
-        } => {
-            let href = f.items.get(&(origin.clone(), item_id.clone())).map_or_else(
-                || format!("#{item_id}"),
-                |l| {
-                    format!(
-                        "{}#{}",
-                        evidence_archive::layout::bundle_file_name(l.bundle_seq),
-                        l.artefact_path
-                    )
-                },
-            );
-            json!({
-                "uuid": uuid,
-                "title": format!("Archive item {item_id}"),
-                "description": format!("Item {item_id} of origin {origin}, sealed {sealed_at}, SHA-256 {sha256}."),
-                "props": [prop("item-id", item_id), prop("origin", origin)],
-                "methods": ["EXAMINE"],
-                "types": ["finding"],
-                "relevant-evidence": [{
-                    "href": href,
-                    "description": format!("The artefact of item {item_id} in the sealed bundle."),
-                    "props": [prop("sha256", sha256)],
-                }],
-                "collected": sealed_at.to_string(),
-            })
-        }
+        } => item_observation(f, uuid, item_id, origin, sha256, *sealed_at),
         EvidenceRef::Population {
             name,
             finding: category,
             supports_reliance,
             concluded_at,
-        } => {
-            let p = f.populations.iter().find(|p| p.name == *name);
-            let ev = p.map(|p| &p.evaluation);
-            let get = |k: &str| ev.and_then(|v| v.get(k)).map_or(String::new(), value_text);
-            let mut props = vec![
-                prop("population", name),
-                prop(
-                    "sampling-method",
-                    "statistical attribute sampling; Rivest SHA-256 selection over a frozen manifest",
-                ),
-                prop("likelihood", get("method")),
-                prop("confidence", get("confidence")),
-                prop("tolerable-rate", get("tolerable")),
-                prop("upper-deviation-limit", get("upper_bound_display")),
-                prop("supports-reliance", supports_reliance),
-                prop("conclusion", category.replace(' ', "-")),
-            ];
-            if let Some(p) = p {
-                props.push(prop("population-size", p.size));
-                props.push(prop("sample-size", p.tally.tested));
-                props.push(prop(
-                    "deviations",
-                    p.tally.deviations + p.tally.not_testable,
-                ));
-            }
-            json!({
-                "uuid": uuid,
-                "title": format!("Sampled population {name}"),
-                "description": p.map_or_else(
-                    || format!("Population {name}, sampled and concluded."),
-                    |p| format!("Population {name}: {}.", p.definition),
-                ),
-                "props": props,
-                "methods": ["TEST"],
-                "types": ["control-objective"],
-                "collected": concluded_at.to_string(),
-            })
-        }
+        } => population_observation(f, uuid, name, category, *supports_reliance, *concluded_at),
         EvidenceRef::Readiness {
             requirement,
             status,
@@ -203,6 +141,91 @@ fn observation(f: &OscalFacts, finding: &FindingRecord, i: usize, e: &EvidenceRe
             })
         }
     }
+}
+
+/// An archive item examined: its artefact in the sealed bundle, with its SHA-256.
+fn item_observation(
+    f: &OscalFacts,
+    uuid: String,
+    item_id: &str,
+    origin: &str,
+    sha256: &str,
+    sealed_at: evidence_model::Timestamp,
+) -> Value {
+    let href = f
+        .items
+        .get(&(origin.to_owned(), item_id.to_owned()))
+        .map_or_else(
+            || format!("#{item_id}"),
+            |l| {
+                format!(
+                    "{}#{}",
+                    evidence_archive::layout::bundle_file_name(l.bundle_seq),
+                    l.artefact_path
+                )
+            },
+        );
+    json!({
+        "uuid": uuid,
+        "title": format!("Archive item {item_id}"),
+        "description": format!("Item {item_id} of origin {origin}, sealed {sealed_at}, SHA-256 {sha256}."),
+        "props": [prop("item-id", item_id), prop("origin", origin)],
+        "methods": ["EXAMINE"],
+        "types": ["finding"],
+        "relevant-evidence": [{
+            "href": href,
+            "description": format!("The artefact of item {item_id} in the sealed bundle."),
+            "props": [prop("sha256", sha256)],
+        }],
+        "collected": sealed_at.to_string(),
+    })
+}
+
+/// A sampled population tested: the sampling method and its parameters.
+fn population_observation(
+    f: &OscalFacts,
+    uuid: String,
+    name: &str,
+    category: &str,
+    supports_reliance: bool,
+    concluded_at: evidence_model::Timestamp,
+) -> Value {
+    let p = f.populations.iter().find(|p| p.name == name);
+    let ev = p.map(|p| &p.evaluation);
+    let get = |k: &str| ev.and_then(|v| v.get(k)).map_or(String::new(), value_text);
+    let mut props = vec![
+        prop("population", name),
+        prop(
+            "sampling-method",
+            "statistical attribute sampling; Rivest SHA-256 selection over a frozen manifest",
+        ),
+        prop("likelihood", get("method")),
+        prop("confidence", get("confidence")),
+        prop("tolerable-rate", get("tolerable")),
+        prop("upper-deviation-limit", get("upper_bound_display")),
+        prop("supports-reliance", supports_reliance),
+        prop("conclusion", category.replace(' ', "-")),
+    ];
+    if let Some(p) = p {
+        props.push(prop("population-size", p.size));
+        props.push(prop("sample-size", p.tally.tested));
+        props.push(prop(
+            "deviations",
+            p.tally.deviations + p.tally.not_testable,
+        ));
+    }
+    json!({
+        "uuid": uuid,
+        "title": format!("Sampled population {name}"),
+        "description": p.map_or_else(
+            || format!("Population {name}, sampled and concluded."),
+            |p| format!("Population {name}: {}.", p.definition),
+        ),
+        "props": props,
+        "methods": ["TEST"],
+        "types": ["control-objective"],
+        "collected": concluded_at.to_string(),
+    })
 }
 
 fn finding_json(f: &OscalFacts, x: &FindingRecord, observations: &[String]) -> Value {

@@ -128,149 +128,161 @@ fn cited_rows(items: &[CitedItem]) -> Vec<Vec<String>> {
 /// One sheet of the workbook: its name, header and rows.
 type Sheet = (&'static str, Vec<String>, Vec<Vec<String>>);
 
-/// The sheet of each input.
-fn sheets(p: &Pack) -> Vec<Sheet> {
-    let head = |cols: &[&str]| cols.iter().map(|c| (*c).to_owned()).collect::<Vec<_>>();
-    let cited_head = head(&["Date", "Kind", "Title", "Item", "Origin", "SHA-256"]);
-    let none = |rows: Vec<Vec<String>>, width: usize| {
-        if rows.is_empty() {
-            let mut r = vec![String::new(); width];
-            r[0] = "none recorded".into();
-            vec![r]
-        } else {
-            rows
-        }
-    };
-    let n = &p.d1_nonconformities;
-    let m = &p.d2_monitoring;
-    let mut monitoring: Vec<Vec<String>> = m
-        .series
+fn head(cols: &[&str]) -> Vec<String> {
+    cols.iter().map(|c| (*c).to_owned()).collect()
+}
+
+/// `rows`, or one row saying "none recorded" when there is none.
+fn or_none(rows: Vec<Vec<String>>, width: usize) -> Vec<Vec<String>> {
+    if rows.is_empty() {
+        let mut r = vec![String::new(); width];
+        r[0] = "none recorded".into();
+        vec![r]
+    } else {
+        rows
+    }
+}
+
+fn decisions_sheet(p: &Pack) -> Sheet {
+    let rows = p
+        .a_previous_decisions
         .iter()
-        .map(|(name, v)| {
-            std::iter::once(name.clone())
-                .chain(v.iter().map(u64::to_string))
-                .collect()
+        .map(|d| {
+            let x = &d.decision;
+            vec![
+                x.id.clone(),
+                x.review.clone(),
+                x.decision.clone(),
+                x.owner.clone(),
+                x.due.to_string(),
+                d.status.clone(),
+                x.closed_on.map(|c| c.to_string()).unwrap_or_default(),
+                x.closure_note.clone().unwrap_or_default(),
+            ]
         })
         .collect();
-    monitoring.push(
-        std::iter::once("Collection gaps".to_owned())
-            .chain(m.gaps.iter().map(u64::to_string))
-            .collect(),
-    );
+    (
+        "a Previous decisions",
+        head(&[
+            "Decision",
+            "Review",
+            "Text",
+            "Owner",
+            "Due",
+            "Status",
+            "Closed on",
+            "Closure",
+        ]),
+        or_none(rows, 8),
+    )
+}
+
+fn cited_sheet(name: &'static str, items: &[CitedItem]) -> Sheet {
+    (
+        name,
+        head(&["Date", "Kind", "Title", "Item", "Origin", "SHA-256"]),
+        or_none(cited_rows(items), 6),
+    )
+}
+
+fn actions_sheet(p: &Pack) -> Sheet {
+    let rows = p
+        .d1_nonconformities
+        .actions
+        .iter()
+        .map(|(a, f, s, age, due, owner)| {
+            vec![
+                a.clone(),
+                f.clone(),
+                s.clone(),
+                age.to_string(),
+                due.clone(),
+                owner.clone(),
+            ]
+        })
+        .collect();
+    (
+        "d1 Nonconformities",
+        head(&["Action", "Finding", "Status", "Age (days)", "Due", "Owner"]),
+        or_none(rows, 6),
+    )
+}
+
+fn monitoring_sheet(p: &Pack) -> Sheet {
+    let m = &p.d2_monitoring;
+    let line = |name: &str, values: &[u64]| -> Vec<String> {
+        std::iter::once(name.to_owned())
+            .chain(values.iter().map(u64::to_string))
+            .collect()
+    };
+    let mut rows: Vec<Vec<String>> = m.series.iter().map(|(n, v)| line(n, v)).collect();
+    rows.push(line("Collection gaps", &m.gaps));
+    let header = std::iter::once("Series".to_owned())
+        .chain(m.months.iter().cloned())
+        .collect();
+    ("d2 Monitoring", header, rows)
+}
+
+fn audits_sheet(p: &Pack) -> Sheet {
+    let rows = p
+        .d3_audits
+        .iter()
+        .map(|a| {
+            let findings = a
+                .findings
+                .iter()
+                .filter(|(_, n)| *n > 0)
+                .map(|(c, n)| format!("{n} {c}"))
+                .collect::<Vec<_>>()
+                .join(", ");
+            vec![
+                a.audit.clone(),
+                a.populations.to_string(),
+                a.supported.to_string(),
+                findings,
+            ]
+        })
+        .collect();
+    (
+        "d3 Audit results",
+        head(&[
+            "Audit",
+            "Populations concluded",
+            "Supporting reliance",
+            "Findings",
+        ]),
+        or_none(rows, 4),
+    )
+}
+
+fn improvement_sheet(p: &Pack) -> Sheet {
+    let rows = p
+        .e_improvement_findings
+        .iter()
+        .map(|(id, c, s)| vec![id.clone(), c.clone(), s.clone()])
+        .chain(
+            p.e_improvement_items
+                .iter()
+                .map(|c| vec![c.item_id.clone(), c.kind.clone(), c.title.clone()]),
+        )
+        .collect();
+    (
+        "e Improvement",
+        head(&["Reference", "Category or kind", "Statement or title"]),
+        or_none(rows, 3),
+    )
+}
+
+/// The sheet of each input, in the order of 9.3.2.
+fn sheets(p: &Pack) -> Vec<Sheet> {
     vec![
-        (
-            "a Previous decisions",
-            head(&[
-                "Decision",
-                "Review",
-                "Text",
-                "Owner",
-                "Due",
-                "Status",
-                "Closed on",
-                "Closure",
-            ]),
-            none(
-                p.a_previous_decisions
-                    .iter()
-                    .map(|d| {
-                        let x = &d.decision;
-                        vec![
-                            x.id.clone(),
-                            x.review.clone(),
-                            x.decision.clone(),
-                            x.owner.clone(),
-                            x.due.to_string(),
-                            d.status.clone(),
-                            x.closed_on.map(|c| c.to_string()).unwrap_or_default(),
-                            x.closure_note.clone().unwrap_or_default(),
-                        ]
-                    })
-                    .collect(),
-                8,
-            ),
-        ),
-        (
-            "b Issues",
-            cited_head.clone(),
-            none(cited_rows(&p.b_issues), 6),
-        ),
-        (
-            "c Interested parties",
-            cited_head.clone(),
-            none(cited_rows(&p.c_interested_parties), 6),
-        ),
-        (
-            "d1 Nonconformities",
-            head(&["Action", "Finding", "Status", "Age (days)", "Due", "Owner"]),
-            none(
-                n.actions
-                    .iter()
-                    .map(|(a, f, s, age, due, owner)| {
-                        vec![
-                            a.clone(),
-                            f.clone(),
-                            s.clone(),
-                            age.to_string(),
-                            due.clone(),
-                            owner.clone(),
-                        ]
-                    })
-                    .collect(),
-                6,
-            ),
-        ),
-        (
-            "d2 Monitoring",
-            std::iter::once("Series".to_owned())
-                .chain(m.months.iter().cloned())
-                .collect(),
-            monitoring,
-        ),
-        (
-            "d3 Audit results",
-            head(&[
-                "Audit",
-                "Populations concluded",
-                "Supporting reliance",
-                "Findings",
-            ]),
-            none(
-                p.d3_audits
-                    .iter()
-                    .map(|a| {
-                        vec![
-                            a.audit.clone(),
-                            a.populations.to_string(),
-                            a.supported.to_string(),
-                            a.findings
-                                .iter()
-                                .filter(|(_, n)| *n > 0)
-                                .map(|(c, n)| format!("{n} {c}"))
-                                .collect::<Vec<_>>()
-                                .join(", "),
-                        ]
-                    })
-                    .collect(),
-                4,
-            ),
-        ),
-        (
-            "e Improvement",
-            head(&["Reference", "Category or kind", "Statement or title"]),
-            none(
-                p.e_improvement_findings
-                    .iter()
-                    .map(|(id, c, s)| vec![id.clone(), c.clone(), s.clone()])
-                    .chain(
-                        p.e_improvement_items
-                            .iter()
-                            .map(|c| vec![c.item_id.clone(), c.kind.clone(), c.title.clone()]),
-                    )
-                    .collect(),
-                3,
-            ),
-        ),
+        decisions_sheet(p),
+        cited_sheet("b Issues", &p.b_issues),
+        cited_sheet("c Interested parties", &p.c_interested_parties),
+        actions_sheet(p),
+        monitoring_sheet(p),
+        audits_sheet(p),
+        improvement_sheet(p),
     ]
 }
 
