@@ -10,7 +10,9 @@ const AFTER_HELP: &str = "\
 Exit codes:
   0  success: the archive verifies / the command did what was asked
   1  verification failed (every problem found is listed), an ingest was refused (failing
-     archive, forked history), or a conclusion does not support reliance
+     archive, forked history), a conclusion does not support reliance, the audit programme
+     leaves a requirement uncovered or an audit overdue (`programme show`), or a major
+     nonconformity is open (`finding list`)
   2  usage or IO error, a step out of order, or a workpaper with problems; nothing was concluded
 
 Engagement workflow (docs/auditing.md): ingest, audit add, population define, seed commit,
@@ -18,7 +20,8 @@ population freeze, population plan, seed reveal, sample draw, workpaper export/i
 conclude (records a finding), record export; then action add/close for each nonconformity,
 finding list (blockers), register export/import, review pack/held/decide. EVIDENCE_ENGAGEMENT may replace --engagement.";
 
-/// Verifies ISO/IEC 42001 evidence archives and runs the audit sampling cycle over them.
+/// Verifies ISO/IEC 42001 evidence archives, runs the audit sampling cycle over them, and keeps
+/// the internal audit: programme, findings, corrective actions, management review, OSCAL.
 #[derive(Debug, Parser)]
 #[command(name = "evidence-auditor", version, after_help = AFTER_HELP)]
 pub struct Cli {
@@ -118,7 +121,7 @@ pub enum Command {
     /// Corrective actions for nonconformities (ISO/IEC 42001 10.2) and their closure.
     #[command(subcommand)]
     Action(crate::commands::action::ActionCommand),
-    /// The finding and action registers as XLSX/CSV, and the import of a filled action register.
+    /// The finding and action registers as XLSX/CSV, and their strict import back.
     #[command(subcommand)]
     Register(crate::commands::register::RegisterCommand),
     /// The management review (9.3): the pack of inputs a)–e) as a page and a workbook, the
