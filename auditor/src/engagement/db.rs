@@ -361,6 +361,17 @@ pub struct ConclusionRow {
     pub concluded_at: Timestamp,
 }
 
+impl ConclusionRow {
+    /// Whether the recorded evaluation supports reliance on the control.
+    pub fn supports_reliance(&self) -> bool {
+        self.evaluation
+            .evaluation
+            .get("supports_reliance")
+            .and_then(serde_json::Value::as_bool)
+            .unwrap_or(false)
+    }
+}
+
 const ITEM_COLUMNS: &str = "items.id, item_id, origin, bundle_seq, leaf_index, kind, title, \
      source_name, reference, url, source_time_text, period_start, period_end, collected, \
      artefact_path, sha256, size, controls, clauses, actors, attributes";

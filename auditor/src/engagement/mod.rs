@@ -5,6 +5,7 @@
 //!
 //! Code map:
 //! - `protocol`: the sampling protocol's state machine: which step may follow which (pure).
+//! - `days`: UTC calendar days (the day of an instant, a day's last second).
 //! - `db`: the engagement file (schema, migrations, version check, busy timeout), its queries
 //!   and the one place a step's transaction is opened.
 //! - `steps`: the protocol's steps (`define`, `commit_seed`, `freeze`, `plan_sample`,
@@ -28,6 +29,7 @@
 //! Architecture invariant: every rule of the protocol lives here, not in the CLI; a step reads
 //! the state it checks and writes its result in the same immediate transaction.
 
+pub mod days;
 pub mod db;
 pub mod evaluate;
 pub mod export;

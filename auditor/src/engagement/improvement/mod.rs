@@ -16,6 +16,7 @@ use evidence_model::Timestamp;
 use jiff::civil::Date;
 use serde::{Deserialize, Serialize};
 
+pub use super::days::utc_date;
 use super::evaluate::Finding;
 
 /// Days from a finding to its action's due date unless the auditor gives one.
@@ -192,11 +193,6 @@ impl ActionRecord {
             .map_or(day, |r| r.reviewed_on.min(day));
         (end - utc_date(self.created_at)).get_days().max(0).into()
     }
-}
-
-/// The UTC calendar day of an instant.
-pub fn utc_date(t: Timestamp) -> Date {
-    t.to_zoned(jiff::tz::TimeZone::UTC).date()
 }
 
 /// The default due date: `days` after the finding was recorded.

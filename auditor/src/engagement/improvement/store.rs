@@ -4,7 +4,7 @@
 
 use evidence_model::{Catalogue, Timestamp};
 use jiff::civil::Date;
-use rusqlite::{OptionalExtension, params};
+use rusqlite::params;
 use serde::{Deserialize, Serialize};
 
 use super::{
@@ -463,18 +463,6 @@ impl Engagement {
             .collect()
     }
 
-    /// The finding recorded for a concluded population, if any.
-    pub fn finding_of_population(&self, population: &str) -> Result<Option<String>> {
-        self.conn
-            .query_row(
-                "SELECT id FROM findings WHERE population = ?1",
-                [population],
-                |r| r.get(0),
-            )
-            .optional()
-            .map_err(self.db())
-    }
-
     /// Tie a finding to the population whose conclusion raised it (inside a transaction).
     pub(crate) fn link_population(&self, finding: &str, population: &str) -> Result<()> {
         self.conn
@@ -492,12 +480,7 @@ pub(crate) fn population_ref(name: &str, c: &crate::engagement::db::ConclusionRo
     EvidenceRef::Population {
         name: name.to_owned(),
         finding: c.finding.clone(),
-        supports_reliance: c
-            .evaluation
-            .evaluation
-            .get("supports_reliance")
-            .and_then(serde_json::Value::as_bool)
-            .unwrap_or(false),
+        supports_reliance: c.supports_reliance(),
         concluded_at: c.concluded_at,
     }
 }

@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 
 use evidence_model::Timestamp;
 use jiff::civil::Date;
-use rusqlite::{OptionalExtension, params};
+use rusqlite::params;
 
 use super::{Conflict, PlannedAudit, Settings, conflicts, known};
 use crate::engagement::db::Engagement;
@@ -110,23 +110,10 @@ impl Engagement {
 
     /// The programme's settings, if set.
     pub fn programme(&self) -> Result<Option<Settings>> {
-        let text: Option<String> = self
-            .conn
-            .query_row("SELECT record FROM programme WHERE id = 1", [], |r| {
-                r.get(0)
-            })
-            .optional()
-            .map_err(self.db())?;
-        match text {
-            None => Ok(None),
-            Some(t) => {
-                let v: serde_json::Value = serde_json::from_str(&t)
-                    .map_err(|e| invalid(format!("the stored programme cannot be read: {e}")))?;
-                serde_json::from_value(v)
-                    .map(Some)
-                    .map_err(|e| invalid(format!("the stored programme cannot be read: {e}")))
-            }
-        }
+        Ok(self
+            .documents("SELECT record FROM programme WHERE id = 1")?
+            .into_iter()
+            .next())
     }
 
     /// Set (or replace) the programme's cycle and high-risk requirements.
@@ -274,11 +261,7 @@ impl Engagement {
                     .into(),
             )
         })?;
-        let end = day
-            .tomorrow()
-            .ok()
-            .and_then(|d| d.to_zoned(jiff::tz::TimeZone::UTC).ok())
-            .map_or(Timestamp::MAX, |z| z.timestamp());
+        let end = crate::engagement::days::end_of_day(day);
         let soa = self.programme_soa(end)?;
         let nonconformities: Vec<(String, Date)> = self
             .findings()?
