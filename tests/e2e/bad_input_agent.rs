@@ -22,24 +22,6 @@ fn append_config(s: &Sandbox, extra: &str) {
     std::fs::write(s.config(), config).unwrap();
 }
 
-/// The entries of a ZIP inflated and concatenated; whatever can be read of a damaged one.
-fn inflated(path: &Path) -> Vec<u8> {
-    use std::io::Read;
-    let mut out = Vec::new();
-    let Ok(mut zip) = std::fs::File::open(path)
-        .map_err(|_| ())
-        .and_then(|f| zip::ZipArchive::new(f).map_err(|_| ()))
-    else {
-        return out;
-    };
-    for i in 0..zip.len() {
-        if let Ok(mut e) = zip.by_index(i) {
-            let _ = e.read_to_end(&mut out);
-        }
-    }
-    out
-}
-
 /// Every file's bytes under `dir`, concatenated, and every bundle's entries inflated (a deflated
 /// entry hides its text from a raw scan); nothing when `dir` does not exist.
 fn all_bytes(dir: &Path) -> Vec<u8> {
@@ -54,7 +36,7 @@ fn all_bytes(dir: &Path) -> Vec<u8> {
         } else if let Ok(b) = std::fs::read(&p) {
             out.extend(b);
             if p.extension().is_some_and(|x| x == "zip") {
-                out.extend(inflated(&p));
+                out.extend(evidence_tests::tamper::contents(&p));
             }
         }
     }

@@ -29,6 +29,25 @@ pub fn unpack(path: &Path) -> Entries {
     out
 }
 
+/// Every entry of a ZIP inflated and concatenated, in archive order: what a scan for a leaked
+/// value must read now that entries may be deflated. Whatever can be read of a damaged file;
+/// nothing for a file that is not a ZIP.
+pub fn contents(path: &Path) -> Vec<u8> {
+    let mut out = Vec::new();
+    let Ok(file) = std::fs::File::open(path) else {
+        return out;
+    };
+    let Ok(mut zip) = zip::ZipArchive::new(file) else {
+        return out;
+    };
+    for i in 0..zip.len() {
+        if let Ok(mut e) = zip.by_index(i) {
+            let _ = e.read_to_end(&mut out);
+        }
+    }
+    out
+}
+
 /// The bag directory (`run-NNNNNN`) of unpacked entries.
 pub fn top(entries: &Entries) -> String {
     entries
