@@ -447,6 +447,34 @@ fn the_next_review_pack_shows_the_action_closed_and_follows_the_last_reviews_dec
         "review held MR-1",
     );
     ok(&s, &["review", "held", "MR-1", "--on", &today]);
+    fails(
+        &s,
+        &["review", "held", "MR-1", "--on", &today],
+        2,
+        "management review \"MR-1\" already exists",
+    );
+    fails(
+        &s,
+        &[
+            "review",
+            "decide",
+            "MR-1",
+            "--decision",
+            "d",
+            "--owner",
+            "o",
+            "--due",
+            "2020-01-01",
+        ],
+        2,
+        "is before the review MR-1 was held",
+    );
+    fails(
+        &s,
+        &["review", "held", "MR-9", "--on", "31/12/2026"],
+        2,
+        "31/12/2026",
+    );
     ok(
         &s,
         &[
@@ -497,6 +525,20 @@ fn the_next_review_pack_shows_the_action_closed_and_follows_the_last_reviews_dec
             "--note",
             "template v2",
         ],
+    );
+    fails(
+        &s,
+        &[
+            "review",
+            "close-decision",
+            "D-0001",
+            "--on",
+            &today,
+            "--note",
+            "again",
+        ],
+        2,
+        "decision D-0001 was closed on",
     );
 
     // The next pack: input a) follows MR-1's decision to closure, d1) shows the action closed.
