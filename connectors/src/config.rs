@@ -40,7 +40,7 @@ pub enum ConnectorConfig {
     #[cfg(feature = "mlflow")]
     Mlflow(crate::mlflow::MlflowConfig),
     #[cfg(feature = "events")]
-    Events(crate::events::EventsConfig),
+    Events(Box<crate::events::EventsConfig>),
 }
 
 impl ConnectorConfig {

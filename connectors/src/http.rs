@@ -121,7 +121,12 @@ pub fn decide_on_transport_error(
 }
 
 /// What one answer means to the connector that asked.
-#[cfg(any(feature = "github", feature = "jira", feature = "mlflow"))]
+#[cfg(any(
+    feature = "github",
+    feature = "jira",
+    feature = "mlflow",
+    feature = "events"
+))]
 pub(crate) enum Reading<T, H> {
     /// The answer is final: [`send_with_retry`] returns it.
     Done(T),
@@ -141,7 +146,12 @@ pub(crate) enum Reading<T, H> {
 }
 
 /// An attempt that got no usable answer.
-#[cfg(any(feature = "github", feature = "jira", feature = "mlflow"))]
+#[cfg(any(
+    feature = "github",
+    feature = "jira",
+    feature = "mlflow",
+    feature = "events"
+))]
 #[derive(Debug)]
 pub(crate) enum TransportFailure {
     /// The attempt (sending and reading) outlasted its timeout.
@@ -152,7 +162,12 @@ pub(crate) enum TransportFailure {
     BrokenOff(String),
 }
 
-#[cfg(any(feature = "github", feature = "jira", feature = "mlflow"))]
+#[cfg(any(
+    feature = "github",
+    feature = "jira",
+    feature = "mlflow",
+    feature = "events"
+))]
 impl TransportFailure {
     /// True when the attempt ran out of time.
     pub(crate) fn is_timeout(&self) -> bool {
@@ -166,7 +181,12 @@ impl TransportFailure {
 
 /// One request as a connector sends it: how each attempt is built and what its answer means.
 /// [`send_with_retry`] does the rest (attempts, waits, shutdown).
-#[cfg(any(feature = "github", feature = "jira", feature = "mlflow"))]
+#[cfg(any(
+    feature = "github",
+    feature = "jira",
+    feature = "mlflow",
+    feature = "events"
+))]
 #[async_trait::async_trait]
 pub(crate) trait Exchange: Sync {
     /// What a successful exchange returns.
@@ -234,7 +254,12 @@ pub(crate) trait Exchange: Sync {
 /// jittered [`backoff`]). With `attempt_timeout`, sending and reading each attempt together
 /// must finish within it. Every wait shows in the progress display; the shutdown token ends
 /// the exchange at once, whether a request is out or a wait is running.
-#[cfg(any(feature = "github", feature = "jira", feature = "mlflow"))]
+#[cfg(any(
+    feature = "github",
+    feature = "jira",
+    feature = "mlflow",
+    feature = "events"
+))]
 pub(crate) async fn send_with_retry<X: Exchange + ?Sized>(
     exchange: &X,
     policy: &RetryPolicy,
@@ -308,7 +333,12 @@ pub(crate) async fn send_with_retry<X: Exchange + ?Sized>(
 }
 
 /// The wait before retrying after a transport failure, or the error once the policy gives up.
-#[cfg(any(feature = "github", feature = "jira", feature = "mlflow"))]
+#[cfg(any(
+    feature = "github",
+    feature = "jira",
+    feature = "mlflow",
+    feature = "events"
+))]
 fn transport_decision<X: Exchange + ?Sized>(
     exchange: &X,
     policy: &RetryPolicy,

@@ -1,5 +1,6 @@
 //! The events connector: reads what is new in a log's segments (a reading pass in a blocking
-//! task), stages one `event_log` item per system and window, records sequence breaks, unreadable
+//! task) or in Langfuse's public API (the observations started since the last pass, up to the
+//! configured lag before the run), stages one `event_log` item per system and window, records sequence breaks, unreadable
 //! lines and silent windows of systems declared in use as gaps, and the events per window in the
 //! population record. The cursor moves only when every window of the pass was staged, so a run
 //! that fails or is interrupted reads the same lines again next time: nothing lost, nothing twice.
@@ -15,7 +16,9 @@ use serde::{Deserialize, Serialize};
 
 use super::config::{EventsConfig, Location};
 use super::folder::{Folder, SegmentStore};
-use super::pass::{self, Outcome, Settings, WindowOut};
+use super::langfuse::{self, Langfuse};
+use super::observation::Range;
+use super::pass::{self, Outcome, Settings, WindowOut, Windows};
 use super::segments::SegmentState;
 use super::window::silent_windows;
 use crate::config_error::ConfigError;
@@ -23,6 +26,7 @@ use crate::connector::{
     CollectContext, Connector, ConnectorError, Cursor, CursorState, Health, VersionedCursor,
 };
 use crate::rules::{Tagging, compile_globs};
+use crate::secret::Secret;
 use crate::sink::{ItemDraft, ItemSink, Pseudonymiser, end_scope};
 
 #[cfg(feature = "s3")]
@@ -74,15 +78,26 @@ fn bucket_store(
 /// How many pseudonymous users an item's metadata lists (the rest are counted).
 const MAX_LISTED_USERS: usize = 1000;
 
+/// Where the events are read from.
+enum Input {
+    /// Segments of a log file, in a folder or under an S3 prefix.
+    Segments(Arc<dyn SegmentStore>),
+    /// Langfuse's public API.
+    Langfuse(Box<Langfuse>),
+}
+
 /// A configured event log.
 pub struct EventsConnector {
     name: SourceName,
-    store: Arc<dyn SegmentStore>,
+    input: Input,
     /// The same store when it is an S3 prefix (its client can be replaced).
     bucket: Option<Arc<BucketStore>>,
     /// Where the log is, as configured (never this machine's absolute path).
     display: String,
-    files: String,
+    /// What is read there, for items and the population record.
+    query: String,
+    /// `system` as configured (Langfuse: every observation belongs to it).
+    system: Option<String>,
     settings: Settings,
     tagging: Tagging,
     systems_in_use: Vec<String>,
@@ -100,6 +115,10 @@ struct EventsCursor {
     latest: Option<Timestamp>,
     #[serde(default)]
     systems: BTreeMap<String, SystemState>,
+    /// Langfuse: every observation that started before this was sealed (the next pass asks
+    /// from here). Absent for logs in files.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    langfuse_until: Option<Timestamp>,
 }
 
 impl CursorState for EventsCursor {
@@ -134,7 +153,8 @@ impl EventsConnector {
         let matcher = compile_globs(std::slice::from_ref(&files), &at, "files")?
             .pop()
             .ok_or_else(|| ConfigError::new(&at, "no glob in `files`").key("files"))?;
-        let (store, display, bucket) = match config.location(&at)? {
+        let query = format!("files {files} as {}", settings.shape.as_str());
+        let (input, display, bucket, query) = match config.location(&at)? {
             Location::Folder(path) => {
                 let root = if path.is_absolute() {
                     path.clone()
@@ -145,17 +165,36 @@ impl EventsConnector {
                     root,
                     files: matcher,
                 });
-                (store, path.display().to_string(), None)
+                (
+                    Input::Segments(store),
+                    path.display().to_string(),
+                    None,
+                    query,
+                )
             }
             Location::Bucket { bucket, prefix } => {
-                bucket_store(config, &at, bucket, prefix, matcher)?
+                let (store, display, bucket) = bucket_store(config, &at, bucket, prefix, matcher)?;
+                (Input::Segments(store), display, bucket, query)
+            }
+            Location::Langfuse(lf) => {
+                let display = lf.base.clone();
+                let query = format!(
+                    "GET /{} type {}",
+                    langfuse::OBSERVATIONS_PATH,
+                    lf.types.join(",")
+                );
+                let client = Langfuse::new(lf, name.as_str()).map_err(|e| {
+                    ConfigError::new(&at, format!("cannot build the HTTP client: {e}"))
+                })?;
+                (Input::Langfuse(Box::new(client)), display, None, query)
             }
         };
         Ok(Self {
             display,
-            store,
+            input,
             bucket,
-            files,
+            query,
+            system: config.system.clone(),
             settings,
             tagging,
             systems_in_use: config.systems_in_use.clone(),
@@ -173,8 +212,19 @@ impl EventsConnector {
         self
     }
 
+    /// Use these Langfuse API keys instead of the environment's (a caller that holds them).
+    pub fn with_langfuse_keys(mut self, public_key: &str, secret_key: Secret) -> Self {
+        if let Input::Langfuse(lf) = &mut self.input {
+            lf.set_credentials(public_key.to_owned(), secret_key);
+        }
+        self
+    }
+
     fn resource(&self) -> String {
-        format!("event log {}", self.display)
+        match &self.input {
+            Input::Langfuse(lf) => lf.resource().to_owned(),
+            Input::Segments(_) => format!("event log {}", self.display),
+        }
     }
 
     fn gap(
@@ -202,7 +252,10 @@ impl EventsConnector {
         pseudonymiser: Pseudonymiser,
         ctx: &CollectContext<'_>,
     ) -> Result<Outcome, ConnectorError> {
-        let store = Arc::clone(&self.store);
+        let Input::Segments(store) = &self.input else {
+            return Err(ConnectorError::Config("not a log in files".into()));
+        };
+        let store = Arc::clone(store);
         let segments = state.segments.clone();
         let latest = state.latest;
         let settings = self.settings.clone();
@@ -301,11 +354,7 @@ impl EventsConnector {
         })
         .source_time(s.last)
         .endpoint(self.display.clone())
-        .query(format!(
-            "files {} as {}",
-            self.files,
-            self.settings.shape.as_str()
-        ))
+        .query(self.query.clone())
         .attribute("system", system)
         .attribute("window_start", s.window_start.to_string())
         .attribute("window_end", s.window_end.to_string())
@@ -374,8 +423,13 @@ impl EventsConnector {
 
     /// Gaps for the ended windows, since the last check, in which a system declared in use
     /// logged nothing; moves each system's check forward.
-    fn silence_gaps(&self, state: &mut EventsCursor, sink: &dyn ItemSink) -> Vec<GapRecord> {
-        let now = sink.collected_at();
+    /// `now` is the run's time, or for Langfuse the end of what was collected.
+    fn silence_gaps(
+        &self,
+        state: &mut EventsCursor,
+        now: Timestamp,
+        sink: &dyn ItemSink,
+    ) -> Vec<GapRecord> {
         let window = self.settings.window;
         let mut gaps = Vec::new();
         for system in &self.systems_in_use {
@@ -414,10 +468,9 @@ impl EventsConnector {
             self.name.clone(),
             ".",
             &format!(
-                "read {} (files {}) as {}, one item per system and window of {}h",
+                "read {} ({}), one item per system and window of {}h",
                 self.display,
-                self.files,
-                self.settings.shape.as_str(),
+                self.query,
                 self.settings
                     .window
                     .end_of(Timestamp::UNIX_EPOCH)
@@ -426,7 +479,7 @@ impl EventsConnector {
             ),
         );
         p.kind = Some(self.tagging.kind.clone());
-        p.pages_walked = outcome.reads.len() as u64;
+        p.pages_walked = outcome.reads.len() as u64 + outcome.pages;
         p.items_seen = outcome.windows.len() as u64;
         p.items_sealed = sealed;
         p.complete = outcome.breaks.is_empty() && outcome.unreadable_count == 0;
@@ -494,7 +547,21 @@ impl Connector for EventsConnector {
     }
 
     async fn healthcheck(&self) -> Result<Health, ConnectorError> {
-        let store = Arc::clone(&self.store);
+        let store = match &self.input {
+            Input::Segments(store) => Arc::clone(store),
+            Input::Langfuse(lf) => {
+                let progress = crate::connector::NoProgress;
+                let ctx = CollectContext {
+                    shutdown: tokio_util::sync::CancellationToken::new(),
+                    progress: &progress,
+                    agent: String::new(),
+                };
+                lf.probe(&ctx).await?;
+                return Ok(Health {
+                    detail: format!("{}: the observations API answers", self.resource()),
+                });
+            }
+        };
         let listed = tokio::task::spawn_blocking(move || store.list())
             .await
             .map_err(std::io::Error::other)
@@ -522,19 +589,68 @@ impl Connector for EventsConnector {
             resource: "a temporary folder for the event windows".into(),
             source,
         })?;
-        let outcome = match self
-            .read(&state, dir.path(), sink.pseudonymiser(), ctx)
-            .await
-        {
-            Ok(o) => o,
-            Err(ConnectorError::Io { source, .. })
-                if source.kind() == std::io::ErrorKind::NotFound =>
-            {
-                return Err(ConnectorError::NotFound {
-                    resource: self.resource(),
-                });
+        let mut notes = Vec::new();
+        let (outcome, until) = match &self.input {
+            Input::Segments(_) => {
+                let read = self
+                    .read(&state, dir.path(), sink.pseudonymiser(), ctx)
+                    .await;
+                let outcome = match read {
+                    Ok(o) => o,
+                    Err(ConnectorError::Io { source, .. })
+                        if source.kind() == std::io::ErrorKind::NotFound =>
+                    {
+                        return Err(ConnectorError::NotFound {
+                            resource: self.resource(),
+                        });
+                    }
+                    Err(e) => return Err(e),
+                };
+                (outcome, sink.collected_at())
             }
-            Err(e) => return Err(e),
+            Input::Langfuse(lf) => {
+                let range =
+                    langfuse::range(state.langfuse_until, sink.collected_at(), lf.settings.lag);
+                match self
+                    .read_api(lf, range, dir.path(), sink.pseudonymiser(), ctx)
+                    .await
+                {
+                    Ok((outcome, failed_names)) => {
+                        if let Some(why) = failed_names {
+                            let message = format!(
+                                "trace names could not be read, so this pass's observations were filed under system {:?}: {why}",
+                                self.settings.default_system
+                            );
+                            sink.gap(self.gap(
+                                "traces",
+                                GapCategory::InvalidResponse,
+                                message,
+                                &*sink,
+                            ))
+                            .await?;
+                        }
+                        notes.push(format!(
+                            "observations that started from {} until {}",
+                            range.from.map_or("the first".to_owned(), |f| f.to_string()),
+                            range.until
+                        ));
+                        (outcome, range.until)
+                    }
+                    Err(ConnectorError::Interrupted { .. }) => {
+                        let outcome = Outcome {
+                            interrupted: true,
+                            ..Outcome::default()
+                        };
+                        (outcome, range.until)
+                    }
+                    Err(e) => {
+                        let mut p = self.population(&Outcome::default(), &state, 0);
+                        p.complete = false;
+                        p.notes.push("the pass over Langfuse failed; nothing of it was staged and the cursor did not move".into());
+                        return end_scope(sink, None, p, Some(e)).await;
+                    }
+                }
+            }
         };
         if outcome.interrupted {
             let mut p = self.population(&outcome, &state, 0);
@@ -560,11 +676,45 @@ impl Connector for EventsConnector {
             sink.gap(gap).await?;
         }
         self.advance(&mut state, &outcome);
-        for gap in self.silence_gaps(&mut state, &*sink) {
+        if matches!(self.input, Input::Langfuse(_)) {
+            state.langfuse_until = Some(until);
+        }
+        for gap in self.silence_gaps(&mut state, until, &*sink) {
             sink.gap(gap).await?;
         }
-        let population = self.population(&outcome, &state, staged.len() as u64);
+        let mut population = self.population(&outcome, &state, staged.len() as u64);
+        population.notes.extend(notes);
         VersionedCursor::store(cursor, &state)?;
         end_scope(sink, None, population, None).await
+    }
+}
+
+impl EventsConnector {
+    /// One pass over Langfuse's API into window files under `dir`; the second value says why
+    /// trace names are missing, when they are.
+    async fn read_api(
+        &self,
+        lf: &Langfuse,
+        range: Range,
+        dir: &Path,
+        pseudonymiser: Pseudonymiser,
+        ctx: &CollectContext<'_>,
+    ) -> Result<(Outcome, Option<String>), ConnectorError> {
+        let mut windows = Windows::new(&self.settings, &pseudonymiser, dir);
+        if range.from.is_some_and(|f| f >= range.until) {
+            return Ok((windows.finish().map_err(|e| self.io(e))?, None));
+        }
+        let read = lf
+            .read(range, self.system.as_deref(), &mut windows, ctx)
+            .await?;
+        let outcome = windows.finish().map_err(|e| self.io(e))?;
+        Ok((outcome, read.trace_names_failed))
+    }
+
+    fn io(&self, source: std::io::Error) -> ConnectorError {
+        ConnectorError::Io {
+            resource: self.resource(),
+            source,
+        }
     }
 }

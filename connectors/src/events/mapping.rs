@@ -86,14 +86,15 @@ const OTEL_CONTENT: [&str; 6] = [
 ];
 /// LiteLLM fields holding prompts or responses.
 const LITELLM_CONTENT: [&str; 3] = ["messages", "response", "system_instructions"];
-/// Keys naming a user, in either shape.
-const USER_KEYS: [&str; 6] = [
+/// Keys naming a user, in any shape (`userId` is Langfuse's).
+const USER_KEYS: [&str; 7] = [
     "enduser.id",
     "user.id",
     "end_user",
     "user_api_key_user_id",
     "user_api_key_user_email",
     "user",
+    "userId",
 ];
 
 /// Parses one line.
@@ -117,7 +118,7 @@ pub fn parse_line(line: &[u8], shape: Shape) -> Result<(Event, Value), LineError
     Ok((event, value))
 }
 
-fn kind_of(v: &Value) -> &'static str {
+pub(crate) fn kind_of(v: &Value) -> &'static str {
     match v {
         Value::Null => "null",
         Value::Bool(_) => "boolean",
@@ -194,7 +195,7 @@ fn otlp_any_value(v: &Value) -> Value {
     v.clone()
 }
 
-fn text(v: Option<&Value>) -> Option<String> {
+pub(crate) fn text(v: Option<&Value>) -> Option<String> {
     match v? {
         Value::String(s) if !s.is_empty() => Some(s.clone()),
         Value::Number(n) => Some(n.to_string()),
@@ -202,7 +203,7 @@ fn text(v: Option<&Value>) -> Option<String> {
     }
 }
 
-fn count(v: Option<&Value>) -> Option<u64> {
+pub(crate) fn count(v: Option<&Value>) -> Option<u64> {
     match v? {
         Value::Number(n) => n.as_u64(),
         Value::String(s) => s.parse().ok(),

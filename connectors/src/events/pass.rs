@@ -68,17 +68,25 @@ pub(crate) struct Outcome {
     pub(crate) latest: Option<Timestamp>,
     /// Segment name, from offset, to offset.
     pub(crate) reads: Vec<(String, u64, u64)>,
+    /// Pages of an API read (the segments' reads are `reads`).
+    pub(crate) pages: u64,
     pub(crate) interrupted: bool,
 }
 
-/// The pass in progress.
+/// The pass in progress over a log's segments.
 struct Pass<'a> {
+    cancel: &'a CancellationToken,
+    sequence: SequenceCheck,
+    windows: Windows<'a>,
+}
+
+/// The window files of a pass, whatever its input (segments, an API): each event is stripped
+/// of content unless kept, its users pseudonymised, and appended to its system's window file.
+pub(crate) struct Windows<'a> {
     settings: &'a Settings,
     pseudonymiser: &'a Pseudonymiser,
     dir: &'a Path,
-    cancel: &'a CancellationToken,
-    sequence: SequenceCheck,
-    out: Outcome,
+    pub(crate) out: Outcome,
     writer: Option<((String, Timestamp), BufWriter<File>)>,
     /// The window the last event went to: unreadable lines are counted there.
     current: Option<(String, Timestamp)>,
@@ -100,30 +108,23 @@ pub(crate) fn run(
     if let Some(t) = latest {
         sequence.observe(0, t);
     }
+    let mut windows = Windows::new(settings, pseudonymiser, dir);
+    windows.out.breaks = plan.breaks.clone();
+    windows.out.latest = latest;
     let mut pass = Pass {
-        settings,
-        pseudonymiser,
-        dir,
         cancel,
         sequence,
-        out: Outcome {
-            breaks: plan.breaks.clone(),
-            latest,
-            ..Outcome::default()
-        },
-        writer: None,
-        current: None,
+        windows,
     };
     for read in &plan.reads {
         let file = &files[read.file];
         let state = pass.segment(store, file, read)?;
-        if pass.out.interrupted {
+        if pass.windows.out.interrupted {
             break;
         }
-        pass.out.segments.extend(state);
+        pass.windows.out.segments.extend(state);
     }
-    pass.close()?;
-    Ok(pass.out)
+    pass.windows.finish()
 }
 
 impl Pass<'_> {
@@ -148,15 +149,16 @@ impl Pass<'_> {
             }
             offset += n as u64;
             line_no += 1;
-            self.out.bytes += n as u64;
-            self.out.lines += 1;
+            self.windows.out.bytes += n as u64;
+            self.windows.out.lines += 1;
             self.line(&file.name, line_no, trim_newline(&line))?;
             if line_no.is_multiple_of(CANCEL_CHECK_LINES) && self.cancel.is_cancelled() {
-                self.out.interrupted = true;
+                self.windows.out.interrupted = true;
                 return Ok(None);
             }
         }
-        self.out
+        self.windows
+            .out
             .reads
             .push((file.name.clone(), read.from_offset, offset));
         // A closed segment whose only line has no newline is known by all of it.
@@ -185,10 +187,10 @@ impl Pass<'_> {
         if line.iter().all(u8::is_ascii_whitespace) {
             return Ok(());
         }
-        let (event, mut value) = match mapping::parse_line(line, self.settings.shape) {
+        let (event, value) = match mapping::parse_line(line, self.windows.settings.shape) {
             Ok(parsed) => parsed,
             Err(e) => {
-                self.unreadable(segment, line_no, e.to_string());
+                self.windows.unreadable(segment, line_no, e.to_string());
                 return Ok(());
             }
         };
@@ -196,8 +198,45 @@ impl Pass<'_> {
             return Ok(());
         };
         if let Some(b) = self.sequence.observe(line_no, time) {
-            self.out.backwards.push((segment.to_owned(), b));
+            self.windows.out.backwards.push((segment.to_owned(), b));
         }
+        self.windows.record(segment, &event, value)
+    }
+}
+
+impl<'a> Windows<'a> {
+    /// No window yet; files go to `dir`.
+    pub(crate) fn new(
+        settings: &'a Settings,
+        pseudonymiser: &'a Pseudonymiser,
+        dir: &'a Path,
+    ) -> Self {
+        Self {
+            settings,
+            pseudonymiser,
+            dir,
+            out: Outcome::default(),
+            writer: None,
+            current: None,
+        }
+    }
+
+    /// Whether prompts and responses are kept.
+    pub(crate) fn include_content(&self) -> bool {
+        self.settings.include_content
+    }
+
+    /// Strips, pseudonymises and writes one event read from `source` (a segment's name, a
+    /// page) to its system's window; an event without a time is left out.
+    pub(crate) fn record(
+        &mut self,
+        source: &str,
+        event: &mapping::Event,
+        mut value: serde_json::Value,
+    ) -> io::Result<()> {
+        let Some(time) = event.time else {
+            return Ok(());
+        };
         self.out.latest = Some(self.out.latest.map_or(time, |l| l.max(time)));
         if !self.settings.include_content {
             mapping::strip_content(&mut value);
@@ -210,17 +249,18 @@ impl Pass<'_> {
             .unwrap_or_else(|| self.settings.default_system.clone());
         let key = (system, self.settings.window.start_of(time));
         let user = event.user.as_deref().map(|u| p.pseudonym(u));
-        let writer = self.writer_for(&key, segment)?;
+        let writer = self.writer_for(&key, source)?;
         serde_json::to_writer(&mut *writer, &value)?;
         writer.write_all(b"\n")?;
         if let Some(w) = self.out.windows.get_mut(&key) {
-            w.summary.add(&event, user);
+            w.summary.add(event, user);
         }
         self.current = Some(key);
         Ok(())
     }
 
-    fn unreadable(&mut self, segment: &str, line: u64, reason: String) {
+    /// Counts (and names, up to [`MAX_LISTED`]) something read that is not an event.
+    pub(crate) fn unreadable(&mut self, segment: &str, line: u64, reason: String) {
         self.out.unreadable_count += 1;
         if self.out.unreadable.len() < MAX_LISTED {
             self.out.unreadable.push(Unreadable {
@@ -272,11 +312,12 @@ impl Pass<'_> {
         }
     }
 
-    fn close(&mut self) -> io::Result<()> {
+    /// Flushes the open window file; what was read.
+    pub(crate) fn finish(mut self) -> io::Result<Outcome> {
         if let Some((_, mut w)) = self.writer.take() {
             w.flush()?;
         }
-        Ok(())
+        Ok(self.out)
     }
 }
 
