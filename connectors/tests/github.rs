@@ -18,9 +18,11 @@ use tokio_util::sync::CancellationToken;
 
 const TOKEN: &str = "ghp_TESTTOKEN0123456789abcdefghijklmnopq";
 
+/// A connector for `acme/model` reading pull requests through REST (the GraphQL backfill has
+/// its own tests in `github_graphql.rs`).
 fn connector(server_uri: &str, extra: &str) -> GithubConnector {
     let text = format!(
-        "api_url = \"{server_uri}\"\nrepos = [\"acme/model\"]\nper_page = 2\n{extra}\n[retry]\nmax_attempts = 4\nbase_delay_ms = 5\nmax_delay_secs = 1\ntimeout_secs = 1\n"
+        "api_url = \"{server_uri}\"\nrepos = [\"acme/model\"]\nper_page = 2\napi = \"rest\"\n{extra}\n[retry]\nmax_attempts = 4\nbase_delay_ms = 5\nmax_delay_secs = 1\ntimeout_secs = 1\n"
     );
     let config: GithubConfig = toml::from_str(&text).unwrap();
     GithubConnector::new("gh".parse().unwrap(), &config)
@@ -679,7 +681,7 @@ async fn a_shutdown_during_a_rate_limit_wait_ends_the_run_at_once() {
     );
     let server = serve(&fake).await;
     let text = format!(
-        "api_url = \"{}\"\nrepos = [\"acme/model\"]\n{}\n[retry]\nmax_delay_secs = 600\n",
+        "api_url = \"{}\"\nrepos = [\"acme/model\"]\napi = \"rest\"\n{}\n[retry]\nmax_delay_secs = 600\n",
         server.uri(),
         pulls_only()
     );

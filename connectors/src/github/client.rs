@@ -44,6 +44,9 @@ pub(crate) struct Stats {
     pub requests: AtomicU64,
     pub not_modified: AtomicU64,
     pub retries: AtomicU64,
+    /// GraphQL queries answered, and the cost GitHub reported for them (`rateLimit.cost`).
+    pub graphql_queries: AtomicU64,
+    pub graphql_cost: AtomicU64,
 }
 
 /// One answered API request.
@@ -68,23 +71,26 @@ impl Page {
 
 /// The connector's HTTP client.
 pub(crate) struct Client {
-    http: reqwest::Client,
+    pub(super) http: reqwest::Client,
     api: reqwest::Url,
+    /// `POST` target of GraphQL queries: `{api_url}/graphql`, or `https://HOST/api/graphql`
+    /// for GitHub Enterprise Server (whose REST API lives under `/api/v3`).
+    pub(super) graphql_url: String,
     auth: Auth,
-    policy: RetryPolicy,
+    pub(super) policy: RetryPolicy,
     reserve: u64,
     paused_until: Mutex<Option<Instant>>,
     pub stats: Stats,
 }
 
-fn unusable(resource: &str, detail: impl Into<String>) -> ConnectorError {
+pub(super) fn unusable(resource: &str, detail: impl Into<String>) -> ConnectorError {
     ConnectorError::InvalidResponse {
         resource: resource.to_owned(),
         detail: detail.into(),
     }
 }
 
-fn now_epoch_secs() -> i64 {
+pub(super) fn now_epoch_secs() -> i64 {
     jiff::Timestamp::now().as_second()
 }
 
@@ -185,6 +191,7 @@ impl Client {
         };
         Ok(Self {
             http,
+            graphql_url: super::graphql::endpoint(&settings.api_url),
             api,
             auth,
             policy: settings.policy.clone(),
@@ -215,7 +222,10 @@ impl Client {
         is_api_url(&self.api, url)
     }
 
-    async fn authorization(&self, resource: &str) -> Result<Option<HeaderValue>, ConnectorError> {
+    pub(super) async fn authorization(
+        &self,
+        resource: &str,
+    ) -> Result<Option<HeaderValue>, ConnectorError> {
         let token = match &self.auth {
             Auth::Anonymous => return Ok(None),
             Auth::Token(t) => t.expose().to_owned(),
@@ -237,7 +247,7 @@ impl Client {
     }
 
     /// Sleep `delay` (shown as waiting for `reason`), or stop early on shutdown.
-    async fn wait(
+    pub(super) async fn wait(
         &self,
         ctx: &CollectContext<'_>,
         resource: &str,
@@ -252,7 +262,7 @@ impl Client {
     }
 
     /// Wait while the primary rate limit is paused.
-    async fn respect_pause(
+    pub(super) async fn respect_pause(
         &self,
         ctx: &CollectContext<'_>,
         resource: &str,
@@ -273,7 +283,7 @@ impl Client {
         Ok(())
     }
 
-    fn note_rate(&self, info: &RateInfo) {
+    pub(super) fn note_rate(&self, info: &RateInfo) {
         if let Some(delay) =
             ratelimit::pause_for_primary_limit(info, self.reserve, now_epoch_secs())
         {
@@ -662,7 +672,7 @@ fn octocrab_error(e: impl std::fmt::Display) -> ConnectorError {
 }
 
 /// Read at most `limit` bytes of an error body, as text.
-async fn read_limited(response: reqwest::Response, limit: usize) -> String {
+pub(super) async fn read_limited(response: reqwest::Response, limit: usize) -> String {
     let mut out = Vec::new();
     let mut stream = response.bytes_stream();
     while let Ok(Some(chunk)) = stream.try_next().await {
@@ -676,7 +686,7 @@ async fn read_limited(response: reqwest::Response, limit: usize) -> String {
 }
 
 /// `: <message>` from a GitHub error body, for error messages.
-fn github_message(body: &str) -> String {
+pub(super) fn github_message(body: &str) -> String {
     serde_json::from_str::<serde_json::Value>(body)
         .ok()
         .and_then(|v| v.get("message").and_then(|m| m.as_str()).map(str::to_owned))

@@ -52,6 +52,10 @@ pub struct GithubConfig {
     /// Requests in flight at once (1-16, default 4). GitHub asks clients to stay low.
     #[serde(default)]
     pub max_concurrent_requests: Option<usize>,
+    /// How merged pull requests are read: `auto` (default: GraphQL for a repository's backfill,
+    /// REST with ETags once it has a watermark), `rest` or `graphql`.
+    #[serde(default)]
+    pub api: Option<String>,
     /// Retries, timeouts and rate-limit handling.
     #[serde(default)]
     pub retry: RetryConfig,
@@ -161,6 +165,41 @@ pub struct IssueLabelConfig {
 /// A kind with the controls, clauses and phase its items carry.
 pub(crate) use crate::rules::Tagging as Tags;
 
+/// Which API reads merged pull requests (`api = "auto" | "rest" | "graphql"`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum ApiMode {
+    /// GraphQL while a repository has no watermark (its backfill), REST with ETags after.
+    Auto,
+    Rest,
+    Graphql,
+}
+
+impl ApiMode {
+    fn parse(value: Option<&str>, at: &str) -> Result<Self, ConfigError> {
+        match value.unwrap_or("auto") {
+            "auto" => Ok(Self::Auto),
+            "rest" => Ok(Self::Rest),
+            "graphql" => Ok(Self::Graphql),
+            other => Err(ConfigError::new(
+                at,
+                format!("api {other:?} is not one of \"auto\", \"rest\", \"graphql\""),
+            )
+            .key("api")),
+        }
+    }
+
+    /// True when a repository's pull requests are read through GraphQL this run: always with
+    /// `graphql`, never with `rest`, and with `auto` while the repository has no watermark
+    /// (the first run, or a backfill that has not completed yet).
+    pub(crate) fn uses_graphql(self, has_watermark: bool) -> bool {
+        match self {
+            Self::Auto => !has_watermark,
+            Self::Rest => false,
+            Self::Graphql => true,
+        }
+    }
+}
+
 /// How to authenticate.
 #[derive(Debug, Clone, PartialEq)]
 pub(crate) enum AuthConfig {
@@ -208,6 +247,7 @@ pub(crate) struct Settings {
     pub since: Option<Timestamp>,
     pub per_page: u32,
     pub concurrency: usize,
+    pub api: ApiMode,
     pub policy: RetryPolicy,
     pub rate_limit_reserve: u64,
     pub pulls: Option<Tags>,
@@ -341,6 +381,7 @@ impl GithubConfig {
                     .key("max_concurrent_requests"),
             );
         }
+        let api = ApiMode::parse(self.api.as_deref(), at)?;
         let defaults = RetryPolicy::default();
         let r = &self.retry;
         let policy = RetryPolicy {
@@ -434,6 +475,7 @@ impl GithubConfig {
             since,
             per_page,
             concurrency,
+            api,
             policy,
             rate_limit_reserve: r.rate_limit_reserve.unwrap_or(50),
             pulls: switch(&self.pulls, "pr_approval", &format!("{at} pulls"))?,
@@ -552,5 +594,27 @@ mod tests {
         assert!(s.wants("acme/model-a"));
         assert!(!s.wants("acme/model-old"));
         assert!(!s.wants("acme/web"));
+    }
+
+    #[test]
+    fn the_api_switch_defaults_to_auto_and_refuses_other_values() {
+        let s = config("org = \"acme\"").validate("t").unwrap();
+        assert_eq!(s.api, ApiMode::Auto);
+        assert!(s.api.uses_graphql(false) && !s.api.uses_graphql(true));
+        let rest = config("org = \"acme\"\napi = \"rest\"")
+            .validate("t")
+            .unwrap();
+        assert!(!rest.api.uses_graphql(false));
+        let graphql = config("org = \"acme\"\napi = \"graphql\"")
+            .validate("t")
+            .unwrap();
+        assert!(graphql.api.uses_graphql(true));
+        let err = config("org = \"acme\"\napi = \"soap\"")
+            .validate("source \"gh\"")
+            .unwrap_err();
+        assert!(
+            err.to_string().contains("soap") && err.to_string().contains("source \"gh\""),
+            "{err}"
+        );
     }
 }

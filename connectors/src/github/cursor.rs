@@ -118,6 +118,10 @@ pub(crate) struct Resume {
     /// Pages walked before the interruption.
     #[serde(default)]
     pub pages_walked: u64,
+    /// For a GraphQL walk: the `endCursor` after which the page not yet fully handed over
+    /// starts (`None`: from the top). `next_url` then stays the REST listing's first page.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub graphql_after: Option<String>,
 }
 
 /// Branch protection of the default branch.

@@ -194,6 +194,7 @@ pub(crate) async fn collect(
         at_high_water: state.at_watermark.clone(),
         handled: Vec::new(),
         pages_walked: 0,
+        graphql_after: None,
     });
     let mut url = resume.next_url.clone();
     let mut first_etag = None;

@@ -5,18 +5,17 @@
 
 use std::collections::BTreeMap;
 
-use evidence_model::{Actor, Period, Timestamp};
+use evidence_model::Timestamp;
 use futures::StreamExt;
 use serde_json::Value;
 
-use super::approvals::{Review, approval_facts, required_check_results};
 use super::client::{Client, Page};
 use super::config::Tags;
 use super::cursor::{Etag, RepoRef, Resume, WalkState};
 use super::population::Tally;
+use super::pull_record::{self, PullRecord};
 use super::{MAX_DETAIL_PAGES, Run, raw_array_concat, raw_list, raw_object};
 use crate::connector::{CollectContext, ConnectorError};
-use crate::sink::ItemDraft;
 
 /// Most list pages one run walks for one repository; the walk resumes next run.
 const MAX_LIST_PAGES: u64 = 10_000;
@@ -232,7 +231,7 @@ fn json_kind(v: &Value) -> &'static str {
 }
 
 /// A copy of `e` for the degradation record (errors are not `Clone`: IO sources are not).
-fn clone_error(e: &ConnectorError) -> ConnectorError {
+pub(crate) fn clone_error(e: &ConnectorError) -> ConnectorError {
     match e {
         ConnectorError::NotFound { resource } => ConnectorError::NotFound {
             resource: resource.clone(),
@@ -271,189 +270,25 @@ fn interrupted_or(e: Option<ConnectorError>) -> ConnectorError {
     })
 }
 
-/// Build the item for a fetched pull request.
-fn draft(
-    repo: &str,
-    f: &Fetched,
-    tags: &Tags,
-    required: Option<&super::cursor::ProtectionSummary>,
-    endpoint: Option<String>,
-) -> (ItemDraft, Vec<u8>) {
-    let pull = &f.pull.json;
-    let author = super::login(pull, "user").unwrap_or_else(|| "ghost".into());
-    let head = pull
-        .get("head")
-        .and_then(|h| super::text(h, "sha"))
-        .unwrap_or_default()
-        .to_owned();
-    let reviews: Vec<Value> = f
-        .reviews
-        .iter()
-        .flat_map(|p| p.json.as_array().cloned().unwrap_or_default())
-        .collect();
-    let parsed: Vec<Review> = reviews.iter().map(Review::from_json).collect();
-    let facts = approval_facts(&author, &head, &parsed);
-    let check_runs: Vec<Value> = f
-        .check_runs
-        .iter()
-        .flatten()
-        .flat_map(|p| {
-            p.json
-                .get("check_runs")
-                .and_then(Value::as_array)
-                .cloned()
-                .unwrap_or_default()
-        })
-        .collect();
-    let statuses: Vec<Value> = f
-        .status
-        .as_ref()
-        .ok()
-        .and_then(|s| s.json.get("statuses"))
-        .and_then(Value::as_array)
-        .cloned()
-        .unwrap_or_default();
-    let unavailable: BTreeMap<&str, String> = [
+/// The record and artefact of a fetched pull request: the answers as fetched, joined.
+fn record_and_body(f: &Fetched) -> (PullRecord, Vec<u8>) {
+    let unavailable: BTreeMap<&'static str, String> = [
         (CHECK_RUNS, f.check_runs.as_ref().err()),
         (STATUS, f.status.as_ref().err()),
     ]
     .into_iter()
     .filter_map(|(secondary, e)| Some((secondary.endpoint, unavailable_reason(secondary, e?))))
     .collect();
-    let base = pull
-        .get("base")
-        .and_then(|b| super::text(b, "ref"))
-        .unwrap_or_default()
-        .to_owned();
-    let required_checks = required
-        .map(|s| required_check_results(&s.required_checks, &check_runs, &statuses))
-        .unwrap_or_default();
-
-    let mut actors = vec![Actor {
-        role: "author".into(),
-        name: author.clone(),
-        id: super::account_id(pull, "user"),
-    }];
-    for who in &facts.approvers {
-        actors.push(Actor {
-            role: "approver".into(),
-            name: who.clone(),
-            id: None,
-        });
-    }
-    for who in &facts.reviewers {
-        actors.push(Actor {
-            role: "reviewer".into(),
-            name: who.clone(),
-            id: None,
-        });
-    }
-    if let Some(merger) = super::login(pull, "merged_by") {
-        actors.push(Actor {
-            role: "merger".into(),
-            name: merger,
-            id: super::account_id(pull, "merged_by"),
-        });
-    }
-    let review_ids: BTreeMap<String, String> = reviews
-        .iter()
-        .filter_map(|r| Some((super::login(r, "user")?, super::account_id(r, "user")?)))
-        .collect();
-    for a in &mut actors {
-        if a.id.is_none() {
-            a.id = review_ids.get(&a.name).cloned();
-        }
-    }
-
-    let merged_at = super::time(pull, "merged_at");
-    let reference = format!("{repo}#{}", f.number);
-    let title = super::text(pull, "title").unwrap_or("(untitled)");
-    let mut attributes = BTreeMap::from([
-        ("repository".to_owned(), Value::from(repo)),
-        ("number".to_owned(), Value::from(f.number)),
-        ("base".to_owned(), Value::from(base)),
-        ("head_sha".to_owned(), Value::from(head.as_str())),
-        (
-            "merge_commit_sha".to_owned(),
-            super::text(pull, "merge_commit_sha").map_or(Value::Null, Value::from),
-        ),
-        (
-            "merged_at".to_owned(),
-            super::text(pull, "merged_at").map_or(Value::Null, Value::from),
-        ),
-        ("author".to_owned(), Value::from(author.as_str())),
-        (
-            "merged_by".to_owned(),
-            super::login(pull, "merged_by").map_or(Value::Null, Value::from),
-        ),
-        ("approvers".to_owned(), Value::from(facts.approvers.clone())),
-        (
-            "independent_approvers".to_owned(),
-            Value::from(facts.independent_approvers.clone()),
-        ),
-        ("reviewers".to_owned(), Value::from(facts.reviewers.clone())),
-        (
-            "stale_approvals".to_owned(),
-            serde_json::to_value(&facts.stale_approvals).unwrap_or(Value::Null),
-        ),
-        ("self_approved".to_owned(), Value::from(facts.self_approved)),
-        (
-            "approved_at_head".to_owned(),
-            Value::from(facts.approved_at_head),
-        ),
-        (
-            "changes_requested".to_owned(),
-            Value::from(facts.changes_requested.clone()),
-        ),
-    ]);
-    if !facts.unknown_states.is_empty() {
-        attributes.insert(
-            "unknown_review_states".to_owned(),
-            serde_json::to_value(&facts.unknown_states).unwrap_or(Value::Null),
-        );
-    }
-    if !unavailable.is_empty() {
-        attributes.insert(
-            "unavailable".to_owned(),
-            serde_json::to_value(&unavailable).unwrap_or(Value::Null),
-        );
-    }
-    match required {
-        Some(s) if !unavailable.is_empty() && !s.required_checks.is_empty() => {
-            let reasons: Vec<&str> = unavailable.values().map(String::as_str).collect();
-            attributes.insert(
-                "required_checks".to_owned(),
-                Value::from(reasons.join("; ")),
-            );
-            attributes.insert("required_checks_passed".to_owned(), Value::Null);
-            attributes.insert(
-                "required_approving_review_count".to_owned(),
-                s.required_approving_review_count
-                    .map_or(Value::Null, Value::from),
-            );
-        }
-        Some(s) => {
-            attributes.insert(
-                "required_checks".to_owned(),
-                serde_json::to_value(&required_checks).unwrap_or(Value::Null),
-            );
-            attributes.insert(
-                "required_checks_passed".to_owned(),
-                Value::from(required_checks.iter().all(|c| c.passed)),
-            );
-            attributes.insert(
-                "required_approving_review_count".to_owned(),
-                s.required_approving_review_count
-                    .map_or(Value::Null, Value::from),
-            );
-        }
-        None => {
-            attributes.insert(
-                "required_checks".to_owned(),
-                Value::from("unknown: the base branch's protection could not be read"),
-            );
-        }
-    }
+    let review_pages: Vec<&Value> = f.reviews.iter().map(|p| &p.json).collect();
+    let check_pages: Vec<&Value> = f.check_runs.iter().flatten().map(|p| &p.json).collect();
+    let record = PullRecord::from_rest(
+        f.number,
+        &f.pull.json,
+        &review_pages,
+        &check_pages,
+        f.status.as_ref().ok().map(|p| &p.json),
+        unavailable.clone(),
+    );
     let reviews_raw = raw_array_concat(
         &f.reviews
             .iter()
@@ -478,35 +313,45 @@ fn draft(
     if !unavailable.is_empty() {
         parts.push(("unavailable", &unavailable_raw));
     }
-    let body = raw_object(&parts);
+    (record, raw_object(&parts))
+}
+
+/// How the REST path reads one pull request, for provenance.
+fn rest_query(repo: &str, record: &PullRecord) -> String {
     let (owner, name) = super::split_full_name(repo);
-    let draft = ItemDraft::builder(
-        tags,
-        reference.clone(),
-        format!("pull-{}.json", f.number),
-        "application/json",
+    format!(
+        "GET /repos/{owner}/{name}/pulls/{n}; /pulls/{n}/reviews; /commits/{head}/check-runs; /commits/{head}/status",
+        n = record.number,
+        head = record.head_sha
     )
-        .title(format!("{reference}: {title}"))
-        .url(super::text(pull, "html_url").map(str::to_owned))
-        .actors(actors)
-        .period(Period {
-            start: super::time(pull, "created_at"),
-            end: merged_at,
-        })
-        .source_time(merged_at)
-        .endpoint(endpoint)
-        .query(format!(
-            "GET /repos/{owner}/{name}/pulls/{n}; /pulls/{n}/reviews; /commits/{head}/check-runs; /commits/{head}/status",
-            n = f.number
-        ))
-        .attributes(attributes)
-        .build();
-    (draft, body)
+}
+
+/// Hand one pull request's item to the sink. True when it was sealed; a failure of this one
+/// item is a gap and counted.
+pub(crate) async fn seal(
+    run: &mut Run<'_>,
+    repo: &str,
+    record: &PullRecord,
+    body: &[u8],
+    query: String,
+    tags: &Tags,
+    tally: &mut Tally,
+) -> Result<bool, ConnectorError> {
+    let required = super::protection::summary_for(run, repo, &record.base).await;
+    let draft = pull_record::draft(repo, record, tags, required.as_ref(), run.endpoint(), query);
+    let mut body = body;
+    if run.put(draft, &mut body).await?.is_some() {
+        tally.sealed += 1;
+        Ok(true)
+    } else {
+        tally.failed += 1;
+        Ok(false)
+    }
 }
 
 /// Fetch and seal `numbers` (merged pull requests of `repo`) in order, `concurrency` at a time.
 /// Returns the numbers handed over and those that failed.
-async fn seal_all(
+pub(crate) async fn seal_all(
     run: &mut Run<'_>,
     repo: &str,
     numbers: Vec<u64>,
@@ -536,20 +381,11 @@ async fn seal_all(
                         entry.items.push(format!("{repo}#{n}"));
                     }
                 }
-                let base = f
-                    .pull
-                    .json
-                    .get("base")
-                    .and_then(|b| super::text(b, "ref"))
-                    .unwrap_or_default()
-                    .to_owned();
-                let required = super::protection::summary_for(run, repo, &base).await;
-                let (draft, body) = draft(repo, &f, tags, required.as_ref(), run.endpoint());
-                if run.put(draft, &mut body.as_slice()).await?.is_some() {
-                    tally.sealed += 1;
+                let (record, body) = record_and_body(&f);
+                let query = rest_query(repo, &record);
+                if seal(run, repo, &record, &body, query, tags, tally).await? {
                     done.push(n);
                 } else {
-                    tally.failed += 1;
                     failed.push(n);
                 }
             }
@@ -564,16 +400,10 @@ async fn seal_all(
     Ok((done, failed))
 }
 
-/// Collect the merged pull requests of `repo` updated since the watermark.
-pub(crate) async fn collect(
-    run: &mut Run<'_>,
-    repo: &RepoRef,
-    state: &mut WalkState,
-    tags: &Tags,
-) -> Result<(), ConnectorError> {
-    let full = repo.full_name.as_str();
-    let (owner, name) = super::split_full_name(full);
-    let list_url = run.client.url(
+/// The first page of the REST listing of `repo`'s closed pull requests, newest update first.
+pub(crate) fn list_url(run: &Run<'_>, repo: &str) -> String {
+    let (owner, name) = super::split_full_name(repo);
+    run.client.url(
         &["repos", owner, name, "pulls"],
         &[
             ("state", "closed".into()),
@@ -581,7 +411,46 @@ pub(crate) async fn collect(
             ("direction", "desc".into()),
             ("per_page", run.settings.per_page.to_string()),
         ],
-    );
+    )
+}
+
+/// Fetch again, through REST, the pull requests that failed last run.
+pub(crate) async fn retry_last_failures(
+    run: &mut Run<'_>,
+    repo: &str,
+    state: &mut WalkState,
+    tags: &Tags,
+    tally: &mut Tally,
+    degraded: &mut BTreeMap<Secondary, Degraded>,
+) -> Result<(), ConnectorError> {
+    let retry = std::mem::take(&mut state.retry);
+    if !retry.is_empty() {
+        tally
+            .attributes
+            .insert("retried_from_last_run".into(), Value::from(retry.len()));
+        let (done, failed) = seal_all(run, repo, retry, tags, tally, degraded).await?;
+        tally.seen += done.len() as u64;
+        state.retry = failed;
+    }
+    Ok(())
+}
+
+/// Collect the merged pull requests of `repo` updated since the watermark: through GraphQL
+/// when the configured `api` says so for a repository in its state (a backfill), else through
+/// REST with the first page asked conditionally.
+pub(crate) async fn collect(
+    run: &mut Run<'_>,
+    repo: &RepoRef,
+    state: &mut WalkState,
+    tags: &Tags,
+) -> Result<(), ConnectorError> {
+    let full = repo.full_name.as_str();
+    let has_watermark = state.watermark.is_some();
+    if run.settings.api.uses_graphql(has_watermark) {
+        return super::pulls_graphql::collect(run, repo, state, tags).await;
+    }
+    let (owner, name) = super::split_full_name(full);
+    let list_url = list_url(run, full);
     let mut query = format!(
         "GET /repos/{owner}/{name}/pulls?state=closed&sort=updated&direction=desc&per_page={} until updated_at reaches the watermark",
         run.settings.per_page
@@ -593,16 +462,9 @@ pub(crate) async fn collect(
     tally.watermark_before = state.watermark;
     let mut degraded: BTreeMap<Secondary, Degraded> = BTreeMap::new();
 
+    tally.attributes.insert("api".into(), Value::from("rest"));
     // Pull requests that failed last run are fetched again first.
-    let retry = std::mem::take(&mut state.retry);
-    if !retry.is_empty() {
-        tally
-            .attributes
-            .insert("retried_from_last_run".into(), Value::from(retry.len()));
-        let (done, failed) = seal_all(run, full, retry, tags, &mut tally, &mut degraded).await?;
-        tally.seen += done.len() as u64;
-        state.retry = failed;
-    }
+    retry_last_failures(run, full, state, tags, &mut tally, &mut degraded).await?;
 
     let fresh = state.resume.is_none();
     let mut resume = state.resume.take().unwrap_or(Resume {
@@ -611,6 +473,7 @@ pub(crate) async fn collect(
         at_high_water: Vec::new(),
         handled: Vec::new(),
         pages_walked: 0,
+        graphql_after: None,
     });
     if !fresh {
         tally

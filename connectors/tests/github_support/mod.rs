@@ -4,6 +4,9 @@
 //! the endpoint's response schema before they are served. Faults can be injected per path.
 #![allow(dead_code, clippy::unwrap_used)]
 
+mod graphql;
+pub(crate) use graphql::NODE_LIMIT;
+
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
@@ -318,6 +321,13 @@ pub(crate) enum FaultAction {
     Delay(Duration),
     /// Answer 200 with a body cut short (the JSON breaks off).
     Truncate,
+    /// GraphQL only: answer, but with the value at `path` (from `data`) null and an error of
+    /// type `kind` naming that path: a partial answer.
+    GraphqlError {
+        path: Vec<Value>,
+        kind: String,
+        message: String,
+    },
 }
 
 #[derive(Debug, Clone)]
@@ -335,6 +345,9 @@ pub(crate) struct Counters {
     pub requests: AtomicU64,
     pub not_modified: AtomicU64,
     pub conditional: AtomicU64,
+    /// GraphQL queries among the requests, and their summed `rateLimit.cost`.
+    pub graphql_requests: AtomicU64,
+    pub graphql_cost: AtomicU64,
 }
 
 /// The fake GitHub: a model and a responder.
@@ -360,6 +373,8 @@ pub(crate) struct FakeGithub {
     /// Serve workflow runs as older API versions and GitHub Enterprise Server did: without
     /// `path`, `name` and `run_attempt` (real 2020 github.com runs lack all three).
     pub legacy_runs: bool,
+    /// The most nodes a GraphQL query may ask for (GitHub's limit unless a test lowers it).
+    pub max_nodes: Arc<AtomicU64>,
 }
 
 /// A generated answer: status, body, extra headers, ETag.
@@ -385,6 +400,7 @@ impl FakeGithub {
             remaining: Arc::new(AtomicU64::new(4999)),
             cache: None,
             legacy_runs: false,
+            max_nodes: Arc::new(AtomicU64::new(NODE_LIMIT)),
         }
     }
 
@@ -1077,6 +1093,7 @@ impl FakeGithub {
                         return t;
                     }
                     FaultAction::Delay(d) => delay = Some(d),
+                    FaultAction::GraphqlError { .. } => {}
                     FaultAction::Truncate => {
                         let (_, _, body, _) = self.route(path, query);
                         let text = body.to_string();
@@ -1200,7 +1217,12 @@ impl Respond for FakeGithub {
                 "requests": c.requests.load(Ordering::Relaxed),
                 "conditional": c.conditional.load(Ordering::Relaxed),
                 "not_modified": c.not_modified.load(Ordering::Relaxed),
+                "graphql_requests": c.graphql_requests.load(Ordering::Relaxed),
+                "graphql_cost": c.graphql_cost.load(Ordering::Relaxed),
             }));
+        }
+        if path.ends_with("/graphql") && request.method.as_str() == "POST" {
+            return self.graphql(&request.body);
         }
         if path.starts_with("/blobs/") {
             return match self.blob(path) {
