@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # GitHub connector figures against a local fake GitHub (loopback only, bounded):
 #   1. first run over an organisation of REPOS repositories with PULLS merged pull requests each:
-#      requests sent and wall time;
+#      quota points used (GraphQL cost as the fake reports it in rateLimit, plus REST requests)
+#      with the default `api = "auto"`, the reference (the same first run with `api = "rest"`,
+#      every request one point), and their ratio; requests sent and wall time;
 #   2. second run with nothing changed: requests (all must be conditional and answered 304) and
 #      wall time as a share of the first run;
 #   3. peak memory (RSS) of the agent while it collects one training-run artifact of
@@ -45,6 +47,8 @@ start_mock() {
 }
 stop_mock() { kill "$MOCK_PID" 2>/dev/null || true; wait "$MOCK_PID" 2>/dev/null || true; MOCK_PID=; }
 stat() { curl -s "$API/__stats" | python3 -c "import json,sys; print(json.load(sys.stdin)['$1'])"; }
+# points: REST requests plus the GraphQL cost the fake reported, so far.
+points() { curl -s "$API/__stats" | python3 -c "import json,sys; s=json.load(sys.stdin); print(s['requests'] - s['graphql_requests'] + s['graphql_cost'])"; }
 
 # collect NAME CONFIG: run the agent under GNU time; sets WALL (s) and RSS (kB).
 collect() {
@@ -68,8 +72,10 @@ PY
 
 echo "==> fake organisation: $REPOS repositories x $PULLS merged pull requests ($PROFILE build)"
 start_mock "$REPOS" "$PULLS" 0
-mkdir -p "$WORK/org"
-cat > "$WORK/org/agent.toml" <<TOML
+# org_config DIR API: an agent configuration collecting the fake organisation through API.
+org_config() {
+    mkdir -p "$WORK/$1"
+    cat > "$WORK/$1/agent.toml" <<TOML
 [archive]
 path = "evidence"
 origin = "bench.example/github"
@@ -79,14 +85,25 @@ name = "github"
 api_url = "$API"
 org = "bench"
 token_env = "GITHUB_TOKEN"
+api = "$2"
 [[source.card]]
 path = "MODEL_CARD.md"
 TOML
+}
+org_config rest rest
+org_config org auto
 
-R0=$(stat requests)
+# The reference: the same first run through REST only (every request one point).
+P0=$(points)
+collect reference "$WORK/rest/agent.toml"
+REF_POINTS=$(( $(points) - P0 )); REF_WALL=$WALL
+REF_ITEMS=$(python3 -c "import json; print(json.load(open('$WORK/reference.json'))['items'])")
+
+R0=$(stat requests); P0=$(points); G0=$(stat graphql_requests); GC0=$(stat graphql_cost)
 collect first "$WORK/org/agent.toml"
 R1=$(stat requests); FIRST_WALL=$WALL; FIRST_RSS=$RSS
-FIRST_REQ=$((R1 - R0))
+FIRST_REQ=$((R1 - R0)); FIRST_POINTS=$(( $(points) - P0 ))
+FIRST_GQL=$(( $(stat graphql_requests) - G0 )); FIRST_COST=$(( $(stat graphql_cost) - GC0 ))
 ITEMS=$(python3 -c "import json; print(json.load(open('$WORK/first.json'))['items'])")
 NM0=$(stat not_modified); C0=$(stat conditional)
 collect second "$WORK/org/agent.toml"
@@ -127,11 +144,18 @@ ART_BYTES=$(python3 -c "import json; print(json.load(open('$WORK/artifact.json')
 stop_mock
 
 SHARE=$(python3 -c "print(f'{100*$SECOND_WALL/$FIRST_WALL:.1f}')")
+RATIO=$(python3 -c "print(f'{$FIRST_POINTS/$REF_POINTS:.4f}')")
 echo
 echo "GitHub connector, $PROFILE build, $(nproc) cores"
+echo "  first-run quota: ours $FIRST_POINTS points (GraphQL cost $FIRST_COST over $FIRST_GQL queries + $((FIRST_REQ - FIRST_GQL)) REST requests), reference $REF_POINTS points (api = \"rest\"), ratio $RATIO; goal <= 1000"
+echo "  reference run:   $REF_POINTS requests, ${REF_WALL} s, $REF_ITEMS items sealed"
 echo "  first run:   $FIRST_REQ requests, ${FIRST_WALL} s, $ITEMS items sealed, peak RSS $((FIRST_RSS / 1024)) MB"
 echo "  second run:  $SECOND_REQ requests ($SECOND_COND conditional, $SECOND_304 answered 304), ${SECOND_WALL} s = ${SHARE}% of the first, $ITEMS2 items"
 echo "  artifact:    $ART_ITEMS items, $ART_BYTES bytes in ${ART_WALL} s, peak RSS $((ART_RSS / 1024)) MB"
+[ "$ITEMS" -eq "$REF_ITEMS" ] || { echo "FAIL: the GraphQL backfill sealed $ITEMS items, REST $REF_ITEMS" >&2; exit 1; }
+if [ "$REPOS" -eq 100 ] && [ "$PULLS" -eq 100 ]; then
+    [ "$FIRST_POINTS" -le 1000 ] || { echo "FAIL: the 100 x 100 backfill cost $FIRST_POINTS points (goal <= 1000)" >&2; exit 1; }
+fi
 [ "$SECOND_REQ" -eq "$SECOND_304" ] || { echo "FAIL: not every second-run request was answered 304" >&2; exit 1; }
 python3 -c "import sys; sys.exit(0 if $SECOND_WALL < 0.05 * $FIRST_WALL else 1)" || { echo "FAIL: the second run took 5% or more of the first" >&2; exit 1; }
 [ "$ART_RSS" -lt $((100 * 1024)) ] || { echo "FAIL: peak RSS while collecting the artifact is 100 MB or more" >&2; exit 1; }
