@@ -3,12 +3,13 @@
 //! Every artefact and its metadata pass through the source's redaction on the way: nothing
 //! unredacted reaches the staging area. One sink per source; all share the run's staging area.
 
+use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
-use evidence_archive::Staging;
 use evidence_archive::layout;
 use evidence_archive::run_record::RedactionPolicy;
+use evidence_archive::{SPOOL_MAX, Staging};
 use evidence_connectors::{ItemDraft, ItemSink, SinkError, StagedItem};
 use evidence_model::item::ITEM_SCHEMA;
 use evidence_model::{
@@ -26,6 +27,9 @@ use std::path::Path;
 
 /// Size of the copy buffer: memory per artefact in flight, whatever the artefact's size.
 const COPY_BUFFER: usize = 1024 * 1024;
+/// The copy buffer a body starts with; it grows to [`COPY_BUFFER`] once a read fills it, so a
+/// small artefact does not cost a megabyte's allocation.
+const FIRST_BUFFER: usize = 16 * 1024;
 
 /// What one source contributed to the run, for the run record and the summary.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -39,6 +43,14 @@ pub struct SourceTally {
     pub binary_items: u64,
 }
 
+/// What one staged item adds to its source's tally.
+#[derive(Debug, Clone, Copy)]
+struct StagedTally {
+    bytes: u64,
+    replaced: u64,
+    binary: bool,
+}
+
 /// The sink handed to one source's connector.
 pub struct StagingSink {
     staging: Arc<Mutex<Staging>>,
@@ -46,12 +58,14 @@ pub struct StagingSink {
     connector: &'static str,
     agent: String,
     collected_at: Timestamp,
-    staged: Vec<(ItemId, u64)>,
+    /// Per staged item: its artefact's size, values replaced, and whether its artefact was
+    /// left unscanned.
+    staged: HashMap<ItemId, StagedTally>,
+    /// Where this source's large artefacts are streamed.
+    spool: Option<SourceSpool>,
     populations: Vec<PopulationRecord>,
     gaps: u64,
     redaction: Arc<SourceRedaction>,
-    /// Per staged item: values replaced, and whether its artefact was left unscanned.
-    redacted: Vec<(ItemId, u64, bool)>,
 }
 
 fn staging_failed(e: impl std::fmt::Display) -> SinkError {
@@ -73,11 +87,11 @@ impl StagingSink {
             connector,
             agent,
             collected_at,
-            staged: Vec::new(),
+            staged: HashMap::new(),
+            spool: None,
             populations: Vec::new(),
             gaps: 0,
             redaction,
-            redacted: Vec::new(),
         }
     }
 
@@ -85,14 +99,10 @@ impl StagingSink {
     pub fn tally(&self) -> SourceTally {
         SourceTally {
             items: self.staged.len() as u64,
-            bytes: self.staged.iter().map(|(_, b)| b).sum(),
+            bytes: self.staged.values().map(|t| t.bytes).sum(),
             gaps: self.gaps,
-            replaced: self.redacted.iter().map(|(_, n, _)| n).sum(),
-            binary_items: self
-                .redacted
-                .iter()
-                .filter(|(_, _, binary)| *binary)
-                .count() as u64,
+            replaced: self.staged.values().map(|t| t.replaced).sum(),
+            binary_items: self.staged.values().filter(|t| t.binary).count() as u64,
         }
     }
 
@@ -116,7 +126,6 @@ impl StagingSink {
     /// what it staged is collected again, once, by the next run from the unchanged cursor.
     pub fn abandon(&mut self) -> Result<(), SinkError> {
         self.populations.clear();
-        self.redacted.clear();
         for (id, _) in std::mem::take(&mut self.staged) {
             self.with_staging(|s| s.discard_item(&id))?
                 .map_err(staging_failed)?;
@@ -148,13 +157,20 @@ impl ItemSink for StagingSink {
         let staged = if scan == ScanState::Scanned && is_zip(&draft.media_type) {
             stage_zip(body, &temp, &redaction, &identities, &draft).await
         } else {
-            let writer = (scan == ScanState::Scanned)
-                .then(|| redaction.writer(Vec::with_capacity(COPY_BUFFER), &identities));
-            stage_stream(body, &temp, writer, &draft).await
+            let writer =
+                (scan == ScanState::Scanned).then(|| redaction.writer(Vec::new(), &identities));
+            let mut slot = SpoolSlot {
+                spool: &mut self.spool,
+                staging: &self.staging,
+            };
+            stage_stream(body, &mut slot, writer, &draft).await
         };
         let staged = match staged {
             Ok(s) => s,
             Err(e) => {
+                // Where a failed write left the spool's end is unknown: the next large
+                // artefact goes to a new one.
+                self.spool = None;
                 let _ = tokio::fs::remove_file(&temp).await;
                 return Err(e);
             }
@@ -168,6 +184,7 @@ impl ItemSink for StagingSink {
             size,
             replaced: artefact_replaced,
             redactions: artefact_redactions,
+            place,
             ..
         } = staged;
         redactions.extend(artefact_redactions);
@@ -221,7 +238,11 @@ impl ItemSink for StagingSink {
             },
             attributes: draft.attributes,
         };
-        let committed = self.with_staging(|s| s.commit_item(&meta, &temp))?;
+        let committed = self.with_staging(|s| match &place {
+            Place::Memory(bytes) => s.commit_item_bytes(&meta, bytes),
+            Place::Spool { number, offset } => s.commit_item_spooled(&meta, *number, *offset),
+            Place::File => s.commit_item(&meta, &temp),
+        })?;
         if let Err(e) = committed {
             let _ = tokio::fs::remove_file(&temp).await;
             return Err(match e {
@@ -238,19 +259,21 @@ impl ItemSink for StagingSink {
                 other => staging_failed(other),
             });
         }
-        self.staged.retain(|(staged, _)| staged != &id);
-        self.staged.push((id.clone(), size));
-        self.redacted.retain(|(staged, _, _)| staged != &id);
-        self.redacted
-            .push((id.clone(), replaced, scan == ScanState::NotScannedBinary));
+        self.staged.insert(
+            id.clone(),
+            StagedTally {
+                bytes: size,
+                replaced,
+                binary: scan == ScanState::NotScannedBinary,
+            },
+        );
         Ok(StagedItem { id, sha256, size })
     }
 
     async fn discard(&mut self, id: &ItemId) -> Result<(), SinkError> {
         self.with_staging(|s| s.discard_item(id))?
             .map_err(staging_failed)?;
-        self.staged.retain(|(staged, _)| staged != id);
-        self.redacted.retain(|(staged, _, _)| staged != id);
+        self.staged.remove(id);
         Ok(())
     }
 
@@ -283,26 +306,40 @@ struct Staged {
     /// Values replaced in the artefact.
     replaced: u64,
     redactions: Vec<evidence_model::Redaction>,
+    place: Place,
 }
 
-/// Copy `body` into `temp`, through the redacting `writer` when the artefact is scanned.
+/// Where a staged artefact's bytes are.
+enum Place {
+    /// Whole, in memory: it is small.
+    Memory(Vec<u8>),
+    /// In the source's spool.
+    Spool { number: u32, offset: u64 },
+    /// In its temporary file.
+    File,
+}
+
+/// Copy `body` into memory while it is small, else into the source's spool, through the
+/// redacting `writer` when the artefact is scanned.
 async fn stage_stream(
     body: &mut (dyn AsyncRead + Unpin + Send),
-    temp: &Path,
+    spool: &mut SpoolSlot<'_>,
     mut writer: Option<RedactingWriter<'_, Vec<u8>>>,
     draft: &ItemDraft,
 ) -> Result<Staged, SinkError> {
-    let file = tokio::fs::File::create(temp)
-        .await
-        .map_err(staging_failed)?;
     let mut out = StagedFile {
-        file,
+        target: Target::Memory(Vec::new()),
+        spool,
         hasher: Sha256::new(),
         size: 0,
     };
     let mut received = Received::new(draft);
-    let mut buf = vec![0u8; COPY_BUFFER];
+    let mut buf = vec![0u8; FIRST_BUFFER];
+    let mut filled = false;
     loop {
+        if filled && buf.len() < COPY_BUFFER {
+            buf.resize(COPY_BUFFER, 0);
+        }
         let n = body
             .read(&mut buf)
             .await
@@ -314,6 +351,7 @@ async fn stage_stream(
         if n == 0 {
             break;
         }
+        filled = n == buf.len();
         received.update(&buf[..n]);
         match writer.as_mut() {
             Some(w) => {
@@ -331,13 +369,24 @@ async fn stage_stream(
         replaced = report.total;
         redactions = as_redactions("artefact", &report, true);
     }
-    out.file.flush().await.map_err(staging_failed)?;
+    let place = match out.target {
+        Target::Memory(bytes) => Place::Memory(bytes),
+        Target::Spool { offset } => {
+            let spool = out.spool.open().await?;
+            spool.file.flush().await.map_err(staging_failed)?;
+            Place::Spool {
+                number: spool.number,
+                offset,
+            }
+        }
+    };
     Ok(Staged {
         sha256: Sha256Digest(out.hasher.finalize().into()),
         size: out.size,
         received,
         replaced,
         redactions,
+        place,
     })
 }
 
@@ -382,6 +431,7 @@ async fn stage_zip(
             received: input.received,
             replaced: done.replaced,
             redactions: done.redactions,
+            place: Place::File,
         })
     })
 }
@@ -429,19 +479,87 @@ fn check_received(draft: &ItemDraft, received: &Received) -> Result<(), SinkErro
     Ok(())
 }
 
-/// The staged copy of an artefact: what was written, hashed as it was written.
-struct StagedFile {
-    file: tokio::fs::File,
+/// The staged copy of an artefact: what was written, hashed as it was written. It stays in
+/// memory while it is small (then staged into the records spool whole) and moves to the end of
+/// the source's spool once it is not.
+struct StagedFile<'a, 'b> {
+    target: Target,
+    spool: &'a mut SpoolSlot<'b>,
     hasher: Sha256,
     size: u64,
 }
 
-impl StagedFile {
+enum Target {
+    Memory(Vec<u8>),
+    /// Written to the source's spool from `offset` on.
+    Spool {
+        offset: u64,
+    },
+}
+
+impl StagedFile<'_, '_> {
     async fn write(&mut self, bytes: &[u8]) -> Result<(), SinkError> {
         self.hasher.update(bytes);
-        self.file.write_all(bytes).await.map_err(staging_failed)?;
         self.size += bytes.len() as u64;
+        if let Target::Memory(held) = &mut self.target {
+            if held.len() + bytes.len() <= SPOOL_MAX {
+                held.extend_from_slice(bytes);
+                return Ok(());
+            }
+            let held = std::mem::take(held);
+            let spool = self.spool.open().await?;
+            self.target = Target::Spool { offset: spool.len };
+            spool.write(&held).await?;
+        }
+        self.spool.open().await?.write(bytes).await
+    }
+}
+
+/// The spool a source streams its large artefacts into, one after the other.
+struct SourceSpool {
+    number: u32,
+    file: tokio::fs::File,
+    /// Bytes written so far: where the next artefact starts.
+    len: u64,
+}
+
+impl SourceSpool {
+    async fn write(&mut self, bytes: &[u8]) -> Result<(), SinkError> {
+        self.file.write_all(bytes).await.map_err(staging_failed)?;
+        self.len += bytes.len() as u64;
         Ok(())
+    }
+}
+
+/// The source's spool, opened in the staging area on first use.
+struct SpoolSlot<'a> {
+    spool: &'a mut Option<SourceSpool>,
+    staging: &'a Arc<Mutex<Staging>>,
+}
+
+impl SpoolSlot<'_> {
+    async fn open(&mut self) -> Result<&mut SourceSpool, SinkError> {
+        if self.spool.is_none() {
+            let (number, path) = self
+                .staging
+                .lock()
+                .map_err(|_| {
+                    SinkError::Staging("the staging area was poisoned by a crashed task".into())
+                })?
+                .new_spool()
+                .map_err(staging_failed)?;
+            let file = tokio::fs::OpenOptions::new()
+                .append(true)
+                .open(&path)
+                .await
+                .map_err(staging_failed)?;
+            *self.spool = Some(SourceSpool {
+                number,
+                file,
+                len: 0,
+            });
+        }
+        Ok(self.spool.as_mut().expect("opened above"))
     }
 }
 

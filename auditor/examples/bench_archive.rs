@@ -28,8 +28,7 @@ fn main() -> anyhow::Result<()> {
     let bundles: u64 = args.next().map_or(Ok(200), |a| a.parse())?;
     let per_bundle: u64 = args.next().map_or(Ok(5_000), |a| a.parse())?;
     std::fs::create_dir_all(&out).with_context(|| format!("create {}", out.display()))?;
-    // Staging creates two files per item: put it on a RAM disk (`BENCH_STAGING`) when the
-    // archive's disk is slow at creating files.
+    // Staging appends items to a spool file (`BENCH_STAGING` chooses where it goes).
     let staging_dir = std::env::var_os("BENCH_STAGING")
         .map(PathBuf::from)
         .unwrap_or_else(|| out.join(".staging"))
@@ -50,8 +49,6 @@ fn main() -> anyhow::Result<()> {
             let digest = Sha256Digest::of(body.as_bytes());
             let id: ItemId =
                 format!("bench-source-item-{n:07}-{}", &digest.to_hex()[..12]).parse()?;
-            let temp = staging.temp_file();
-            std::fs::write(&temp, &body)?;
             let meta = ItemMeta {
                 schema: ITEM_SCHEMA.to_owned(),
                 id: id.clone(),
@@ -102,7 +99,7 @@ fn main() -> anyhow::Result<()> {
                     serde_json::json!(n.is_multiple_of(13)),
                 )]),
             };
-            staging.commit_item(&meta, &temp)?;
+            staging.commit_item_bytes(&meta, body.as_bytes())?;
         }
         staging.set_run_record(&RunRecord {
             schema: RUN_SCHEMA.to_owned(),

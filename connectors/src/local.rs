@@ -3,7 +3,7 @@
 //! content) are not sealed again; files no rule matches are reported in the population record.
 
 use crate::config_error::ConfigError;
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::path::{Path, PathBuf};
 use std::time::UNIX_EPOCH;
 
@@ -92,6 +92,28 @@ struct Walk {
 }
 
 impl LocalConnector {
+    /// Look at the next files of `matched` (at most [`LOOK_AHEAD`]) in one blocking call.
+    async fn look_ahead(
+        &self,
+        matched: &[(String, PathBuf, usize)],
+        state: &LocalCursor,
+    ) -> Result<VecDeque<Looked>, ConnectorError> {
+        let batch: Vec<(PathBuf, Option<(u64, i128)>)> = matched
+            .iter()
+            .take(LOOK_AHEAD)
+            .map(|(rel, path, _)| {
+                let known = state.files.get(rel).map(|f| (f.size, f.mtime_ns));
+                (path.clone(), known)
+            })
+            .collect();
+        tokio::task::spawn_blocking(move || batch.iter().map(|(p, k)| look(p, *k)).collect())
+            .await
+            .map_err(|e| ConnectorError::Io {
+                resource: format!("folder {}", self.display_root),
+                source: std::io::Error::other(e),
+            })
+    }
+
     /// Check the config; `base` is the directory relative paths are resolved against.
     pub fn new(name: SourceName, config: &LocalConfig, base: &Path) -> Result<Self, ConfigError> {
         let at = format!("source {:?}", name.as_str());
@@ -355,14 +377,21 @@ impl Connector for LocalConnector {
 
         let mut seen = BTreeSet::new();
         let mut interrupted = false;
-        for (rel, path, rule_index) in &walk.matched {
+        let mut looked: VecDeque<Looked> = VecDeque::new();
+        for (n, (rel, path, rule_index)) in walk.matched.iter().enumerate() {
             if ctx.shutdown.is_cancelled() {
                 interrupted = true;
                 break;
             }
+            if looked.is_empty() {
+                looked = self.look_ahead(&walk.matched[n..], &state).await?;
+            }
+            let Some(Looked { meta, bytes }) = looked.pop_front() else {
+                break;
+            };
             seen.insert(rel.clone());
             let rule = &self.rules.rules()[*rule_index];
-            let meta = match tokio::fs::metadata(path).await {
+            let meta = match meta {
                 Ok(m) => m,
                 Err(e) => {
                     let g = self.gap(
@@ -403,16 +432,14 @@ impl Connector for LocalConnector {
                         ("rule".to_owned(), rule.glob.clone().into()),
                     ]))
                     .build();
-            if media == "text/markdown" {
-                apply_front_matter(path, &mut draft).await;
-            }
-            let mut file = match tokio::fs::File::open(path).await {
-                Ok(f) => f,
-                Err(e) => {
+            let whole = match bytes {
+                None => None,
+                Some(Ok(bytes)) => Some(bytes),
+                Some(Err(e)) => {
                     let g = self.gap(
                         rel,
                         io_category(&e),
-                        format!("cannot open {rel}: {e}"),
+                        format!("cannot read {rel}: {e}"),
                         &*sink,
                     );
                     sink.gap(g).await?;
@@ -420,7 +447,30 @@ impl Connector for LocalConnector {
                     continue;
                 }
             };
-            let staged = match sink.put(draft, &mut file).await {
+            if media == "text/markdown" {
+                match &whole {
+                    Some(bytes) => apply_front_matter_of(bytes, &mut draft),
+                    None => apply_front_matter(path, &mut draft).await,
+                }
+            }
+            let put = match whole {
+                Some(bytes) => sink.put(draft, &mut bytes.as_slice()).await,
+                None => match tokio::fs::File::open(path).await {
+                    Ok(mut file) => sink.put(draft, &mut file).await,
+                    Err(e) => {
+                        let g = self.gap(
+                            rel,
+                            io_category(&e),
+                            format!("cannot open {rel}: {e}"),
+                            &*sink,
+                        );
+                        sink.gap(g).await?;
+                        population.complete = false;
+                        continue;
+                    }
+                },
+            };
+            let staged = match put {
                 Ok(s) => s,
                 Err(e) if e.is_item_level() => {
                     let g = self.gap(rel, GapCategory::Io, e.to_string(), &*sink);
@@ -527,17 +577,56 @@ impl Connector for LocalConnector {
     }
 }
 
+/// Files up to this size are read whole, many in one blocking call: tens of thousands of
+/// small files are common, and a blocking call per file operation would cost more than the
+/// reading.
+const SMALL_FILE: u64 = 64 * 1024;
+/// Files looked at (metadata, and the content of small ones) per blocking call.
+const LOOK_AHEAD: usize = 256;
+
+/// What one look at a file found: its metadata and, when it is small and not known to be
+/// unchanged, its content.
+struct Looked {
+    meta: std::io::Result<std::fs::Metadata>,
+    bytes: Option<std::io::Result<Vec<u8>>>,
+}
+
+/// Look at `path`, whose size and modification time were `known` at the last run.
+fn look(path: &Path, known: Option<(u64, i128)>) -> Looked {
+    let meta = std::fs::metadata(path);
+    let bytes = match &meta {
+        Ok(m) if m.len() <= SMALL_FILE && known != Some((m.len(), mtime_ns(m))) => {
+            Some(std::fs::read(path))
+        }
+        _ => None,
+    };
+    Looked { meta, bytes }
+}
+
+/// The most of a Markdown file's head read for its front matter.
+const FRONT_MATTER_HEAD: usize = front_matter::MAX_FRONT_MATTER_BYTES + 16;
+
 /// Read the head of a Markdown file and take title, people and period from its front matter.
 async fn apply_front_matter(path: &Path, draft: &mut ItemDraft) {
     let Ok(file) = tokio::fs::File::open(path).await else {
         return;
     };
     let mut head = Vec::with_capacity(4096);
-    let limit = (front_matter::MAX_FRONT_MATTER_BYTES + 16) as u64;
-    if file.take(limit).read_to_end(&mut head).await.is_err() {
+    if file
+        .take(FRONT_MATTER_HEAD as u64)
+        .read_to_end(&mut head)
+        .await
+        .is_err()
+    {
         return;
     }
-    let text = String::from_utf8_lossy(&head);
+    apply_front_matter_of(&head, draft);
+}
+
+/// Take title, people and period from the front matter at the start of `head`.
+fn apply_front_matter_of(head: &[u8], draft: &mut ItemDraft) {
+    let head = &head[..head.len().min(FRONT_MATTER_HEAD)];
+    let text = String::from_utf8_lossy(head);
     match front_matter::parse(&text) {
         Ok(Some(fm)) => {
             if let Some(title) = fm.title {

@@ -542,3 +542,58 @@ async fn auto_backfills_through_graphql_then_the_daily_run_is_rest_and_all_304()
     let sealed: Vec<&str> = third.drafts().map(|d| d.reference.as_str()).collect();
     assert_eq!(sealed, ["acme/model#8"]);
 }
+
+#[tokio::test]
+async fn a_shutdown_during_a_graphql_page_that_never_answers_stops_in_time_with_the_cursor_kept() {
+    let fake = FakeGithub::new("acme", vec![model_repo()]);
+    fake.fault("/graphql$", 1, FaultAction::Delay(Duration::from_secs(600)));
+    let server = serve(&fake).await;
+    let text = format!(
+        "api_url = \"{}\"\nrepos = [\"acme/model\"]\nper_page = 100\napi = \"graphql\"\n[protection]\nenabled = false\n[releases]\nenabled = false\n[retry]\nmax_attempts = 4\nbase_delay_ms = 5\nmax_delay_secs = 600\ntimeout_secs = 600\n",
+        server.uri()
+    );
+    let config: GithubConfig = toml::from_str(&text).unwrap();
+    let c = GithubConnector::new("gh".parse().unwrap(), &config)
+        .unwrap()
+        .with_token(Secret::new(TOKEN));
+    let mut cursor = Cursor::default();
+    let mut sink = MemorySink::new("gh", "2026-04-01T00:00:00Z".parse().unwrap());
+    let shutdown = CancellationToken::new();
+    let ctx = CollectContext {
+        shutdown: shutdown.clone(),
+        progress: &NoProgress,
+        agent: "evidence-agent test".into(),
+    };
+    let cancel = shutdown.clone();
+    tokio::spawn(async move {
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        cancel.cancel();
+    });
+    let started = Instant::now();
+    let r = tokio::time::timeout(
+        Duration::from_secs(20),
+        c.collect(&mut cursor, &mut sink, &ctx),
+    )
+    .await
+    .expect("the walk stops when asked, not when the server answers");
+    assert!(
+        started.elapsed() < Duration::from_secs(10),
+        "{:?}",
+        started.elapsed()
+    );
+    assert!(
+        matches!(r, Err(ConnectorError::Interrupted { .. })) || r.is_ok(),
+        "{r:?}"
+    );
+    assert_eq!(
+        sink.drafts().count(),
+        0,
+        "nothing of the unanswered page is sealed"
+    );
+    let stored = serde_json::to_value(&cursor).unwrap();
+    let pulls = &stored["repos"]["acme/model"]["pulls"];
+    assert!(
+        pulls["watermark"].is_null() && pulls["resume"]["pages_walked"] == 0,
+        "no watermark, nothing walked: the next run backfills from the start: {pulls}"
+    );
+}

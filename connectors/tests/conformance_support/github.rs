@@ -82,8 +82,11 @@ impl Harness for GithubHarness {
                 "max_attempts = 4\nbase_delay_ms = 5\nmax_delay_secs = 600\ntimeout_secs = 120"
             }
         };
+        // The REST walk, one request per pull request's reviews: the per-item faults this suite
+        // injects need per-item requests. The GraphQL backfill walk, where a page's pull
+        // requests come in one answer, has its fault tests in `github_graphql.rs`.
         let text = format!(
-            "api_url = \"{}\"\nrepos = [\"acme/model\"]\nper_page = 2\nmax_concurrent_requests = 1\n[protection]\nenabled = false\n[releases]\nenabled = false\n[retry]\n{retry}\n",
+            "api_url = \"{}\"\napi = \"rest\"\nrepos = [\"acme/model\"]\nper_page = 2\nmax_concurrent_requests = 1\n[protection]\nenabled = false\n[releases]\nenabled = false\n[retry]\n{retry}\n",
             self.server.uri()
         );
         let config: GithubConfig = toml::from_str(&text).unwrap();

@@ -283,6 +283,7 @@ impl FakeGithub {
             .unwrap_or_default();
         let matching = format!("/graphql?op={operation}");
         let mut partial = None;
+        let mut delay = None;
         {
             let mut faults = self.faults.lock().unwrap();
             if let Some(f) = faults
@@ -306,7 +307,8 @@ impl FakeGithub {
                     } => {
                         partial = Some((path, kind, message));
                     }
-                    FaultAction::Delay(_) | FaultAction::Truncate => {}
+                    FaultAction::Delay(d) => delay = Some(d),
+                    FaultAction::Truncate => {}
                 }
             }
         }
@@ -360,7 +362,7 @@ impl FakeGithub {
             answer["errors"] = json!([{"type": kind, "path": path, "message": message}]);
         }
         answer["data"] = data;
-        ResponseTemplate::new(200)
+        let t = ResponseTemplate::new(200)
             .insert_header("x-ratelimit-limit", "5000")
             .insert_header(
                 "x-ratelimit-remaining",
@@ -371,7 +373,11 @@ impl FakeGithub {
             .set_body_raw(
                 serde_json::to_vec(&answer).unwrap(),
                 "application/json; charset=utf-8",
-            )
+            );
+        match delay {
+            Some(d) => t.set_delay(d),
+            None => t,
+        }
     }
 }
 

@@ -5,6 +5,7 @@
 pub mod allowed_signers;
 pub mod bag;
 pub mod durable;
+pub mod hash_pipe;
 pub mod layout;
 pub mod log;
 pub mod merkle;
@@ -21,4 +22,4 @@ pub mod zip_write;
 
 pub use log::Checkpoint;
 pub use seal::{ChainHead, PreparedBundle, SealError, SealInput, Sealed, prepare, prepare_signed};
-pub use staging::{Staging, StagingError};
+pub use staging::{SPOOL_MAX, StagedBytes, Staging, StagingError};

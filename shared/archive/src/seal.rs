@@ -9,7 +9,7 @@
 //! bundle's bytes is a sidecar written after the bundle is durable ([`write_bundle_signature`]).
 
 use std::fs::{self, File};
-use std::io::{self, BufWriter, Write};
+use std::io::{self, BufWriter, Read, Write};
 use std::path::{Path, PathBuf};
 
 use evidence_model::{Sha256Digest, Timestamp, canonical};
@@ -22,7 +22,8 @@ use crate::log::{Checkpoint, payload_leaf, run_leaf};
 pub use crate::log::{ConsistencyProofDoc, hashes_to_base64};
 use crate::merkle::{self, Frontier, Hash};
 use crate::sshsig::{self, SshSignature};
-use crate::staging::Staging;
+use crate::staging::{StagedBytes, Staging};
+use crate::strict_zip::PositionedFile;
 use crate::tsp::{self, TimeStampInfo};
 use crate::zip_write::{EntryToWrite, write_zip, zip_time};
 
@@ -106,8 +107,10 @@ pub struct PreparedBundle {
     signed: bool,
     /// (name inside the bag, content), without the tag manifest, which is computed on writing.
     tags: Vec<(&'static str, Vec<u8>)>,
-    /// (name inside the ZIP, staged path, digest, size)
-    payload: Vec<(String, PathBuf, Sha256Digest, u64)>,
+    /// (name inside the ZIP, where its bytes are staged, digest, size)
+    payload: Vec<(String, StagedBytes, Sha256Digest, u64)>,
+    /// The staging area's spool files, by number, which [`StagedBytes::Spool`] points into.
+    spools: Vec<PathBuf>,
 }
 
 /// A published bundle.
@@ -125,8 +128,14 @@ fn check_run_record(staging: &Staging, input: &SealInput<'_>) -> Result<(), Seal
     if !staging.files().contains_key(layout::RUN_RECORD) {
         return Err(SealError::MissingRunRecord);
     }
-    let path = staging.file_path(layout::RUN_RECORD);
-    let bytes = fs::read(&path).map_err(|source| SealError::Io { path, source })?;
+    let mut bytes = Vec::new();
+    staging
+        .open(layout::RUN_RECORD)
+        .and_then(|mut r| r.read_to_end(&mut bytes))
+        .map_err(|source| SealError::Io {
+            path: staging.spool_paths()[0].clone(),
+            source,
+        })?;
     let record: crate::run_record::RunRecord =
         serde_json::from_slice(&bytes).map_err(|_| SealError::MissingRunRecord)?;
     if record.seq != input.seq || record.origin != input.origin {
@@ -194,12 +203,11 @@ fn prepare_inner(
     let mut payload_bytes = 0u64;
     for (path, f) in staging.files() {
         manifest.insert(path.clone(), f.sha256);
-        payload.push((
-            format!("{bag}/{path}"),
-            staging.file_path(path),
-            f.sha256,
-            f.size,
-        ));
+        let place = staging.place(path).cloned().ok_or_else(|| SealError::Io {
+            path: staging.spool_paths()[0].clone(),
+            source: io::Error::new(io::ErrorKind::NotFound, format!("{path} is not staged")),
+        })?;
+        payload.push((format!("{bag}/{path}"), place, f.sha256, f.size));
         payload_bytes += f.size;
     }
     let info = BagInfo {
@@ -277,6 +285,7 @@ fn prepare_inner(
         signed,
         tags,
         payload,
+        spools: staging.spool_paths().to_vec(),
     })
 }
 
@@ -411,6 +420,16 @@ impl PreparedBundle {
             source,
         };
         let file = File::create(tmp).map_err(io_err)?;
+        let spools = self
+            .spools
+            .iter()
+            .map(|path| {
+                File::open(path).map_err(|source| SealError::Io {
+                    path: path.clone(),
+                    source,
+                })
+            })
+            .collect::<Result<Vec<_>, _>>()?;
         let tag_files = self.tag_files();
         let mut entries: Vec<EntryToWrite<'_>> = Vec::new();
         for (name, bytes) in &tag_files {
@@ -421,19 +440,29 @@ impl PreparedBundle {
                 content: Box::new(bytes.as_slice()),
             });
         }
-        for (name, path, digest, size) in &self.payload {
-            // Opened when the writer reaches the entry and closed at its end: a run of tens of
-            // thousands of items must not hold a descriptor per payload file.
+        for (name, place, digest, size) in &self.payload {
+            let content: Box<dyn Read + '_> = match place {
+                // Opened when the writer reaches the entry and closed at its end: a run of tens
+                // of thousands of items must not hold a descriptor per payload file.
+                StagedBytes::File(path) => Box::new(LazyFile::new(path)),
+                StagedBytes::Spool { spool, offset, len } => {
+                    let file = spools.get(*spool as usize).ok_or_else(|| SealError::Io {
+                        path: PathBuf::from(name),
+                        source: io::Error::new(io::ErrorKind::NotFound, "no such spool"),
+                    })?;
+                    Box::new(PositionedFile::at(file, *offset).take(*len))
+                }
+            };
             entries.push(EntryToWrite {
                 name: name.clone(),
                 size: *size,
                 sha256: *digest,
-                content: Box::new(LazyFile::new(path)),
+                content,
             });
         }
         entries.sort_by(|a, b| a.name.cmp(&b.name));
         let writer = write_zip(
-            BufWriter::with_capacity(1 << 20, file),
+            BufWriter::with_capacity(1 << 20, durable::EarlyWriteback::new(file)),
             entries,
             zip_time(self.collected_at),
         )
@@ -441,7 +470,10 @@ impl PreparedBundle {
             path: tmp.to_owned(),
             source,
         })?;
-        let file = writer.into_inner().map_err(|e| io_err(e.into_error()))?;
+        let file = writer
+            .into_inner()
+            .map_err(|e| io_err(e.into_error()))?
+            .into_inner();
         file.sync_all().map_err(io_err)?;
         let len = file.metadata().map_err(io_err)?.len();
         let mut f = file;

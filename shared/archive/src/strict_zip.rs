@@ -491,12 +491,64 @@ fn method_name(method: &u16) -> &'static str {
 
 /// A ZIP archive that passed every structural check, ready to stream its entries.
 pub struct StrictZip<R> {
-    reader: R,
+    content: EntryReader<R>,
     entries: Vec<ZipEntry>,
+}
+
+/// Streams checked entries' content out of a reader: what [`StrictZip`] reads with, and what a
+/// second thread owns, over its own handle on the same file (see [`PositionedFile`]), to read
+/// other entries of an archive [`StrictZip::open`] checked at the same time.
+pub struct EntryReader<R> {
+    reader: R,
     /// Content chunks on their way to the sink; allocated on the first read.
     chunk: Vec<u8>,
     /// Compressed input on its way to the inflater; allocated on the first deflated read.
     input: Vec<u8>,
+}
+
+/// A file read at a position of its own (`pread`), whatever other handles on it do: several
+/// threads can each read a different part of one file through one `File`.
+#[derive(Debug)]
+pub struct PositionedFile<'a> {
+    file: &'a std::fs::File,
+    pos: u64,
+}
+
+impl<'a> PositionedFile<'a> {
+    pub fn new(file: &'a std::fs::File) -> Self {
+        Self::at(file, 0)
+    }
+
+    /// Reading from `pos` on.
+    pub fn at(file: &'a std::fs::File, pos: u64) -> Self {
+        Self { file, pos }
+    }
+}
+
+impl Read for PositionedFile<'_> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        use std::os::unix::fs::FileExt;
+        let n = self.file.read_at(buf, self.pos)?;
+        self.pos += n as u64;
+        Ok(n)
+    }
+}
+
+impl Seek for PositionedFile<'_> {
+    fn seek(&mut self, pos: SeekFrom) -> io::Result<u64> {
+        let target = match pos {
+            SeekFrom::Start(p) => Some(p),
+            SeekFrom::Current(d) => self.pos.checked_add_signed(d),
+            SeekFrom::End(d) => self.file.metadata()?.len().checked_add_signed(d),
+        };
+        self.pos = target.ok_or_else(|| {
+            io::Error::new(
+                io::ErrorKind::InvalidInput,
+                "seek before the start of the file",
+            )
+        })?;
+        Ok(self.pos)
+    }
 }
 
 impl<R> fmt::Debug for StrictZip<R> {
@@ -514,10 +566,8 @@ impl<R: Read + Seek> StrictZip<R> {
         let mut problems = Vec::new();
         match scan(&mut reader, &limits, &mut problems) {
             Ok(entries) if problems.is_empty() => Ok(StrictZip {
-                reader,
+                content: EntryReader::new(reader),
                 entries,
-                chunk: Vec::new(),
-                input: Vec::new(),
             }),
             // Every `Stop` and every rejected entry recorded its problem first.
             _ => Err(problems),
@@ -558,6 +608,63 @@ impl<R: Read + Seek> StrictZip<R> {
                 count: self.entries.len(),
             });
         };
+        self.content.read(index, entry, sink)
+    }
+
+    /// Read a small entry fully, refusing one whose declared size is above `max_bytes`.
+    pub fn read_small(&mut self, index: usize, max_bytes: usize) -> Result<Vec<u8>, ZipProblem> {
+        let Some(entry) = self.entries.get(index) else {
+            return Err(ZipProblem::NoSuchEntry {
+                index,
+                count: self.entries.len(),
+            });
+        };
+        let size = usize::try_from(entry.size)
+            .ok()
+            .filter(|size| *size <= max_bytes);
+        let Some(size) = size else {
+            return Err(ZipProblem::TooLargeToRead {
+                entry: EntryRef::new(index, entry.name.as_bytes()),
+                size: entry.size,
+                limit: max_bytes,
+            });
+        };
+        let mut content = Vec::with_capacity(size);
+        self.read_entry(index, &mut |bytes| {
+            content.extend_from_slice(bytes);
+            Ok(())
+        })?;
+        Ok(content)
+    }
+
+    /// The reader underneath.
+    pub fn get_ref(&self) -> &R {
+        &self.content.reader
+    }
+
+    /// Give the reader back.
+    pub fn into_inner(self) -> R {
+        self.content.reader
+    }
+}
+
+impl<R: Read + Seek> EntryReader<R> {
+    pub fn new(reader: R) -> Self {
+        EntryReader {
+            reader,
+            chunk: Vec::new(),
+            input: Vec::new(),
+        }
+    }
+
+    /// Stream `entry` (number `index` of a checked archive this reader reads) to `sink` in
+    /// chunks, as [`StrictZip::read_entry`] does.
+    pub fn read(
+        &mut self,
+        index: usize,
+        entry: &ZipEntry,
+        sink: &mut dyn FnMut(&[u8]) -> io::Result<()>,
+    ) -> Result<(), ZipProblem> {
         let who = EntryRef::new(index, entry.name.as_bytes());
         if self.chunk.is_empty() {
             self.chunk = vec![0; CHUNK];
@@ -600,37 +707,6 @@ impl<R: Read + Seek> StrictZip<R> {
             });
         }
         Ok(())
-    }
-
-    /// Read a small entry fully, refusing one whose declared size is above `max_bytes`.
-    pub fn read_small(&mut self, index: usize, max_bytes: usize) -> Result<Vec<u8>, ZipProblem> {
-        let Some(entry) = self.entries.get(index) else {
-            return Err(ZipProblem::NoSuchEntry {
-                index,
-                count: self.entries.len(),
-            });
-        };
-        let size = usize::try_from(entry.size)
-            .ok()
-            .filter(|size| *size <= max_bytes);
-        let Some(size) = size else {
-            return Err(ZipProblem::TooLargeToRead {
-                entry: EntryRef::new(index, entry.name.as_bytes()),
-                size: entry.size,
-                limit: max_bytes,
-            });
-        };
-        let mut content = Vec::with_capacity(size);
-        self.read_entry(index, &mut |bytes| {
-            content.extend_from_slice(bytes);
-            Ok(())
-        })?;
-        Ok(content)
-    }
-
-    /// Give the reader back.
-    pub fn into_inner(self) -> R {
-        self.reader
     }
 }
 

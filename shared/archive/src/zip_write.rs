@@ -8,9 +8,11 @@
 use std::cell::Cell;
 use std::io::{self, Read, Seek, SeekFrom, Write};
 use std::rc::Rc;
+use std::sync::Arc;
 
 use evidence_model::Sha256Digest;
-use sha2::{Digest, Sha256};
+
+use crate::hash_pipe::HashPipe;
 use zip::write::SimpleFileOptions;
 use zip::{CompressionMethod, DateTime, ZipWriter};
 
@@ -28,6 +30,10 @@ const SAMPLE: usize = 64 * 1024;
 const MAX_WRITE_RATIO: u64 = 500;
 /// The deflate level: zlib's default, fixed so that the same content gives the same bytes.
 const LEVEL: i64 = 6;
+/// Streamed content is read, written and hashed in chunks of this size.
+const CHUNK: usize = 1024 * 1024;
+/// Entries from this size on are hashed on another core while they are written.
+const PARALLEL_HASH: u64 = 256 * 1024;
 
 /// Counts the bytes written through it, so the writer can measure a deflated entry.
 struct Counting<W> {
@@ -53,13 +59,34 @@ impl<W: Seek> Seek for Counting<W> {
     }
 }
 
-/// Whether `sample` compresses by at least a tenth at the fastest level.
-fn worth_deflating(sample: &[u8]) -> bool {
-    let mut e = flate2::write::DeflateEncoder::new(Vec::new(), flate2::Compression::fast());
-    if e.write_all(sample).is_err() {
-        return false;
+/// Decides from a sample whether an entry is worth deflating, with one compressor and one
+/// output buffer for the whole bundle: a compressor's state is a third of a megabyte, and one
+/// allocated per entry fragments the heap until memory grows with the number of entries.
+struct Sampler {
+    compress: flate2::Compress,
+    out: Vec<u8>,
+}
+
+impl Sampler {
+    fn new() -> Self {
+        Self {
+            compress: flate2::Compress::new(flate2::Compression::fast(), false),
+            out: Vec::with_capacity(SAMPLE),
+        }
     }
-    e.finish().is_ok_and(|c| c.len() * 10 <= sample.len() * 9)
+
+    /// Whether `sample` compresses by at least a tenth at the fastest level.
+    fn worth_deflating(&mut self, sample: &[u8]) -> bool {
+        self.compress.reset();
+        self.out.clear();
+        // Room for the worst case (deflate's bound: stored blocks of 64 KiB with five bytes of
+        // framing each), so the sample always compresses in one call.
+        self.out.reserve(sample.len() + sample.len() / 64 + 64);
+        let done = self
+            .compress
+            .compress_vec(sample, &mut self.out, flate2::FlushCompress::Finish);
+        matches!(done, Ok(flate2::Status::StreamEnd)) && self.out.len() * 10 <= sample.len() * 9
+    }
 }
 
 /// Whether a deflated entry of `size` bytes that took `compressed` bytes is kept.
@@ -132,7 +159,11 @@ pub fn write_zip<W: Write + Seek>(
         written: written.clone(),
     });
     let mut previous: Option<String> = None;
-    let mut buf = vec![0u8; 1024 * 1024];
+    let mut pipe: Option<HashPipe> = None;
+    // Two buffers for every entry, one being written while the other is hashed: nothing is
+    // allocated per entry.
+    let mut buffers = [Arc::new(Vec::new()), Arc::new(Vec::new())];
+    let mut sampler = Sampler::new();
     for mut entry in entries {
         if previous
             .as_deref()
@@ -145,18 +176,48 @@ pub fn write_zip<W: Write + Seek>(
             .last_modified_time(mtime)
             .unix_permissions(0o644)
             .large_file(entry.size >= ZIP64_THRESHOLD);
-        if entry.size <= MAX_DEFLATE_ENTRY && entry.size >= MIN_DEFLATE_ENTRY as u64 {
-            let content = read_checked(&mut entry)?;
+        let parallel = entry.size >= PARALLEL_HASH;
+        let mut pipe = match &mut pipe {
+            Some(p) => Some(p),
+            None if parallel => Some(pipe.insert(HashPipe::new()?)),
+            None => None,
+        };
+        if entry.size <= MAX_DEFLATE_ENTRY {
+            if let Some(p) = pipe.as_deref_mut() {
+                p.settle(0);
+            }
+            let content = Arc::get_mut(&mut buffers[0]).expect("the hasher let go of it");
+            content.clear();
+            content.reserve(entry.size as usize);
+            // One byte more than staged is enough to see that the content changed.
+            (&mut entry.content)
+                .take(entry.size + 1)
+                .read_to_end(content)?;
+            // Hashed on the other core while it is compressed and written; a mismatch fails
+            // the whole bundle, so checking after writing is as safe.
+            let mut pipe = pipe.filter(|_| parallel);
+            if let Some(p) = pipe.as_deref_mut() {
+                p.hash(Arc::clone(&buffers[0]));
+            }
+            let content = buffers[0].as_slice();
             let sample = &content[..content.len().min(SAMPLE)];
-            let deflated = worth_deflating(sample)
-                && try_deflated(&mut zip, &entry.name, stored, &content, &written)?;
+            // Content no longer than the sample is deflated and measured directly.
+            let deflated = content.len() >= MIN_DEFLATE_ENTRY
+                && (content.len() <= SAMPLE || sampler.worth_deflating(sample))
+                && try_deflated(&mut zip, &entry.name, stored, content, &written)?;
             if !deflated {
                 zip.start_file(entry.name.as_str(), stored)?;
-                zip.write_all(&content)?;
+                zip.write_all(content)?;
             }
+            let digest = match pipe {
+                Some(p) => p.finish(),
+                None => Sha256Digest::of(content),
+            };
+            check(&entry, digest, content.len() as u64)?;
         } else {
             zip.start_file(entry.name.as_str(), stored)?;
-            stream_checked(&mut zip, &mut entry, &mut buf)?;
+            let pipe = pipe.expect("large entries are hashed in parallel");
+            stream_checked(&mut zip, &mut entry, pipe, &mut buffers)?;
         }
         previous = Some(entry.name);
     }
@@ -188,34 +249,29 @@ fn try_deflated<W: Write + Seek>(
     Ok(false)
 }
 
-/// Read an entry whole (it is at most [`MAX_DEFLATE_ENTRY`]), checked against its digest.
-fn read_checked(entry: &mut EntryToWrite<'_>) -> Result<Vec<u8>, ZipWriteError> {
-    let mut content = Vec::with_capacity(entry.size as usize);
-    entry.content.read_to_end(&mut content)?;
-    check(entry, Sha256Digest::of(&content), content.len() as u64)?;
-    Ok(content)
-}
-
-/// Copy an entry's content into the open (stored) file, hashing as it goes, then check it.
+/// Copy an entry's content into the open (stored) file, hashing it on the other core as it
+/// goes (each chunk written while the one before is hashed), then check it.
 fn stream_checked<W: Write + Seek>(
     zip: &mut ZipWriter<W>,
     entry: &mut EntryToWrite<'_>,
-    buf: &mut [u8],
+    pipe: &mut HashPipe,
+    buffers: &mut [Arc<Vec<u8>>; 2],
 ) -> Result<(), ZipWriteError> {
-    let mut hasher = Sha256::new();
     let mut written = 0u64;
-    loop {
-        let n = match entry.content.read(buf) {
-            Ok(0) => break,
-            Ok(n) => n,
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-            Err(e) => return Err(e.into()),
-        };
-        hasher.update(&buf[..n]);
-        zip.write_all(&buf[..n])?;
-        written += n as u64;
+    for turn in 0.. {
+        let slot = &mut buffers[turn % 2];
+        pipe.settle(1);
+        let buf = Arc::get_mut(slot).expect("the hasher let go of it");
+        buf.clear();
+        (&mut entry.content).take(CHUNK as u64).read_to_end(buf)?;
+        if buf.is_empty() {
+            break;
+        }
+        zip.write_all(buf)?;
+        written += buf.len() as u64;
+        pipe.hash(Arc::clone(slot));
     }
-    check(entry, Sha256Digest(hasher.finalize().into()), written)
+    check(entry, pipe.finish(), written)
 }
 
 fn check(entry: &EntryToWrite<'_>, actual: Sha256Digest, size: u64) -> Result<(), ZipWriteError> {
@@ -359,5 +415,51 @@ mod tests {
     fn times_before_1980_are_clamped() {
         let t = zip_time(jiff::Timestamp::from_second(0).unwrap());
         assert_eq!(t.year(), 1980);
+    }
+
+    #[test]
+    fn entries_hashed_on_the_other_core_are_checked_too_in_memory_and_streamed() {
+        let in_memory: Vec<u8> = (0..(PARALLEL_HASH as u32)).map(|i| (i * 7) as u8).collect();
+        let streamed: Vec<u8> = (0..MAX_DEFLATE_ENTRY as u32 + 3)
+            .map(|i| (i % 251) as u8)
+            .collect();
+        let written = write(vec![
+            owned("r/a", in_memory.clone()),
+            owned("r/b", streamed.clone()),
+            owned("r/c", b"small".to_vec()),
+        ])
+        .unwrap();
+        let back = read_back(&written);
+        assert_eq!(back[0].2, in_memory);
+        assert_eq!(back[1].2, streamed);
+        assert_eq!(back[2].2, b"small");
+        for (name, bytes) in [("r/a", in_memory), ("r/b", streamed)] {
+            let mut changed = owned(name, bytes);
+            changed.sha256 = Sha256Digest::of(b"what was staged");
+            let err = write(vec![changed]).unwrap_err();
+            assert!(
+                matches!(&err, ZipWriteError::ContentChanged { name: n, .. } if n == name),
+                "{err}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_sample_of_noise_is_judged_not_worth_deflating_and_text_is() {
+        let mut sampler = Sampler::new();
+        let mut state = 0x9e37_79b9_7f4a_7c15u64;
+        let noise: Vec<u8> = (0..SAMPLE)
+            .map(|_| {
+                state ^= state << 13;
+                state ^= state >> 7;
+                state ^= state << 17;
+                state as u8
+            })
+            .collect();
+        let text = "loss=0.1234 step=42\n".repeat(SAMPLE / 20);
+        for _ in 0..3 {
+            assert!(!sampler.worth_deflating(&noise));
+            assert!(sampler.worth_deflating(text.as_bytes()));
+        }
     }
 }

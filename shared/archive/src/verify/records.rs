@@ -1,9 +1,12 @@
-//! The records pass: the payload is streamed in file order through SHA-256 (checked against the
-//! manifest), and the JSON records among it (item metadata, population, gap and run records)
-//! are parsed, checked and handed to the visitor; then every item must have one metadata
-//! record and exactly one artefact, which the record describes.
+//! The records pass: every payload entry is read through SHA-256 (on every core, each thread
+//! through its own position in the bundle) and checked in file order against the manifest; the
+//! JSON records among it (item metadata, population, gap and run records) are parsed, checked
+//! and handed to the visitor in that order; then every item must have one metadata record and
+//! exactly one artefact, which the record describes.
 
 use std::collections::BTreeMap;
+use std::io::{BufReader, Read, Seek};
+use std::sync::{Condvar, Mutex};
 
 use evidence_model::item::ITEM_SCHEMA;
 use evidence_model::records::{GAP_SCHEMA, POPULATION_SCHEMA};
@@ -16,6 +19,7 @@ use super::visitor::BundleVisitor;
 use crate::bag::Manifest;
 use crate::layout::{self, PayloadPath};
 use crate::run_record::{RUN_SCHEMA, RunRecord};
+use crate::strict_zip::{EntryReader, PositionedFile, ZipEntry, ZipProblem};
 
 /// What streaming the payload found.
 #[derive(Default)]
@@ -39,7 +43,154 @@ impl Payload {
     }
 }
 
+/// Entries read ahead of the one being checked, at most: bounds the records held in memory.
+const READ_AHEAD: usize = 256;
+
+/// What reading one payload entry gave, on whichever thread read it.
+struct EntryRead {
+    /// The entry's declared size.
+    size: u64,
+    digest: Sha256Digest,
+    outcome: Result<Content, ZipProblem>,
+}
+
+/// The content kept of an entry that read back whole.
+enum Content {
+    /// An artefact: only its digest matters here.
+    Artefact,
+    /// A record, to be parsed in order.
+    Record(Vec<u8>),
+    /// Item metadata, parsed where it was read.
+    Item(Result<Box<ItemMeta>, String>),
+    /// A record above [`MAX_RECORD_BYTES`].
+    TooBig,
+}
+
+/// Read payload entry `index` whole: its SHA-256, and its content when it is a record.
+fn read_entry<R: Read + Seek>(
+    reader: &mut EntryReader<R>,
+    index: usize,
+    entry: &ZipEntry,
+    class: Option<PayloadPath<'_>>,
+) -> EntryRead {
+    let keep = matches!(
+        class,
+        Some(
+            PayloadPath::ItemMetadata { .. }
+                | PayloadPath::Population { .. }
+                | PayloadPath::Gap { .. }
+                | PayloadPath::RunRecord
+        )
+    );
+    let mut hasher = Sha256::new();
+    let mut kept = Vec::new();
+    let mut too_big = false;
+    let read = reader.read(index, entry, &mut |chunk: &[u8]| {
+        hasher.update(chunk);
+        if keep {
+            if kept.len() + chunk.len() > MAX_RECORD_BYTES {
+                too_big = true;
+            } else {
+                kept.extend_from_slice(chunk);
+            }
+        }
+        Ok(())
+    });
+    let digest = Sha256Digest(hasher.finalize().into());
+    let outcome = read.map(|()| match class {
+        _ if too_big => Content::TooBig,
+        Some(PayloadPath::ItemMetadata { .. }) => {
+            Content::Item(serde_json::from_slice::<Box<ItemMeta>>(&kept).map_err(|e| e.to_string()))
+        }
+        _ if keep => Content::Record(kept),
+        _ => Content::Artefact,
+    });
+    EntryRead {
+        size: entry.size,
+        digest,
+        outcome,
+    }
+}
+
+/// The entries to read, shared by the threads reading them: each takes the next one not yet
+/// taken, at most [`READ_AHEAD`] past the one being checked, and leaves what it read here.
+struct Shared<'a> {
+    order: &'a [(String, usize)],
+    entries: &'a [ZipEntry],
+    state: Mutex<Progress>,
+    ready: Condvar,
+}
+
+#[derive(Default)]
+struct Progress {
+    /// The next position of `order` no thread has taken.
+    next: usize,
+    /// The position being checked.
+    checking: usize,
+    done: BTreeMap<usize, EntryRead>,
+}
+
+impl Shared<'_> {
+    /// Take the next position to read, waiting while it is too far ahead; `None` when all are
+    /// taken.
+    fn take(&self) -> Option<usize> {
+        let mut state = self.state.lock().unwrap_or_else(|e| e.into_inner());
+        loop {
+            if state.next >= self.order.len() {
+                return None;
+            }
+            if state.next <= state.checking + READ_AHEAD {
+                state.next += 1;
+                return Some(state.next - 1);
+            }
+            state = self.ready.wait(state).unwrap_or_else(|e| e.into_inner());
+        }
+    }
+
+    fn read<R: Read + Seek>(&self, reader: &mut EntryReader<R>, pos: usize) -> EntryRead {
+        let (rel, i) = &self.order[pos];
+        read_entry(reader, *i, &self.entries[*i], layout::classify_payload(rel))
+    }
+
+    fn put(&self, pos: usize, read: EntryRead) {
+        let mut state = self.state.lock().unwrap_or_else(|e| e.into_inner());
+        state.done.insert(pos, read);
+        self.ready.notify_all();
+    }
+
+    /// What position `pos` read, reading others meanwhile rather than waiting idle.
+    fn get<R: Read + Seek>(&self, reader: &mut EntryReader<R>, pos: usize) -> EntryRead {
+        loop {
+            {
+                let mut state = self.state.lock().unwrap_or_else(|e| e.into_inner());
+                state.checking = pos;
+                if let Some(read) = state.done.remove(&pos) {
+                    self.ready.notify_all();
+                    return read;
+                }
+                let can_take = state.next < self.order.len() && state.next <= pos + READ_AHEAD;
+                if !can_take {
+                    // Another thread is reading `pos`.
+                    let _held = self.ready.wait(state).unwrap_or_else(|e| e.into_inner());
+                    continue;
+                }
+            }
+            if let Some(taken) = self.take() {
+                let read = self.read(reader, taken);
+                self.put(taken, read);
+            }
+        }
+    }
+}
+
+/// Helper threads reading entries beside the checking one: one per further core, up to three.
+fn helpers() -> usize {
+    std::thread::available_parallelism().map_or(1, |n| n.get().min(4)) - 1
+}
+
 /// Stream every payload entry in file order: digests against the manifest, records parsed.
+/// Entries are read and hashed on every core (each thread through its own position in the
+/// file) and checked here one after the other, so findings and records come in file order.
 pub(super) fn stream(
     opened: &mut Opened,
     mut payload: Vec<(String, usize)>,
@@ -47,79 +198,128 @@ pub(super) fn stream(
     visitor: &mut dyn BundleVisitor,
     ctx: &mut Ctx,
 ) -> Payload {
-    let mut out = Payload::default();
     payload.sort_by_key(|(_, i)| *i);
-    for (rel, i) in &payload {
-        let size = opened.entries[*i].size;
-        let class = layout::classify_payload(rel);
-        if class.is_none() {
+    let file = match opened.zip.get_ref().get_ref().try_clone() {
+        Ok(f) => f,
+        Err(e) => {
             ctx.error(
-                Some(rel),
-                Category::Layout,
-                "payload file outside the bundle conventions",
+                None,
+                Category::Io,
+                format!("cannot read the bundle again: {e}"),
             );
+            return Payload::default();
         }
-        let keep = matches!(
-            class,
-            Some(
-                PayloadPath::ItemMetadata { .. }
-                    | PayloadPath::Population { .. }
-                    | PayloadPath::Gap { .. }
-                    | PayloadPath::RunRecord
-            )
-        );
-        let mut hasher = Sha256::new();
-        let mut kept = Vec::new();
-        let mut too_big = false;
-        let read = opened.zip.read_entry(*i, &mut |chunk: &[u8]| {
-            hasher.update(chunk);
-            visitor.bytes_read(chunk.len() as u64);
-            if keep {
-                if kept.len() + chunk.len() > MAX_RECORD_BYTES {
-                    too_big = true;
-                } else {
-                    kept.extend_from_slice(chunk);
+    };
+    let shared = Shared {
+        order: &payload,
+        entries: &opened.entries,
+        state: Mutex::new(Progress::default()),
+        ready: Condvar::new(),
+    };
+    let reader = || {
+        EntryReader::new(BufReader::with_capacity(
+            64 * 1024,
+            PositionedFile::new(&file),
+        ))
+    };
+    std::thread::scope(|scope| {
+        for _ in 0..helpers().min(payload.len().saturating_sub(1)) {
+            let shared = &shared;
+            let mut reader = reader();
+            scope.spawn(move || {
+                while let Some(pos) = shared.take() {
+                    let read = shared.read(&mut reader, pos);
+                    shared.put(pos, read);
                 }
-            }
-            Ok(())
-        });
-        let digest = Sha256Digest(hasher.finalize().into());
-        out.computed.insert(rel.clone(), (digest, size));
-        match manifest.get(rel) {
-            Some(expected) if *expected != digest => ctx.error(
-                Some(rel),
-                Category::Digest,
-                format!("SHA-256 is {digest}, the manifest says {expected}"),
-            ),
-            None => ctx.error(
-                Some(rel),
-                Category::Manifest,
-                "payload file not listed in the manifest",
-            ),
-            _ => {}
+            });
         }
-        if let Err(e) = read {
+        let mut reader = reader();
+        let mut out = Payload::default();
+        for (pos, (rel, _)) in payload.iter().enumerate() {
+            let read = shared.get(&mut reader, pos);
+            visitor.bytes_read(read.size);
+            check_entry(&mut out, rel, read, manifest, opened.seq, visitor, ctx);
+        }
+        out
+    })
+}
+
+/// Check one entry read: its digest against the manifest, then its record.
+fn check_entry(
+    out: &mut Payload,
+    rel: &str,
+    read: EntryRead,
+    manifest: &Manifest,
+    seq: u64,
+    visitor: &mut dyn BundleVisitor,
+    ctx: &mut Ctx,
+) {
+    let class = layout::classify_payload(rel);
+    if class.is_none() {
+        ctx.error(
+            Some(rel),
+            Category::Layout,
+            "payload file outside the bundle conventions",
+        );
+    }
+    let EntryRead {
+        size,
+        digest,
+        outcome,
+    } = read;
+    out.computed.insert(rel.to_owned(), (digest, size));
+    match manifest.get(rel) {
+        Some(expected) if *expected != digest => ctx.error(
+            Some(rel),
+            Category::Digest,
+            format!("SHA-256 is {digest}, the manifest says {expected}"),
+        ),
+        None => ctx.error(
+            Some(rel),
+            Category::Manifest,
+            "payload file not listed in the manifest",
+        ),
+        _ => {}
+    }
+    let content = match outcome {
+        Ok(content) => content,
+        Err(e) => {
             // The bytes read are untrustworthy; keep the item's shape so that one corrupt entry
             // gives one finding (plus the manifest's), not a cascade.
             ctx.error(Some(rel), Category::Zip, e.to_string());
             if let Some(PayloadPath::ItemArtefact { id, file_name }) = class {
                 out.artefact(id, file_name);
             }
-            continue;
+            return;
         }
-        if too_big {
-            ctx.error(
-                Some(rel),
-                Category::Record,
-                format!("record larger than {MAX_RECORD_BYTES} bytes"),
-            );
-            continue;
-        }
-        if let Some(class) = class {
-            record(&mut out, class, rel, &kept, opened.seq, visitor, ctx);
+    };
+    let Some(class) = class else { return };
+    match content {
+        Content::TooBig => ctx.error(
+            Some(rel),
+            Category::Record,
+            format!("record larger than {MAX_RECORD_BYTES} bytes"),
+        ),
+        Content::Artefact => record(out, class, rel, Kept::None, seq, visitor, ctx),
+        Content::Record(bytes) => record(out, class, rel, Kept::Bytes(&bytes), seq, visitor, ctx),
+        Content::Item(parsed) => record(out, class, rel, Kept::Item(parsed), seq, visitor, ctx),
+    }
+}
+
+/// What was kept of a payload file for [`record`].
+enum Kept<'a> {
+    None,
+    Bytes(&'a [u8]),
+    Item(Result<Box<ItemMeta>, String>),
+}
+
+impl Kept<'_> {
+    fn bytes(&self) -> &[u8] {
+        match self {
+            Kept::Bytes(b) => b,
+            _ => &[],
         }
     }
-    out
 }
 
 /// One payload file read whole (a record) or noted (an artefact).
@@ -127,7 +327,7 @@ fn record(
     out: &mut Payload,
     class: PayloadPath<'_>,
     rel: &str,
-    kept: &[u8],
+    kept: Kept<'_>,
     seq: u64,
     visitor: &mut dyn BundleVisitor,
     ctx: &mut Ctx,
@@ -137,7 +337,12 @@ fn record(
         PayloadPath::ItemArtefact { id, file_name } => out.artefact(id, file_name),
         PayloadPath::ItemMetadata { id } => {
             out.items_seen += 1;
-            match serde_json::from_slice::<ItemMeta>(kept) {
+            let parsed = match kept {
+                Kept::Item(parsed) => parsed,
+                other => serde_json::from_slice::<Box<ItemMeta>>(other.bytes())
+                    .map_err(|e| e.to_string()),
+            };
+            match parsed {
                 Ok(meta) if meta.schema == ITEM_SCHEMA => {
                     if meta.id.as_str() != id {
                         ctx.error(
@@ -152,7 +357,7 @@ fn record(
                             ctx.error(Some(rel), Category::Record, format!("unknown control {c}"));
                         }
                     }
-                    out.items.entry(id.to_owned()).or_default().1 = Some(meta);
+                    out.items.entry(id.to_owned()).or_default().1 = Some(*meta);
                 }
                 Ok(meta) => ctx.error(
                     Some(rel),
@@ -166,20 +371,22 @@ fn record(
                 ),
             }
         }
-        PayloadPath::Population { .. } => match serde_json::from_slice::<PopulationRecord>(kept) {
-            Ok(r) if r.schema == POPULATION_SCHEMA => visitor.population(seq, &r),
-            Ok(r) => ctx.error(
-                Some(rel),
-                Category::Version,
-                unknown("population", &r.schema),
-            ),
-            Err(e) => ctx.error(
-                Some(rel),
-                Category::Record,
-                format!("not a valid population record: {e}"),
-            ),
-        },
-        PayloadPath::Gap { .. } => match serde_json::from_slice::<GapRecord>(kept) {
+        PayloadPath::Population { .. } => {
+            match serde_json::from_slice::<PopulationRecord>(kept.bytes()) {
+                Ok(r) if r.schema == POPULATION_SCHEMA => visitor.population(seq, &r),
+                Ok(r) => ctx.error(
+                    Some(rel),
+                    Category::Version,
+                    unknown("population", &r.schema),
+                ),
+                Err(e) => ctx.error(
+                    Some(rel),
+                    Category::Record,
+                    format!("not a valid population record: {e}"),
+                ),
+            }
+        }
+        PayloadPath::Gap { .. } => match serde_json::from_slice::<GapRecord>(kept.bytes()) {
             Ok(r) if r.schema == GAP_SCHEMA => {
                 out.gaps += 1;
                 visitor.gap(seq, &r);
@@ -191,7 +398,7 @@ fn record(
                 format!("not a valid gap record: {e}"),
             ),
         },
-        PayloadPath::RunRecord => match serde_json::from_slice::<RunRecord>(kept) {
+        PayloadPath::RunRecord => match serde_json::from_slice::<RunRecord>(kept.bytes()) {
             Ok(r) if r.schema == RUN_SCHEMA => out.run_record = Some(r),
             Ok(r) => ctx.error(
                 Some(rel),
