@@ -50,6 +50,13 @@ measure() { # label, command...
 rm -f "$engagement" "$engagement-wal" "$engagement-shm" "$dir/bench.secret"
 export EVIDENCE_ENGAGEMENT="$engagement"
 measure ingest "$auditor" ingest "$archive"
+measure verify "$auditor" verify "$archive"
+seconds() { # "m:ss.ss" or "h:mm:ss" from GNU time -v → seconds
+    grep 'Elapsed (wall clock)' "$dir/$1.time" | awk '{print $NF}' |
+        awk -F: '{s=0; for (i=1; i<=NF; i++) s=s*60+$i; print s}'
+}
+awk -v i="$(seconds ingest)" -v v="$(seconds verify)" -v n="$((bundles * items))" \
+    'BEGIN { printf "ingest    ours %.1f s (%d items/s)   reference: verify alone %.1f s   ratio %.2fx   goal < 20 s at 1,000,000 items\n", i, n / i, v, i / v }'
 "$auditor" audit add bench --type initial > /dev/null
 "$auditor" population define everything --any-period > /dev/null
 "$auditor" seed commit everything --secret-file "$dir/bench.secret" --generate > /dev/null

@@ -597,3 +597,39 @@ async fn a_shutdown_during_a_graphql_page_that_never_answers_stops_in_time_with_
         "no watermark, nothing walked: the next run backfills from the start: {pulls}"
     );
 }
+
+#[tokio::test]
+async fn a_server_without_graphql_is_walked_through_rest_under_auto_and_named_under_graphql() {
+    let fake = FakeGithub::new("acme", vec![model_repo()]);
+    fake.fault(
+        "/graphql$",
+        100,
+        FaultAction::Status(404, vec![], r#"{"message":"Not Found"}"#.into()),
+    );
+    let server = serve(&fake).await;
+    let (sink, r) = collect(
+        &connector(&server.uri(), "auto", 100),
+        &mut Cursor::default(),
+    )
+    .await;
+    r.unwrap();
+    assert!(sink.gaps.is_empty(), "{:?}", sink.gaps);
+    assert_eq!(
+        sink.drafts().count(),
+        6,
+        "every merged pull request, through REST"
+    );
+
+    let (sink, r) = collect(
+        &connector(&server.uri(), "graphql", 100),
+        &mut Cursor::default(),
+    )
+    .await;
+    r.unwrap();
+    assert_eq!(sink.drafts().count(), 0);
+    assert!(
+        sink.gaps.iter().any(|g| g.message.contains("HTTP 404")),
+        "{:?}",
+        sink.gaps
+    );
+}

@@ -334,7 +334,14 @@ fn a_token_without_the_checks_permission_still_seals_every_approval_and_collect_
     );
     let server = rt.block_on(serve(&fake));
     let sandbox = Sandbox::empty();
-    sandbox.write("agent.toml", config(&server.uri()));
+    // The REST walk, whose /check-runs the token may not read. Through GraphQL the same
+    // refusal is a partial error on the rollup (`github_graphql.rs`,
+    // `an_unreadable_rollup_seals_the_pull_request_with_its_checks_unavailable`).
+    let rest = config(&server.uri()).replace(
+        "token_env = \"E2E_GITHUB_TOKEN\"",
+        "token_env = \"E2E_GITHUB_TOKEN\"\napi = \"rest\"",
+    );
+    sandbox.write("agent.toml", rest);
 
     let out = collect(&sandbox);
     assert_eq!(out.status.code(), Some(1), "degraded: {}", text(&out));

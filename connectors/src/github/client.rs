@@ -47,6 +47,9 @@ pub(crate) struct Stats {
     /// GraphQL queries answered, and the cost GitHub reported for them (`rateLimit.cost`).
     pub graphql_queries: AtomicU64,
     pub graphql_cost: AtomicU64,
+    /// The server has no GraphQL endpoint (404, 410 or 501 to `POST /graphql`: an old GitHub
+    /// Enterprise Server, a proxy that passes only REST): `api = "auto"` walks REST instead.
+    pub graphql_absent: std::sync::atomic::AtomicBool,
 }
 
 /// One answered API request.

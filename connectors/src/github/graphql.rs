@@ -295,6 +295,15 @@ impl Exchange for GraphqlPost<'_> {
                     }),
                 };
             }
+            // No GraphQL endpoint here (an old GitHub Enterprise Server, a REST-only proxy).
+            404 | 410 | 501 => {
+                client.stats.graphql_absent.store(true, Ordering::Relaxed);
+                let body = read_limited(response, 4096).await;
+                return Err(unusable(
+                    &self.resource(),
+                    format!("HTTP {status}{}", github_message(&body)),
+                ));
+            }
             408 | 500..=599 => {
                 return Ok(Reading::Status {
                     status,

@@ -4,6 +4,7 @@
 //! and sealed as one item holding the answers as fetched plus the derived approval facts.
 
 use std::collections::BTreeMap;
+use std::sync::atomic::Ordering;
 
 use evidence_model::Timestamp;
 use futures::StreamExt;
@@ -446,8 +447,17 @@ pub(crate) async fn collect(
 ) -> Result<(), ConnectorError> {
     let full = repo.full_name.as_str();
     let has_watermark = state.watermark.is_some();
-    if run.settings.api.uses_graphql(has_watermark) {
-        return super::pulls_graphql::collect(run, repo, state, tags).await;
+    let graphql_absent = run.client.stats.graphql_absent.load(Ordering::Relaxed);
+    if run.settings.api.uses_graphql(has_watermark) && !graphql_absent {
+        match super::pulls_graphql::collect(run, repo, state, tags).await? {
+            super::pulls_graphql::Walked::Done => return Ok(()),
+            super::pulls_graphql::Walked::NoGraphql => {
+                tracing::info!(
+                    repo = full,
+                    "the server has no GraphQL API; pull requests are walked through REST"
+                );
+            }
+        }
     }
     let (owner, name) = super::split_full_name(full);
     let list_url = list_url(run, full);

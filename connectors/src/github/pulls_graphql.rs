@@ -34,11 +34,14 @@ const ROLLUP_SECONDARY: Secondary = Secondary {
 };
 
 /// How a walk left off.
+#[derive(Debug, PartialEq, Eq)]
 enum Stop {
     /// Walked to the watermark or the end.
     Done,
     /// Stopped at the page starting after the cursor (`None`: from the top).
     Incomplete,
+    /// The first query found no GraphQL endpoint (`api = "auto"` only).
+    NoGraphql,
 }
 
 /// Fetch the reviews and check contexts `pull` did not hold, adding them to its record.
@@ -145,7 +148,7 @@ pub(crate) async fn collect(
     repo: &RepoRef,
     state: &mut WalkState,
     tags: &Tags,
-) -> Result<(), ConnectorError> {
+) -> Result<Walked, ConnectorError> {
     let full = repo.full_name.as_str();
     let list_url = pulls::list_url(run, full);
     let mut query = format!(
@@ -193,6 +196,10 @@ pub(crate) async fn collect(
         restart_from_top: false,
     };
     let stop = walk.pages().await?;
+    if stop == Stop::NoGraphql {
+        state.resume = (!fresh).then_some(resume);
+        return Ok(Walked::NoGraphql);
+    }
     let splits = walk.splits;
     let restart_from_top = walk.restart_from_top;
     match stop {
@@ -208,7 +215,7 @@ pub(crate) async fn collect(
                 prime_first_page(run, state, &list_url, &mut tally).await?;
             }
         }
-        Stop::Done | Stop::Incomplete => {
+        Stop::Done | Stop::Incomplete | Stop::NoGraphql => {
             if restart_from_top {
                 resume.graphql_after = None;
                 tally.incomplete(
@@ -247,7 +254,16 @@ pub(crate) async fn collect(
     pulls::degraded_gaps(run, full, degraded).await?;
     let record = tally.record(run.source.clone(), full, &tags.kind, &query);
     run.sink.population(record).await?;
-    Ok(())
+    Ok(Walked::Done)
+}
+
+/// How a GraphQL walk of one repository ended.
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) enum Walked {
+    /// Walked (completely or not; the tally and gaps say which).
+    Done,
+    /// The server has no GraphQL endpoint and nothing was read: walk REST instead.
+    NoGraphql,
 }
 
 /// After a complete backfill, read the REST listing's first page once so the next (REST) run
@@ -370,6 +386,15 @@ impl Walk<'_, '_, '_> {
                         "the run was interrupted; the walk resumes at this page next run",
                     );
                     return Ok(Stop::Incomplete);
+                }
+                Err(_)
+                    if self.run.settings.api == super::config::ApiMode::Auto
+                        && self.resume.pages_walked == 0
+                        && after.is_none()
+                        && self.run.client.stats.graphql_absent.load(Ordering::Relaxed) =>
+                {
+                    // Nothing read yet and no GraphQL here at all: the REST walk takes over.
+                    return Ok(Stop::NoGraphql);
                 }
                 Err(e) => {
                     let scope = self.kind_scope();
