@@ -22,4 +22,4 @@ cut -d' ' -f1 "$WORK/seal" > "$WORK/seal.wall"; cut -d' ' -f1 "$WORK/dd" > "$WOR
 cut -d' ' -f2 "$WORK/seal" > "$WORK/seal.rss"
 SEAL=$(median "$WORK/seal.wall"); DD=$(median "$WORK/dd.wall")
 echo "seal $FILES × $KIB KiB incompressible ($BYTES bytes), median of $RUNS: seal ${SEAL} s, dd ${DD} s, seal peak RSS $(( $(median "$WORK/seal.rss") / 1024 )) MiB"
-ratio seal "$(echo "$BYTES / 1e6 / $SEAL" | bc -l)" "$(echo "$BYTES / 1e6 / $DD" | bc -l)" MB/s
+ratio seal "$(awk -v b="$BYTES" -v t="$SEAL" 'BEGIN {print b / 1e6 / t}')" "$(awk -v b="$BYTES" -v t="$DD" 'BEGIN {print b / 1e6 / t}')" MB/s

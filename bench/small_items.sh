@@ -19,5 +19,5 @@ cut -d' ' -f1 "$WORK/seal" > "$WORK/seal.wall"; cut -d' ' -f1 "$WORK/sum" > "$WO
 cut -d' ' -f2 "$WORK/seal" > "$WORK/seal.rss"
 SEAL=$(median "$WORK/seal.wall"); SUM=$(median "$WORK/sum.wall")
 echo "seal $FILES small files, median of $RUNS: seal ${SEAL} s, sha256sum ${SUM} s, seal peak RSS $(( $(median "$WORK/seal.rss") / 1024 )) MiB"
-ratio items "$(echo "$FILES / $SEAL" | bc -l)" "$(echo "$FILES / ($SUM + 0.001)" | bc -l)" items/s
+ratio items "$(awk -v n="$FILES" -v t="$SEAL" 'BEGIN {print n / t}')" "$(awk -v n="$FILES" -v t="$SUM" 'BEGIN {print n / (t + 0.001)}')" items/s
 echo "goal: 10000 items/s"

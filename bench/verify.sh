@@ -21,4 +21,4 @@ cut -d' ' -f1 "$WORK/verify" > "$WORK/verify.wall"; cut -d' ' -f2 "$WORK/verify"
 VERIFY=$(median "$WORK/verify.wall")
 OPENSSL_KB=$(openssl speed -evp sha256 -bytes 1048576 -seconds 3 2>/dev/null | awk '/^sha256/ {sub(/k$/, "", $2); print $2}')
 echo "verify a $BYTES-byte bundle ($FILES × $KIB KiB incompressible), median of $RUNS: ${VERIFY} s, peak RSS $(( $(median "$WORK/verify.rss") / 1024 )) MiB; $(nproc) cores"
-ratio verify "$(echo "$BYTES / 1e6 / $VERIFY" | bc -l)" "$(echo "$OPENSSL_KB / 1000" | bc -l)" MB/s
+ratio verify "$(awk -v b="$BYTES" -v t="$VERIFY" 'BEGIN {print b / 1e6 / t}')" "$(awk -v k="$OPENSSL_KB" 'BEGIN {print k / 1000}')" MB/s
