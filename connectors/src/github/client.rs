@@ -612,12 +612,7 @@ impl Exchange for GithubGet<'_> {
     }
 
     fn transport_what(&self, failure: &TransportFailure) -> String {
-        if failure.is_timeout() {
-            "timed out"
-        } else {
-            "connection failed"
-        }
-        .to_owned()
+        transport_what(failure)
     }
 
     fn unreachable(
@@ -626,17 +621,7 @@ impl Exchange for GithubGet<'_> {
         reason: String,
         _attempts: u32,
     ) -> ConnectorError {
-        if failure.is_timeout() {
-            ConnectorError::Timeout {
-                resource: self.resource(),
-                timeout: self.client.policy.timeout,
-            }
-        } else {
-            ConnectorError::Unreachable {
-                resource: self.resource(),
-                detail: reason,
-            }
-        }
+        transport_error(self.resource(), self.client.policy.timeout, failure, reason)
     }
 
     fn interrupted(&self, _waiting: bool, _attempts: u32) -> ConnectorError {
@@ -695,6 +680,33 @@ pub(super) fn github_message(body: &str) -> String {
         .and_then(|v| v.get("message").and_then(|m| m.as_str()).map(str::to_owned))
         .map(|m| format!(": {}", m.chars().take(200).collect::<String>()))
         .unwrap_or_default()
+}
+
+/// What a transport failure was, for retry messages: the same words for every GitHub request.
+pub(crate) fn transport_what(failure: &TransportFailure) -> String {
+    if failure.is_timeout() {
+        "timed out"
+    } else {
+        "connection failed"
+    }
+    .to_owned()
+}
+
+/// The error a request to `resource` ends with when the transport kept failing.
+pub(crate) fn transport_error(
+    resource: String,
+    timeout: std::time::Duration,
+    failure: TransportFailure,
+    reason: String,
+) -> ConnectorError {
+    if failure.is_timeout() {
+        ConnectorError::Timeout { resource, timeout }
+    } else {
+        ConnectorError::Unreachable {
+            resource,
+            detail: reason,
+        }
+    }
 }
 
 #[cfg(test)]

@@ -11,7 +11,9 @@ use bytes::Bytes;
 use reqwest::header::{AUTHORIZATION, CONTENT_TYPE};
 use serde_json::Value;
 
-use super::client::{Client, github_message, now_epoch_secs, read_limited, unusable};
+use super::client::{
+    Client, github_message, now_epoch_secs, read_limited, transport_error, transport_what, unusable,
+};
 use super::ratelimit::{self, Answer, RateInfo, SECONDARY_LIMIT_DEFAULT_WAIT};
 use crate::connector::{CollectContext, ConnectorError};
 use crate::http::{self, Exchange, Reading, TransportFailure};
@@ -392,12 +394,7 @@ impl Exchange for GraphqlPost<'_> {
     }
 
     fn transport_what(&self, failure: &TransportFailure) -> String {
-        if failure.is_timeout() {
-            "timed out"
-        } else {
-            "connection failed"
-        }
-        .to_owned()
+        transport_what(failure)
     }
 
     fn unreachable(
@@ -406,17 +403,7 @@ impl Exchange for GraphqlPost<'_> {
         reason: String,
         _attempts: u32,
     ) -> ConnectorError {
-        if failure.is_timeout() {
-            ConnectorError::Timeout {
-                resource: self.resource(),
-                timeout: self.client.policy.timeout,
-            }
-        } else {
-            ConnectorError::Unreachable {
-                resource: self.resource(),
-                detail: reason,
-            }
-        }
+        transport_error(self.resource(), self.client.policy.timeout, failure, reason)
     }
 
     fn interrupted(&self, _waiting: bool, _attempts: u32) -> ConnectorError {
