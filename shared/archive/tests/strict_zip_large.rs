@@ -1,7 +1,10 @@
 //! The strict reader on a real ZIP64 archive: `write_zip` writes an entry of more than 4 GiB to a
 //! temporary file, and the reader must open it and stream it back with the right size and digest.
+//! The entry is zeros written as holes, so the file takes a few kilobytes of disk, not 4 GiB.
 
-use std::io::{self, Read, Seek, SeekFrom};
+use std::fs::File;
+use std::io::{self, Read, Seek, SeekFrom, Write};
+use std::os::unix::fs::MetadataExt;
 use std::time::Instant;
 
 use evidence_archive::strict_zip::{Limits, StrictZip};
@@ -10,7 +13,32 @@ use evidence_model::Sha256Digest;
 use sha2::{Digest, Sha256};
 
 const LARGE: u64 = (4 << 30) + 4096;
-const FILL: u8 = b'e';
+const FILL: u8 = 0;
+
+/// A file that turns every large all-zero write into a hole (a seek past it): the kernel reads
+/// holes back as zeros, so the reader sees every byte while the disk holds almost none. Small
+/// writes (headers, and the writer's patches of them) are always written.
+struct HoleMaker(File);
+
+impl Write for HoleMaker {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        if buf.len() >= 64 * 1024 && buf.iter().all(|&b| b == 0) {
+            self.0.seek(SeekFrom::Current(buf.len() as i64))?;
+            return Ok(buf.len());
+        }
+        self.0.write(buf)
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        self.0.flush()
+    }
+}
+
+impl Seek for HoleMaker {
+    fn seek(&mut self, pos: SeekFrom) -> io::Result<u64> {
+        self.0.seek(pos)
+    }
+}
 
 fn u16_at(bytes: &[u8], at: usize) -> u16 {
     u16::from_le_bytes([bytes[at], bytes[at + 1]])
@@ -63,8 +91,14 @@ fn an_entry_above_4_gib_written_by_write_zip_opens_and_reads_back() {
         },
     ];
     let time = zip_time(jiff::Timestamp::from_second(1_700_000_000).unwrap());
-    let mut file = write_zip(tempfile::tempfile().unwrap(), entries, time).unwrap();
+    let HoleMaker(mut file) =
+        write_zip(HoleMaker(tempfile::tempfile().unwrap()), entries, time).unwrap();
     let written = started.elapsed();
+    let on_disk = file.metadata().unwrap().blocks() * 512;
+    assert!(
+        on_disk < 64 << 20,
+        "the test's archive should be sparse, it takes {on_disk} bytes of disk"
+    );
 
     let mut zip = StrictZip::open(file.try_clone().unwrap(), Limits::default()).unwrap();
     let entries = zip.entries().to_vec();

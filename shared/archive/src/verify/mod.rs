@@ -17,6 +17,7 @@ mod layout;
 mod log;
 mod manifests;
 pub(crate) mod options;
+mod read_ahead;
 mod records;
 pub(crate) mod report;
 mod source;

@@ -6,7 +6,6 @@
 
 use std::collections::BTreeMap;
 use std::io::{BufReader, Read, Seek};
-use std::sync::{Condvar, Mutex};
 
 use evidence_model::item::ITEM_SCHEMA;
 use evidence_model::records::{GAP_SCHEMA, POPULATION_SCHEMA};
@@ -14,6 +13,7 @@ use evidence_model::{Catalogue, GapRecord, ItemMeta, PopulationRecord, Sha256Dig
 use sha2::{Digest, Sha256};
 
 use super::layout::{MAX_RECORD_BYTES, Opened};
+use super::read_ahead::ReadAhead;
 use super::report::{Category, Ctx};
 use super::visitor::BundleVisitor;
 use crate::bag::Manifest;
@@ -112,77 +112,6 @@ fn read_entry<R: Read + Seek>(
     }
 }
 
-/// The entries to read, shared by the threads reading them: each takes the next one not yet
-/// taken, at most [`READ_AHEAD`] past the one being checked, and leaves what it read here.
-struct Shared<'a> {
-    order: &'a [(String, usize)],
-    entries: &'a [ZipEntry],
-    state: Mutex<Progress>,
-    ready: Condvar,
-}
-
-#[derive(Default)]
-struct Progress {
-    /// The next position of `order` no thread has taken.
-    next: usize,
-    /// The position being checked.
-    checking: usize,
-    done: BTreeMap<usize, EntryRead>,
-}
-
-impl Shared<'_> {
-    /// Take the next position to read, waiting while it is too far ahead; `None` when all are
-    /// taken.
-    fn take(&self) -> Option<usize> {
-        let mut state = self.state.lock().unwrap_or_else(|e| e.into_inner());
-        loop {
-            if state.next >= self.order.len() {
-                return None;
-            }
-            if state.next <= state.checking + READ_AHEAD {
-                state.next += 1;
-                return Some(state.next - 1);
-            }
-            state = self.ready.wait(state).unwrap_or_else(|e| e.into_inner());
-        }
-    }
-
-    fn read<R: Read + Seek>(&self, reader: &mut EntryReader<R>, pos: usize) -> EntryRead {
-        let (rel, i) = &self.order[pos];
-        read_entry(reader, *i, &self.entries[*i], layout::classify_payload(rel))
-    }
-
-    fn put(&self, pos: usize, read: EntryRead) {
-        let mut state = self.state.lock().unwrap_or_else(|e| e.into_inner());
-        state.done.insert(pos, read);
-        self.ready.notify_all();
-    }
-
-    /// What position `pos` read, reading others meanwhile rather than waiting idle.
-    fn get<R: Read + Seek>(&self, reader: &mut EntryReader<R>, pos: usize) -> EntryRead {
-        loop {
-            {
-                let mut state = self.state.lock().unwrap_or_else(|e| e.into_inner());
-                state.checking = pos;
-                if let Some(read) = state.done.remove(&pos) {
-                    self.ready.notify_all();
-                    return read;
-                }
-                let can_take = state.next < self.order.len() && state.next <= pos + READ_AHEAD;
-                if !can_take {
-                    // Another thread is reading `pos`.
-                    let _held = self.ready.wait(state).unwrap_or_else(|e| e.into_inner());
-                    continue;
-                }
-            }
-            if let Some(taken) = self.take() {
-                let read = self.read(reader, taken);
-                self.put(taken, read);
-            }
-        }
-    }
-}
-
 /// Helper threads reading entries beside the checking one: one per further core, up to three.
 fn helpers() -> usize {
     std::thread::available_parallelism().map_or(1, |n| n.get().min(4)) - 1
@@ -210,11 +139,15 @@ pub(super) fn stream(
             return Payload::default();
         }
     };
-    let shared = Shared {
-        order: &payload,
-        entries: &opened.entries,
-        state: Mutex::new(Progress::default()),
-        ready: Condvar::new(),
+    let shared = ReadAhead::new(payload.len(), READ_AHEAD);
+    let read = |reader: &mut EntryReader<_>, pos: usize| {
+        let (rel, i) = &payload[pos];
+        read_entry(
+            reader,
+            *i,
+            &opened.entries[*i],
+            layout::classify_payload(rel),
+        )
     };
     let reader = || {
         EntryReader::new(BufReader::with_capacity(
@@ -226,17 +159,12 @@ pub(super) fn stream(
         for _ in 0..helpers().min(payload.len().saturating_sub(1)) {
             let shared = &shared;
             let mut reader = reader();
-            scope.spawn(move || {
-                while let Some(pos) = shared.take() {
-                    let read = shared.read(&mut reader, pos);
-                    shared.put(pos, read);
-                }
-            });
+            scope.spawn(move || shared.read_all(|pos| read(&mut reader, pos)));
         }
         let mut reader = reader();
         let mut out = Payload::default();
         for (pos, (rel, _)) in payload.iter().enumerate() {
-            let read = shared.get(&mut reader, pos);
+            let read = shared.get(pos, |pos| read(&mut reader, pos));
             visitor.bytes_read(read.size);
             check_entry(&mut out, rel, read, manifest, opened.seq, visitor, ctx);
         }
