@@ -118,11 +118,10 @@ impl Loader {
 }
 
 impl BundleVisitor for Loader {
-    fn item(&mut self, bundle_seq: u64, leaf_index: u64, meta: &ItemMeta) {
-        self.pending_for(bundle_seq).items.push(ItemFacts {
-            leaf_index,
-            meta: meta.clone(),
-        });
+    fn item(&mut self, bundle_seq: u64, leaf_index: u64, meta: ItemMeta) {
+        self.pending_for(bundle_seq)
+            .items
+            .push(ItemFacts { leaf_index, meta });
     }
 
     fn population(&mut self, bundle_seq: u64, record: &PopulationRecord) {

@@ -9,6 +9,7 @@ pub mod hash_pipe;
 pub mod layout;
 pub mod log;
 pub mod merkle;
+pub mod positioned;
 pub mod proof;
 pub mod run_record;
 pub mod seal;

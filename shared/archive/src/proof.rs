@@ -130,14 +130,9 @@ struct Collect {
 }
 
 impl BundleVisitor for Collect {
-    fn item(&mut self, seq: u64, _leaf_index: u64, meta: &ItemMeta) {
-        self.items.insert(
-            meta.id.to_string(),
-            ItemPlace {
-                seq,
-                meta: meta.clone(),
-            },
-        );
+    fn item(&mut self, seq: u64, _leaf_index: u64, meta: ItemMeta) {
+        self.items
+            .insert(meta.id.to_string(), ItemPlace { seq, meta });
     }
 }
 
@@ -163,7 +158,7 @@ impl ProofSource {
     pub fn open(dir: &Path, options: &VerifyOptions) -> Result<Self, ProofError> {
         let mut collect = Collect::default();
         let (report, leaves) =
-            crate::verify::verify_source_full(&mut LocalDir::new(dir), options, &mut collect);
+            crate::verify::verify_source_full(&mut LocalDir::new(dir), options, &mut collect, true);
         let errors = report
             .all_problems()
             .filter(|p| p.severity == Severity::Error)

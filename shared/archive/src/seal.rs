@@ -21,9 +21,9 @@ use crate::layout::{self, FORMAT_VERSION, FORMAT_VERSION_SIGNED};
 use crate::log::{Checkpoint, payload_leaf, run_leaf};
 pub use crate::log::{ConsistencyProofDoc, hashes_to_base64};
 use crate::merkle::{self, Frontier, Hash};
+use crate::positioned::PositionedFile;
 use crate::sshsig::{self, SshSignature};
 use crate::staging::{StagedBytes, Staging};
-use crate::strict_zip::PositionedFile;
 use crate::tsp::{self, TimeStampInfo};
 use crate::zip_write::{EntryToWrite, write_zip, zip_time};
 

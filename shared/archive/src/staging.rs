@@ -473,7 +473,7 @@ mod tests {
     #[derive(Default)]
     struct Items(Vec<String>);
     impl BundleVisitor for Items {
-        fn item(&mut self, _: u64, _: u64, meta: &ItemMeta) {
+        fn item(&mut self, _: u64, _: u64, meta: ItemMeta) {
             self.0.push(meta.id.to_string());
         }
     }

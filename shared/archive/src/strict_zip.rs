@@ -496,7 +496,7 @@ pub struct StrictZip<R> {
 }
 
 /// Streams checked entries' content out of a reader: what [`StrictZip`] reads with, and what a
-/// second thread owns, over its own handle on the same file (see [`PositionedFile`]), to read
+/// second thread owns, over its own handle on the same file (see [`PositionedFile`](crate::positioned::PositionedFile)), to read
 /// other entries of an archive [`StrictZip::open`] checked at the same time.
 pub struct EntryReader<R> {
     reader: R,
@@ -504,51 +504,9 @@ pub struct EntryReader<R> {
     chunk: Vec<u8>,
     /// Compressed input on its way to the inflater; allocated on the first deflated read.
     input: Vec<u8>,
-}
-
-/// A file read at a position of its own (`pread`), whatever other handles on it do: several
-/// threads can each read a different part of one file through one `File`.
-#[derive(Debug)]
-pub struct PositionedFile<'a> {
-    file: &'a std::fs::File,
-    pos: u64,
-}
-
-impl<'a> PositionedFile<'a> {
-    pub fn new(file: &'a std::fs::File) -> Self {
-        Self::at(file, 0)
-    }
-
-    /// Reading from `pos` on.
-    pub fn at(file: &'a std::fs::File, pos: u64) -> Self {
-        Self { file, pos }
-    }
-}
-
-impl Read for PositionedFile<'_> {
-    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        use std::os::unix::fs::FileExt;
-        let n = self.file.read_at(buf, self.pos)?;
-        self.pos += n as u64;
-        Ok(n)
-    }
-}
-
-impl Seek for PositionedFile<'_> {
-    fn seek(&mut self, pos: SeekFrom) -> io::Result<u64> {
-        let target = match pos {
-            SeekFrom::Start(p) => Some(p),
-            SeekFrom::Current(d) => self.pos.checked_add_signed(d),
-            SeekFrom::End(d) => self.file.metadata()?.len().checked_add_signed(d),
-        };
-        self.pos = target.ok_or_else(|| {
-            io::Error::new(
-                io::ErrorKind::InvalidInput,
-                "seek before the start of the file",
-            )
-        })?;
-        Ok(self.pos)
-    }
+    /// One inflater for every deflated entry, reset between them: a new one allocates and
+    /// clears its window each time, which dominated reading many small entries.
+    inflater: Option<Decompress>,
 }
 
 impl<R> fmt::Debug for StrictZip<R> {
@@ -654,6 +612,7 @@ impl<R: Read + Seek> EntryReader<R> {
             reader,
             chunk: Vec::new(),
             input: Vec::new(),
+            inflater: None,
         }
     }
 
@@ -689,7 +648,10 @@ impl<R: Read + Seek> EntryReader<R> {
                 if self.input.is_empty() {
                     self.input = vec![0; INFLATE_INPUT_CHUNK];
                 }
+                let inflater = self.inflater.get_or_insert_with(|| Decompress::new(false));
+                inflater.reset(false);
                 inflate(
+                    inflater,
                     &mut data,
                     &span,
                     &mut self.input,
@@ -776,6 +738,7 @@ fn copy_stored(
 /// output beyond the declared size as soon as it appears, a stream cut short, and bytes after the
 /// stream's end.
 fn inflate(
+    inflater: &mut Decompress,
     data: &mut dyn Read,
     span: &Span<'_>,
     input: &mut [u8],
@@ -783,7 +746,6 @@ fn inflate(
     sink: &mut dyn FnMut(&[u8]) -> io::Result<()>,
 ) -> Result<(), ZipProblem> {
     let entry = span.entry;
-    let mut inflater = Decompress::new(false);
     let mut read_in = 0u64;
     let (mut start, mut end) = (0usize, 0usize);
     loop {
@@ -1969,6 +1931,7 @@ mod tests {
         let mut out = Vec::new();
         let (mut input, mut output) = (vec![0; 7], vec![0; 5]);
         inflate(
+            &mut Decompress::new(false),
             &mut Cursor::new(compressed),
             &span,
             &mut input,

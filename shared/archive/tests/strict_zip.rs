@@ -642,6 +642,31 @@ fn deflate_streams_that_end_early_or_carry_trailing_bytes_are_caught_while_readi
 }
 
 #[test]
+fn one_reader_reads_deflated_entries_before_and_after_a_corrupt_one() {
+    // The reader keeps one inflater for every entry: what a broken stream left in it must not
+    // reach the next entry.
+    let first = b"first entry, deflated ".repeat(400);
+    let second = b"second entry, cut short ".repeat(400);
+    let third = b"third entry, read after the cut one ".repeat(400);
+    let mut cut = Entry::deflated(B, &second);
+    cut.data.truncate(cut.data.len() / 2);
+    let len = cut.data.len() as u32;
+    cut.both(|f| f.compressed_size = len);
+    let c = "run-000001/data/c.txt";
+    let mut zip = open(forge(vec![
+        Entry::deflated(A, &first),
+        cut,
+        Entry::deflated(c, &third),
+    ]))
+    .unwrap();
+    for _ in 0..2 {
+        assert_eq!(zip.read_small(0, 100_000).unwrap(), first);
+        assert!(zip.read_small(1, 100_000).is_err());
+        assert_eq!(zip.read_small(2, 100_000).unwrap(), third);
+    }
+}
+
+#[test]
 fn prepended_data_is_refused() {
     let entries = || vec![stored(A, b"alpha"), stored(B, b"bravo")];
     // Junk the offsets do not count (`cat junk.bin a.zip`).

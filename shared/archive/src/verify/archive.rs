@@ -41,15 +41,19 @@ pub fn verify_source(
     options: &VerifyOptions,
     visitor: &mut dyn BundleVisitor,
 ) -> ArchiveReport {
-    verify_source_full(source, options, visitor).0
+    // The whole log's leaves (32 bytes per payload file) are kept only to check a pin.
+    let keep_leaves = options.expected_checkpoint.is_some();
+    verify_source_full(source, options, visitor, keep_leaves).0
 }
 
-/// An archive's report and the leaves of its whole log, when every bundle's were read and the
-/// archive has no error.
+/// An archive's report and, with `keep_leaves`, the leaves of its whole log, when every
+/// bundle's were read and the archive has no error. Without `keep_leaves` memory does not grow
+/// with the archive, and a pinned checkpoint in `options` cannot be checked.
 pub(crate) fn verify_source_full(
     source: &mut dyn BundleSource,
     options: &VerifyOptions,
     visitor: &mut dyn BundleVisitor,
+    keep_leaves: bool,
 ) -> (ArchiveReport, Option<Vec<Hash>>) {
     let label = source.label();
     let listing = match source.list() {
@@ -88,7 +92,7 @@ pub(crate) fn verify_source_full(
                 ),
             ));
         }
-        verified.push((b.seq, bundle, leaves));
+        verified.push((b.seq, bundle, leaves.filter(|_| keep_leaves)));
     }
     assemble(&label, verified, listing.problems, options)
 }

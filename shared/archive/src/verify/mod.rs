@@ -149,7 +149,7 @@ fn parse_bundle(
         .iter()
         .map(|(_, i)| opened.entries[*i].size)
         .sum();
-    let payload = records::stream(
+    let mut payload = records::stream(
         &mut opened,
         payload_entries,
         &manifest.manifest,
@@ -158,7 +158,14 @@ fn parse_bundle(
     );
     let seq = opened.seq;
     let leaf_base = start.frontier.size();
-    records::check_items(&payload, &manifest.manifest, leaf_base, seq, visitor, ctx);
+    records::check_items(
+        &mut payload,
+        &manifest.manifest,
+        leaf_base,
+        seq,
+        visitor,
+        ctx,
+    );
     let end = log::end(&opened, &tags, &bag, &manifest, &payload, &start, ctx);
     records::check_run_record(&payload, seq, &bag.info.origin, visitor, ctx);
     let summary = BundleSummary {

@@ -4,8 +4,8 @@
 //! and handed to the visitor in that order; then every item must have one metadata record and
 //! exactly one artefact, which the record describes.
 
-use std::collections::BTreeMap;
-use std::io::{BufReader, Read, Seek};
+use std::collections::{BTreeMap, HashMap};
+use std::io::{Read, Seek};
 
 use evidence_model::item::ITEM_SCHEMA;
 use evidence_model::records::{GAP_SCHEMA, POPULATION_SCHEMA};
@@ -18,14 +18,15 @@ use super::report::{Category, Ctx};
 use super::visitor::BundleVisitor;
 use crate::bag::Manifest;
 use crate::layout::{self, PayloadPath};
+use crate::positioned::WindowedFile;
 use crate::run_record::{RUN_SCHEMA, RunRecord};
-use crate::strict_zip::{EntryReader, PositionedFile, ZipEntry, ZipProblem};
+use crate::strict_zip::{EntryReader, ZipEntry, ZipProblem};
 
 /// What streaming the payload found.
 #[derive(Default)]
 pub(super) struct Payload {
     /// Digest and size of every payload file, by bag-relative name.
-    pub(super) computed: BTreeMap<String, (Sha256Digest, u64)>,
+    pub(super) computed: HashMap<String, (Sha256Digest, u64)>,
     pub(super) items_seen: u64,
     pub(super) gaps: u64,
     /// Per item id: its artefact file names and its metadata, if read.
@@ -150,10 +151,8 @@ pub(super) fn stream(
         )
     };
     let reader = || {
-        EntryReader::new(BufReader::with_capacity(
-            64 * 1024,
-            PositionedFile::new(&file),
-        ))
+        // Entries are small and taken nearly in file order: one window serves many.
+        EntryReader::new(WindowedFile::new(&file, 64 * 1024))
     };
     std::thread::scope(|scope| {
         for _ in 0..helpers().min(payload.len().saturating_sub(1)) {
@@ -343,21 +342,22 @@ fn record(
 }
 
 /// Every item: one metadata record and exactly one artefact, which the record describes. Items
-/// are handed to the visitor with their leaf index (`leaf_base` plus the manifest position).
+/// are handed to the visitor with their leaf index (`leaf_base` plus the manifest position),
+/// and leave `payload`.
 pub(super) fn check_items(
-    payload: &Payload,
+    payload: &mut Payload,
     manifest: &Manifest,
     leaf_base: u64,
     seq: u64,
     visitor: &mut dyn BundleVisitor,
     ctx: &mut Ctx,
 ) {
-    let leaf_index: BTreeMap<&str, u64> = manifest
+    let leaf_index: HashMap<&str, u64> = manifest
         .iter()
         .enumerate()
         .map(|(n, (p, _))| (p, leaf_base + n as u64))
         .collect();
-    for (id, (artefacts, meta)) in &payload.items {
+    for (id, (artefacts, meta)) in std::mem::take(&mut payload.items) {
         let at = format!("data/items/{id}/");
         let Some(meta) = meta else {
             ctx.error(Some(&at), Category::Record, "item without metadata.json");

@@ -8,10 +8,11 @@ use evidence_model::{GapRecord, ItemMeta, PopulationRecord};
 use crate::run_record::RunRecord;
 
 /// Receives the records of a bundle as they are verified (the auditor's ingest uses this).
+/// Items are handed over owned: a visitor that keeps them (ingest) needs no copy.
 /// Records are handed over only from bundles whose bytes checked out so far; callers must still
 /// discard everything when the final report has errors.
 pub trait BundleVisitor {
-    fn item(&mut self, _bundle_seq: u64, _leaf_index: u64, _meta: &ItemMeta) {}
+    fn item(&mut self, _bundle_seq: u64, _leaf_index: u64, _meta: ItemMeta) {}
     fn population(&mut self, _bundle_seq: u64, _record: &PopulationRecord) {}
     fn gap(&mut self, _bundle_seq: u64, _record: &GapRecord) {}
     fn run(&mut self, _record: &RunRecord) {}
@@ -44,7 +45,7 @@ impl<'a> GapWatch<'a> {
 }
 
 impl BundleVisitor for GapWatch<'_> {
-    fn item(&mut self, seq: u64, leaf_index: u64, meta: &ItemMeta) {
+    fn item(&mut self, seq: u64, leaf_index: u64, meta: ItemMeta) {
         self.inner.item(seq, leaf_index, meta);
     }
     fn population(&mut self, seq: u64, record: &PopulationRecord) {
