@@ -18,7 +18,7 @@ use evidence_model::{
 };
 use sha2::{Digest, Sha256};
 use std::io::Write;
-use tokio::io::{AsyncRead, AsyncReadExt, AsyncWriteExt};
+use tokio::io::{AsyncRead, AsyncReadExt};
 
 use crate::redact_zip::{ZipRedactError, is_zip, redact_zip};
 use crate::redaction::{SourceRedaction, as_redactions};
@@ -373,7 +373,6 @@ async fn stage_stream(
         Target::Memory(bytes) => Place::Memory(bytes),
         Target::Spool { offset } => {
             let spool = out.spool.open().await?;
-            spool.file.flush().await.map_err(staging_failed)?;
             Place::Spool {
                 number: spool.number,
                 offset,
@@ -518,16 +517,30 @@ impl StagedFile<'_, '_> {
 /// The spool a source streams its large artefacts into, one after the other.
 struct SourceSpool {
     number: u32,
-    file: tokio::fs::File,
+    /// Written in place (see [`blocking_io`]): tokio's file would copy every buffer once more
+    /// and hand it to another thread.
+    file: std::fs::File,
     /// Bytes written so far: where the next artefact starts.
     len: u64,
 }
 
 impl SourceSpool {
     async fn write(&mut self, bytes: &[u8]) -> Result<(), SinkError> {
-        self.file.write_all(bytes).await.map_err(staging_failed)?;
+        use std::io::Write;
+        blocking_io(|| self.file.write_all(bytes)).map_err(staging_failed)?;
         self.len += bytes.len() as u64;
         Ok(())
+    }
+}
+
+/// Run blocking file IO on this worker, without copying the bytes to another thread: on the
+/// multi-threaded runtime the agent uses, the worker's other tasks move elsewhere meanwhile; on
+/// a single-threaded runtime (some tests) the write simply blocks.
+fn blocking_io<T>(io: impl FnOnce() -> T) -> T {
+    use tokio::runtime::{Handle, RuntimeFlavor};
+    match Handle::try_current().map(|h| h.runtime_flavor()) {
+        Ok(RuntimeFlavor::MultiThread) => tokio::task::block_in_place(io),
+        _ => io(),
     }
 }
 
@@ -548,10 +561,9 @@ impl SpoolSlot<'_> {
                 })?
                 .new_spool()
                 .map_err(staging_failed)?;
-            let file = tokio::fs::OpenOptions::new()
+            let file = std::fs::OpenOptions::new()
                 .append(true)
                 .open(&path)
-                .await
                 .map_err(staging_failed)?;
             *self.spool = Some(SourceSpool {
                 number,

@@ -9,6 +9,7 @@ pub mod connector;
 pub mod front_matter;
 pub mod http;
 pub mod media_type;
+pub mod read_ahead;
 pub mod redact;
 pub mod redaction;
 pub mod rules;

@@ -16,6 +16,7 @@ use tokio::io::AsyncReadExt;
 use crate::connector::{
     CollectContext, Connector, ConnectorError, Cursor, CursorState, Health, VersionedCursor,
 };
+use crate::read_ahead::ReadAheadFile;
 use crate::rules::{RuleConfig, RuleSet, compile_globs};
 use crate::sink::{ItemDraft, ItemSink, end_scope};
 use crate::{front_matter, media_type};
@@ -456,7 +457,10 @@ impl Connector for LocalConnector {
             let put = match whole {
                 Some(bytes) => sink.put(draft, &mut bytes.as_slice()).await,
                 None => match tokio::fs::File::open(path).await {
-                    Ok(mut file) => sink.put(draft, &mut file).await,
+                    Ok(file) => {
+                        let mut file = ReadAheadFile::new(file.into_std().await);
+                        sink.put(draft, &mut file).await
+                    }
                     Err(e) => {
                         let g = self.gap(
                             rel,

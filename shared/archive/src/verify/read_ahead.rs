@@ -23,6 +23,8 @@ struct Progress<T> {
     done: BTreeMap<usize, T>,
     /// A reading thread panicked before putting what it took.
     abandoned: bool,
+    /// The consumer stopped (it finished, or it panicked): readers stop too.
+    closed: bool,
 }
 
 impl<T> ReadAhead<T> {
@@ -35,6 +37,7 @@ impl<T> ReadAhead<T> {
                 consuming: 0,
                 done: BTreeMap::new(),
                 abandoned: false,
+                closed: false,
             }),
             ready: Condvar::new(),
         }
@@ -63,7 +66,9 @@ impl<T> ReadAhead<T> {
             let pos = {
                 let mut state = self.lock();
                 loop {
-                    if state.next >= self.len {
+                    // Stop when everything is taken, or when the window can no longer move:
+                    // the consumer stopped, or another reader died and the consumer will too.
+                    if state.next >= self.len || state.abandoned || state.closed {
                         return;
                     }
                     if let Some(pos) = self.try_take(&mut state) {
@@ -105,6 +110,25 @@ impl<T> ReadAhead<T> {
             // `pos` is being read by another thread, which notifies when it puts it.
             state = self.wait(state);
         }
+    }
+
+    /// A guard for the consumer to hold while it consumes: when it drops, also by a panic,
+    /// reading threads stop instead of waiting for a window that no longer moves. Hold it in
+    /// the scope whose end joins the readers.
+    pub(super) fn consuming(&self) -> Consuming<'_, T> {
+        Consuming { shared: self }
+    }
+}
+
+/// See [`ReadAhead::consuming`].
+pub(super) struct Consuming<'a, T> {
+    shared: &'a ReadAhead<T>,
+}
+
+impl<T> Drop for Consuming<'_, T> {
+    fn drop(&mut self) {
+        self.shared.lock().closed = true;
+        self.shared.ready.notify_all();
     }
 }
 
@@ -157,6 +181,7 @@ mod tests {
                 let shared = &shared;
                 scope.spawn(move || shared.read_all(slow));
             }
+            let _consuming = shared.consuming();
             (0..len).map(|pos| shared.get(pos, slow)).collect()
         })
     }
@@ -192,24 +217,52 @@ mod tests {
         });
     }
 
-    #[test]
-    fn a_reader_that_panics_makes_the_consumer_panic_instead_of_hanging() {
-        let outcome = within_minutes(|| {
+    /// Whether running `consume` against `readers` reading threads (which panic on the first
+    /// position they read, if `readers_panic`) over 1,000 positions panics, rather than hangs.
+    /// The consumer reads slowly, so readers always take positions it will need.
+    fn panics(readers: usize, readers_panic: bool, consume: fn(usize)) -> bool {
+        within_minutes(move || {
             std::panic::catch_unwind(|| {
-                let shared = ReadAhead::new(10, 4);
+                let shared = ReadAhead::new(1000, 256);
                 std::thread::scope(|scope| {
-                    // The reader panics on the first position it takes; the consumer is slow
-                    // enough that the reader always takes one, which the consumer then needs.
-                    scope.spawn(|| shared.read_all(|_| -> usize { panic!("planted") }));
-                    for pos in 0..10 {
+                    for _ in 0..readers {
+                        scope.spawn(|| {
+                            shared.read_all(|pos| {
+                                assert!(!readers_panic, "planted in a reader");
+                                pos
+                            })
+                        });
+                    }
+                    let _consuming = shared.consuming();
+                    for pos in 0..1000 {
                         shared.get(pos, |p| {
-                            std::thread::sleep(Duration::from_millis(5));
+                            std::thread::sleep(Duration::from_micros(100));
                             p
                         });
+                        consume(pos);
                     }
                 })
             })
-        });
-        assert!(outcome.is_err(), "the panic reaches the caller");
+            .is_err()
+        })
+    }
+
+    #[test]
+    fn a_panic_on_either_side_reaches_the_caller_instead_of_hanging() {
+        // A reader dies: the consumer fails when it needs that position, and the other
+        // readers stop instead of waiting for a window that will not move.
+        for readers in [1, 3] {
+            assert!(panics(readers, true, |_| {}), "{readers} reader(s)");
+        }
+        // The consumer dies with most positions unread: the readers stop too.
+        for readers in [1, 3] {
+            assert!(
+                panics(readers, false, |pos| assert!(
+                    pos != 10,
+                    "planted in the consumer"
+                )),
+                "{readers} reader(s)"
+            );
+        }
     }
 }

@@ -160,6 +160,8 @@ pub(super) fn stream(
             let mut reader = reader();
             scope.spawn(move || shared.read_all(|pos| read(&mut reader, pos)));
         }
+        // Readers stop when this drops, even if checking panics: the scope then joins them.
+        let _consuming = shared.consuming();
         let mut reader = reader();
         let mut out = Payload::default();
         for (pos, (rel, _)) in payload.iter().enumerate() {
