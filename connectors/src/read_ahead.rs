@@ -37,7 +37,7 @@ impl ReadAheadFile {
             loop {
                 let mut buf = reusable.try_recv().unwrap_or_default();
                 buf.resize(CHUNK, 0);
-                match fill(&mut file, &mut buf) {
+                match read_up_to(&mut file, &mut buf) {
                     // The end of the file: dropping the sender ends the stream.
                     Ok(0) => return,
                     Ok(n) => {
@@ -62,20 +62,18 @@ impl ReadAheadFile {
     }
 }
 
-/// Read until `buf` is full or the file ends; the bytes read.
-fn fill(file: &mut std::fs::File, buf: &mut [u8]) -> io::Result<usize> {
-    let mut filled = 0;
-    while filled < buf.len() {
-        match file.read(&mut buf[filled..]) {
+/// Fills `buf` as far as the reader goes; the bytes read.
+pub(crate) fn read_up_to(reader: &mut impl Read, buf: &mut [u8]) -> io::Result<usize> {
+    let mut n = 0;
+    while n < buf.len() {
+        match reader.read(&mut buf[n..]) {
             Ok(0) => break,
-            Ok(n) => filled += n,
+            Ok(k) => n += k,
             Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-            // Hand over what was read; the error comes again on the next read.
-            Err(_) if filled > 0 => break,
             Err(e) => return Err(e),
         }
     }
-    Ok(filled)
+    Ok(n)
 }
 
 impl AsyncRead for ReadAheadFile {

@@ -10,6 +10,7 @@ use globset::GlobMatcher;
 use jiff::Timestamp;
 
 use super::segments::{FINGERPRINT_LEN, SegmentFile};
+pub(crate) use crate::read_ahead::read_up_to;
 
 /// Read buffer per open segment.
 const READ_BUFFER: usize = 256 * 1024;
@@ -99,20 +100,6 @@ fn prefix_of(path: &Path) -> io::Result<(Vec<u8>, bool)> {
     };
     prefix.truncate(n);
     Ok((prefix, compressed))
-}
-
-/// Fills `buf` as far as the reader goes.
-pub(crate) fn read_up_to(reader: &mut impl Read, buf: &mut [u8]) -> io::Result<usize> {
-    let mut n = 0;
-    while n < buf.len() {
-        match reader.read(&mut buf[n..]) {
-            Ok(0) => break,
-            Ok(k) => n += k,
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-            Err(e) => return Err(e),
-        }
-    }
-    Ok(n)
 }
 
 /// Reads and drops `n` bytes; fewer available is an error (the segment shrank).

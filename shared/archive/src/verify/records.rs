@@ -360,14 +360,15 @@ pub(super) fn check_items(
         .map(|(n, (p, _))| (p, leaf_base + n as u64))
         .collect();
     for (id, (artefacts, meta)) in std::mem::take(&mut payload.items) {
-        let at = format!("data/items/{id}/");
+        // The item's folder, for findings (built only when there is one).
+        let at = || format!("data/items/{id}/");
         let Some(meta) = meta else {
-            ctx.error(Some(&at), Category::Record, "item without metadata.json");
+            ctx.error(Some(&at()), Category::Record, "item without metadata.json");
             continue;
         };
         if artefacts.len() != 1 {
             ctx.error(
-                Some(&at),
+                Some(&at()),
                 Category::Record,
                 format!(
                     "item has {} artefact files; exactly one is expected",
@@ -379,7 +380,7 @@ pub(super) fn check_items(
         let artefact_path = layout::item_artefact_path(&meta.id, &artefacts[0]);
         if meta.artefact.path != artefact_path {
             ctx.error(
-                Some(&at),
+                Some(&at()),
                 Category::Record,
                 format!(
                     "metadata points at {} but the artefact is {artefact_path}",
