@@ -46,7 +46,7 @@ measure() {
 }
 
 echo "workspace: $BYTES bytes in $(find "$WORK/workspace" -type f | wc -l) files; median of $RUNS runs"
-measure seal ./target/release/evidence-agent collect --quiet --config "$WORK/agent.toml"
-measure "verify (evidence-auditor)" ./target/release/evidence-auditor verify "$WORK/evidence"
+measure seal "${CARGO_TARGET_DIR:-target}"/release/evidence-agent collect --quiet --config "$WORK/agent.toml"
+measure "verify (evidence-auditor)" "${CARGO_TARGET_DIR:-target}"/release/evidence-auditor verify "$WORK/evidence"
 measure "sha256sum (same files)" sh -c "find '$WORK/workspace' -type f -print0 | xargs -0 sha256sum"
 echo "bundle: $(stat -c %s "$WORK/evidence/run-000001.zip") bytes"

@@ -17,7 +17,7 @@ if [ "$PROFILE" = release ]; then
 else
     cargo build --quiet --bin evidence-agent --bin evidence-auditor
 fi
-BIN=target/$PROFILE
+BIN=${CARGO_TARGET_DIR:-target}/$PROFILE
 python3 bench/make_text_workspace.py "$WORK/workspace" "$SIZE_MB"
 cat > "$WORK/agent.toml" <<TOML
 [archive]
