@@ -526,7 +526,6 @@ struct SourceSpool {
 
 impl SourceSpool {
     async fn write(&mut self, bytes: &[u8]) -> Result<(), SinkError> {
-        use std::io::Write;
         blocking_io(|| self.file.write_all(bytes)).map_err(staging_failed)?;
         self.len += bytes.len() as u64;
         Ok(())

@@ -514,17 +514,7 @@ mod tests {
         assert!(staging.place(&in_file.artefact.path).is_none());
 
         let t = Timestamp::from_second(1_767_225_600).unwrap();
-        staging
-            .set_run_record(&RunRecord {
-                schema: RUN_SCHEMA.into(),
-                origin: "example.org/ai".into(),
-                seq: 1,
-                started_at: t,
-                finished_at: t,
-                agent: "test".into(),
-                sources: Vec::new(),
-            })
-            .unwrap();
+        staging.set_run_record(&run_record(t)).unwrap();
         let archive = dir.path().join("archive");
         fs::create_dir_all(&archive).unwrap();
         let input = SealInput {
@@ -549,6 +539,19 @@ mod tests {
         ];
         expected.sort();
         assert_eq!(items.0, expected);
+    }
+
+    /// The run record of run 1 of `example.org/ai`, started and finished at `t`.
+    fn run_record(t: Timestamp) -> RunRecord {
+        RunRecord {
+            schema: RUN_SCHEMA.into(),
+            origin: "example.org/ai".into(),
+            seq: 1,
+            started_at: t,
+            finished_at: t,
+            agent: "test".into(),
+            sources: Vec::new(),
+        }
     }
 
     #[test]
@@ -579,17 +582,7 @@ mod tests {
         assert_eq!(read(&staging, &m.artefact.path), b"body");
         assert_eq!(fs::metadata(&staging.spool_paths()[0]).unwrap().len(), 0);
         let t = Timestamp::from_second(1_767_225_600).unwrap();
-        staging
-            .set_run_record(&RunRecord {
-                schema: RUN_SCHEMA.into(),
-                origin: "example.org/ai".into(),
-                seq: 1,
-                started_at: t,
-                finished_at: t,
-                agent: "test".into(),
-                sources: Vec::new(),
-            })
-            .unwrap();
+        staging.set_run_record(&run_record(t)).unwrap();
         assert!(fs::metadata(&staging.spool_paths()[0]).unwrap().len() > 4);
         assert_eq!(read(&staging, &m.artefact.path), b"body");
     }

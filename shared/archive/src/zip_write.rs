@@ -346,6 +346,18 @@ mod tests {
         }
     }
 
+    /// `len` bytes that do not compress (xorshift from `seed`).
+    fn noise(len: usize, mut state: u64) -> Vec<u8> {
+        (0..len)
+            .map(|_| {
+                state ^= state << 13;
+                state ^= state >> 7;
+                state ^= state << 17;
+                state as u8
+            })
+            .collect()
+    }
+
     #[test]
     fn text_is_deflated_noise_and_zeros_are_stored_and_the_strict_reader_reads_all_back() {
         use crate::strict_zip::Method;
@@ -359,15 +371,7 @@ mod tests {
                 .into_bytes()
             })
             .collect();
-        let mut state = 0x2545_f491_4f6c_dd1du64;
-        let noise: Vec<u8> = (0..300_000)
-            .map(|_| {
-                state ^= state << 13;
-                state ^= state >> 7;
-                state ^= state << 17;
-                state as u8
-            })
-            .collect();
+        let noise = noise(300_000, 0x2545_f491_4f6c_dd1d);
         let zeros = vec![0u8; 8 * 1024 * 1024];
         let bytes = write(vec![
             owned("r/a.log", log.clone()),
@@ -447,15 +451,7 @@ mod tests {
     #[test]
     fn a_sample_of_noise_is_judged_not_worth_deflating_and_text_is() {
         let mut sampler = Sampler::new();
-        let mut state = 0x9e37_79b9_7f4a_7c15u64;
-        let noise: Vec<u8> = (0..SAMPLE)
-            .map(|_| {
-                state ^= state << 13;
-                state ^= state >> 7;
-                state ^= state << 17;
-                state as u8
-            })
-            .collect();
+        let noise = noise(SAMPLE, 0x9e37_79b9_7f4a_7c15);
         let text = "loss=0.1234 step=42\n".repeat(SAMPLE / 20);
         for _ in 0..3 {
             assert!(!sampler.worth_deflating(&noise));
